@@ -1,0 +1,106 @@
+//! Every `telemetry.*` setting, in one place.
+
+use crate::quality::{Params, Weights};
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+
+static WEIGHT_COMPLETENESS: GucSetting<f64> = GucSetting::<f64>::new(0.30);
+static WEIGHT_VALIDITY: GucSetting<f64> = GucSetting::<f64>::new(0.30);
+static WEIGHT_CONSISTENCY: GucSetting<f64> = GucSetting::<f64>::new(0.25);
+static WEIGHT_TIMELINESS: GucSetting<f64> = GucSetting::<f64>::new(0.15);
+static TIMELINESS_THRESHOLD: GucSetting<i32> = GucSetting::<i32>::new(300);
+static MAX_CLOCK_SKEW: GucSetting<i32> = GucSetting::<i32>::new(60);
+static UNCERTAIN_FACTOR: GucSetting<f64> = GucSetting::<f64>::new(0.5);
+static ANOMALY_Z: GucSetting<f64> = GucSetting::<f64>::new(3.0);
+
+pub fn init() {
+    // Weights default to seed 002 section 8.1: 0.30 / 0.30 / 0.25 / 0.15.
+    for (name, short, setting) in [
+        (
+            c"telemetry.quality_weight_completeness",
+            c"Weight of completeness (value and source time present) in the quality score.",
+            &WEIGHT_COMPLETENESS,
+        ),
+        (
+            c"telemetry.quality_weight_validity",
+            c"Weight of validity (value within the metric's valid range) in the quality score.",
+            &WEIGHT_VALIDITY,
+        ),
+        (
+            c"telemetry.quality_weight_consistency",
+            c"Weight of consistency (rate of change, deviation from recent behaviour) in the quality score.",
+            &WEIGHT_CONSISTENCY,
+        ),
+        (
+            c"telemetry.quality_weight_timeliness",
+            c"Weight of timeliness (ingestion delay) in the quality score.",
+            &WEIGHT_TIMELINESS,
+        ),
+    ] {
+        GucRegistry::define_float_guc(
+            name,
+            short,
+            c"Weights are relative: the score divides by the sum of the weights of the components that apply.",
+            setting,
+            0.0,
+            1.0,
+            GucContext::Userset,
+            GucFlags::default(),
+        );
+    }
+    GucRegistry::define_int_guc(
+        c"telemetry.timeliness_threshold",
+        c"Ingestion delay up to which a reading is fully timely.",
+        c"Beyond it the timeliness component falls as threshold / delay. Seed 002 uses 5 minutes.",
+        &TIMELINESS_THRESHOLD,
+        1,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"telemetry.max_clock_skew",
+        c"How far a source timestamp may lie in the future before it is flagged.",
+        c"Readings further ahead of the database clock score 0 for timeliness.",
+        &MAX_CLOCK_SKEW,
+        0,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_float_guc(
+        c"telemetry.uncertain_quality_factor",
+        c"Multiplier applied to the quality score when the source reports UNCERTAIN.",
+        c"GOOD multiplies by 1 and BAD by 0.",
+        &UNCERTAIN_FACTOR,
+        0.0,
+        1.0,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_float_guc(
+        c"telemetry.anomaly_z_threshold",
+        c"Deviation from the recent mean, in standard deviations, up to which a value is consistent.",
+        c"Consistency falls linearly from 1 at this deviation to 0 at twice it.",
+        &ANOMALY_Z,
+        0.1,
+        1000.0,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+}
+
+/// The quality-scoring parameters as currently set in this session.
+pub fn quality_params() -> Params {
+    Params {
+        weights: Weights {
+            completeness: WEIGHT_COMPLETENESS.get(),
+            validity: WEIGHT_VALIDITY.get(),
+            consistency: WEIGHT_CONSISTENCY.get(),
+            timeliness: WEIGHT_TIMELINESS.get(),
+        },
+        timeliness_threshold_s: f64::from(TIMELINESS_THRESHOLD.get()),
+        max_clock_skew_s: f64::from(MAX_CLOCK_SKEW.get()),
+        uncertain_factor: UNCERTAIN_FACTOR.get(),
+        anomaly_z: ANOMALY_Z.get(),
+    }
+}

@@ -1,0 +1,40 @@
+//! `telemetry`: industrial telemetry inside PostgreSQL, next to TimescaleDB hypertables.
+//!
+//! Each capability is one module with a pure-Rust core (plain unit tests) and a thin
+//! `#[pg_extern]` layer. Registries the DBA edits are read through [`registry`], a per-backend
+//! cache invalidated by PostgreSQL's own relcache machinery.
+
+use pgrx::prelude::*;
+
+mod dedup;
+mod errors;
+mod gucs;
+mod metrics;
+mod quality;
+mod registry;
+mod units;
+mod validate;
+
+::pgrx::pg_module_magic!(name, version);
+
+extension_sql_file!("../../sql/schema.sql", name = "schema", bootstrap);
+extension_sql_file!("../../sql/seed.sql", name = "seed", requires = ["schema"]);
+extension_sql_file!("../../sql/finalize.sql", name = "finalize", finalize);
+extension_sql_file!("../../sql/grants.sql", name = "grants", requires = ["finalize"]);
+extension_sql_file!("../../sql/comments.sql", name = "comments", requires = ["finalize"]);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    gucs::init();
+    registry::init();
+}
+
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec!["shared_preload_libraries = 'timescaledb'"]
+    }
+}

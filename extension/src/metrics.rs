@@ -1,0 +1,190 @@
+//! Metric names: normalisation to snake_case, vendor aliases, and the rules of each metric.
+
+use pgrx::prelude::*;
+use std::collections::HashMap;
+
+use crate::errors::{echo, invalid_parameter};
+use crate::registry;
+
+/// Longest metric name accepted (the CHECK on `telemetry.metric_rules.metric` agrees).
+pub const MAX_NAME_BYTES: usize = 128;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricRule {
+    pub metric: String,
+    pub unit: String,
+    pub valid_min: Option<f64>,
+    pub valid_max: Option<f64>,
+    pub max_rate_of_change: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NameError {
+    Empty,
+    TooLong(usize),
+}
+
+/// Normalise a vendor metric name to snake_case: `ActivePower`, `active-power` and
+/// `ACTIVE POWER` all become `active_power`; `HTTPServer` becomes `http_server`.
+pub fn normalize_name(name: &str) -> Result<String, NameError> {
+    if name.len() > MAX_NAME_BYTES * 4 {
+        return Err(NameError::TooLong(name.len()));
+    }
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::with_capacity(name.len() + 4);
+    let mut pending_sep = false;
+    for (i, &c) in chars.iter().enumerate() {
+        if !c.is_alphanumeric() {
+            pending_sep = !out.is_empty();
+            continue;
+        }
+        let prev = i.checked_sub(1).map(|j| chars[j]);
+        let next = chars.get(i + 1).copied();
+        let word_start = c.is_uppercase()
+            && prev.is_some_and(|p| {
+                p.is_lowercase()
+                    || p.is_ascii_digit()
+                    || (p.is_uppercase() && next.is_some_and(char::is_lowercase))
+            });
+        if (pending_sep || word_start) && !out.is_empty() {
+            out.push('_');
+        }
+        pending_sep = false;
+        out.extend(c.to_lowercase());
+    }
+    match out.len() {
+        0 => Err(NameError::Empty),
+        n if n > MAX_NAME_BYTES => Err(NameError::TooLong(n)),
+        _ => Ok(out),
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct MetricCatalog {
+    rules: HashMap<String, MetricRule>,
+    aliases: HashMap<String, String>,
+}
+
+impl MetricCatalog {
+    pub fn new(rules: Vec<MetricRule>, aliases: Vec<(String, String)>) -> MetricCatalog {
+        MetricCatalog {
+            rules: rules.into_iter().map(|r| (r.metric.clone(), r)).collect(),
+            aliases: aliases.into_iter().collect(),
+        }
+    }
+
+    /// The canonical name for a vendor name: normalised, then mapped through the aliases.
+    /// A name with no alias is its own canonical form, known to the rules or not.
+    pub fn canonical_name(&self, name: &str) -> Result<String, NameError> {
+        if self.rules.contains_key(name) {
+            return Ok(name.to_string());
+        }
+        let normal = normalize_name(name)?;
+        Ok(self.aliases.get(&normal).cloned().unwrap_or(normal))
+    }
+
+    /// The rule for a metric under any of its names; `None` when the metric is unknown.
+    pub fn rule(&self, name: &str) -> Option<&MetricRule> {
+        if let Some(rule) = self.rules.get(name) {
+            return Some(rule);
+        }
+        let canonical = self.canonical_name(name).ok()?;
+        self.rules.get(&canonical)
+    }
+}
+
+/// Raise the PostgreSQL error for a bad metric name.
+pub fn report(name: &str, e: NameError) -> ! {
+    let message = match e {
+        NameError::Empty => format!("metric name {} has no letters or digits", echo(name)),
+        NameError::TooLong(n) => {
+            format!("metric name is too long: {n} bytes, the limit is {MAX_NAME_BYTES}")
+        }
+    };
+    invalid_parameter(message, None)
+}
+
+/// The canonical metric name for a vendor name: snake_case, then mapped through
+/// `telemetry.metric_aliases` (`'ActivePower'` gives `'active_power'`).
+#[pg_extern(stable, strict, parallel_safe)]
+fn normalize_metric(name: &str) -> String {
+    let reg = registry::get();
+    reg.metrics.canonical_name(name).unwrap_or_else(|e| report(name, e))
+}
+
+/// The canonical unit of a metric, from `telemetry.metric_rules`; NULL for an unknown metric.
+#[pg_extern(stable, strict, parallel_safe)]
+fn metric_unit(metric: &str) -> Option<String> {
+    let reg = registry::get();
+    reg.metrics.rule(metric).map(|r| r.unit.clone())
+}
+
+/// A value in the canonical unit of its metric: `to_canonical(77, 'degF', 'temperature')`
+/// gives 25 (degrees Celsius).
+#[pg_extern(stable, strict, parallel_safe)]
+fn to_canonical(value: f64, from_unit: &str, metric: &str) -> f64 {
+    let reg = registry::get();
+    let Some(rule) = reg.metrics.rule(metric) else {
+        invalid_parameter(
+            format!("unknown metric {}", echo(metric)),
+            Some("SELECT metric, unit FROM telemetry.metric_rules lists the known metrics.".into()),
+        )
+    };
+    reg.units.convert(value, from_unit, &rule.unit).unwrap_or_else(|e| crate::units::report(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_common_vendor_spellings() {
+        for (input, want) in [
+            ("ActivePower", "active_power"),
+            ("activePower", "active_power"),
+            ("active-power", "active_power"),
+            ("ACTIVE POWER", "active_power"),
+            ("  Active.Power  ", "active_power"),
+            ("active__power", "active_power"),
+            ("HTTPServer", "http_server"),
+            ("pv1Voltage", "pv1_voltage"),
+            ("SOC", "soc"),
+            ("temperature", "temperature"),
+            ("Température", "température"),
+        ] {
+            assert_eq!(normalize_name(input).unwrap(), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn rejects_empty_and_absurd_names() {
+        assert_eq!(normalize_name(""), Err(NameError::Empty));
+        assert_eq!(normalize_name(" -_- "), Err(NameError::Empty));
+        assert!(matches!(normalize_name(&"a".repeat(129)), Err(NameError::TooLong(129))));
+        assert!(matches!(normalize_name(&"a".repeat(1_000_000)), Err(NameError::TooLong(_))));
+    }
+
+    fn catalog() -> MetricCatalog {
+        MetricCatalog::new(
+            vec![MetricRule {
+                metric: "active_power".into(),
+                unit: "kW".into(),
+                valid_min: None,
+                valid_max: None,
+                max_rate_of_change: None,
+            }],
+            vec![("p_ac".into(), "active_power".into()), ("active_power_kw".into(), "active_power".into())],
+        )
+    }
+
+    #[test]
+    fn aliases_map_after_normalisation() {
+        let c = catalog();
+        assert_eq!(c.canonical_name("P_AC").unwrap(), "active_power");
+        assert_eq!(c.canonical_name("activePowerKw").unwrap(), "active_power");
+        assert_eq!(c.canonical_name("Wind Speed").unwrap(), "wind_speed");
+        assert_eq!(c.rule("pAc").map(|r| r.unit.as_str()), Some("kW"));
+        assert!(c.rule("wind_speed").is_none());
+        assert!(c.rule("").is_none());
+    }
+}

@@ -1,0 +1,126 @@
+//! The registries (units, unit aliases, metric rules, metric aliases) as one per-backend cache.
+//!
+//! Loaded with SPI on first use and dropped when PostgreSQL invalidates the relcache entry
+//! of one of their tables. DML does not do that by itself, so a statement trigger on each
+//! table (`telemetry.registry_changed`) calls `CacheInvalidateRelcacheByRelid`: the message
+//! reaches this backend at the next command and every other backend at commit, and is
+//! discarded on rollback, exactly like a catalog change.
+
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use crate::errors::internal;
+use crate::metrics::{MetricCatalog, MetricRule};
+use crate::units::{Catalog, Unit};
+
+pub struct Registry {
+    pub units: Catalog,
+    pub metrics: MetricCatalog,
+    relids: Vec<pg_sys::Oid>,
+}
+
+thread_local! {
+    static CACHE: RefCell<Option<Rc<Registry>>> = const { RefCell::new(None) };
+    static GENERATION: Cell<u64> = const { Cell::new(0) };
+}
+
+pub fn init() {
+    unsafe {
+        pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0));
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let ours = cache.as_ref().is_some_and(|r| r.relids.contains(&relid));
+        if relid == pg_sys::InvalidOid || ours {
+            *cache = None;
+        }
+    });
+    GENERATION.with(|g| g.set(g.get() + 1));
+}
+
+/// The current registry, loading it if needed.
+pub fn get() -> Rc<Registry> {
+    if let Some(r) = CACHE.with(|c| c.borrow().clone()) {
+        return r;
+    }
+    let generation = GENERATION.with(Cell::get);
+    let registry = Rc::new(load().unwrap_or_else(|e| internal(format!("cannot read the telemetry registries: {e}"))));
+    // An invalidation that arrived while loading may mean we read stale rows: use them for
+    // this call, but do not keep them.
+    if GENERATION.with(Cell::get) == generation {
+        CACHE.with(|c| *c.borrow_mut() = Some(registry.clone()));
+    }
+    registry
+}
+
+fn load() -> Result<Registry, pgrx::spi::Error> {
+    Spi::connect(|client| {
+        let relids = client
+            .select(
+                "SELECT c.oid FROM pg_catalog.pg_class c
+                   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                  WHERE n.nspname = 'telemetry'
+                    AND c.relname IN ('units', 'unit_aliases', 'metric_rules', 'metric_aliases')",
+                None,
+                &[],
+            )?
+            .map(|row| row.get::<pg_sys::Oid>(1).map(Option::unwrap_or_default))
+            .collect::<Result<Vec<_>, _>>()?;
+        let units = client
+            .select(r#"SELECT unit, dimension, factor, "offset" FROM telemetry.units"#, None, &[])?
+            .map(|row| {
+                Ok(Unit {
+                    code: row.get::<String>(1)?.unwrap_or_default(),
+                    dimension: row.get::<String>(2)?.unwrap_or_default(),
+                    factor: row.get::<f64>(3)?.unwrap_or(1.0),
+                    offset: row.get::<f64>(4)?.unwrap_or(0.0),
+                })
+            })
+            .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;
+        let unit_aliases = pairs(client.select("SELECT alias, unit FROM telemetry.unit_aliases", None, &[])?)?;
+        let rules = client
+            .select(
+                "SELECT metric, unit, valid_min, valid_max, max_rate_of_change FROM telemetry.metric_rules",
+                None,
+                &[],
+            )?
+            .map(|row| {
+                Ok(MetricRule {
+                    metric: row.get::<String>(1)?.unwrap_or_default(),
+                    unit: row.get::<String>(2)?.unwrap_or_default(),
+                    valid_min: row.get::<f64>(3)?,
+                    valid_max: row.get::<f64>(4)?,
+                    max_rate_of_change: row.get::<f64>(5)?,
+                })
+            })
+            .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;
+        let metric_aliases = pairs(client.select("SELECT alias, metric FROM telemetry.metric_aliases", None, &[])?)?;
+        Ok(Registry {
+            units: Catalog::new(units, unit_aliases),
+            metrics: MetricCatalog::new(rules, metric_aliases),
+            relids,
+        })
+    })
+}
+
+fn pairs(table: pgrx::spi::SpiTupleTable) -> Result<Vec<(String, String)>, pgrx::spi::Error> {
+    table
+        .map(|row| Ok((row.get::<String>(1)?.unwrap_or_default(), row.get::<String>(2)?.unwrap_or_default())))
+        .collect()
+}
+
+/// Statement trigger on the registry tables: tell every backend to drop its cached copy.
+#[pg_trigger]
+fn registry_changed<'a>(
+    trigger: &'a pgrx::PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, pgrx::AllocatedByPostgres>>, pgrx::PgTriggerError> {
+    let relid = trigger.relation()?.oid();
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
+    Ok(None)
+}

@@ -1,0 +1,278 @@
+//! Unit conversion.
+//!
+//! Why a registry table and not a UCUM library: the UCUM crates parse and reduce a unit
+//! expression on every call, which costs far more than a hash lookup, and they know nothing
+//! of the spellings devices really send ("KW", "celsius", "°F", "gpm"). Industrial telemetry
+//! uses a few dozen units, so the catalogue is the table `telemetry.units` (UCUM codes where
+//! UCUM has one) plus `telemetry.unit_aliases`, which a DBA can extend with plain SQL.
+//! It is read once per backend into this [`Catalog`] and re-read only when those tables change.
+
+use pgrx::prelude::*;
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::errors::{echo, invalid_parameter};
+use crate::registry;
+
+/// Longest unit name accepted; anything longer cannot be a unit.
+pub const MAX_NAME_BYTES: usize = 64;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unit {
+    pub code: String,
+    pub dimension: String,
+    pub factor: f64,
+    pub offset: f64,
+}
+
+impl Unit {
+    pub fn to_base(&self, v: f64) -> f64 {
+        (v + self.offset) * self.factor
+    }
+
+    pub fn from_base(&self, v: f64) -> f64 {
+        v / self.factor - self.offset
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum UnitError {
+    Unknown(String),
+    Ambiguous(String, Vec<String>),
+    Incompatible { from: String, from_dimension: String, to: String, to_dimension: String },
+}
+
+impl fmt::Display for UnitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnitError::Unknown(u) => write!(f, "unknown unit {}", echo(u)),
+            UnitError::Ambiguous(u, c) => {
+                write!(f, "unit {} is ambiguous: it could be {}", echo(u), c.join(" or "))
+            }
+            UnitError::Incompatible { from, from_dimension, to, to_dimension } => write!(
+                f,
+                "cannot convert {from} ({from_dimension}) to {to} ({to_dimension}): different dimensions"
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Catalog {
+    units: Vec<Unit>,
+    exact: HashMap<String, usize>,
+    /// Lower-cased spelling to every unit it could mean; more than one is ambiguous.
+    folded: HashMap<String, Vec<usize>>,
+}
+
+/// Fold the Unicode look-alikes devices send (℃, µ vs μ, ³) into one spelling.
+fn fold_unicode(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '℃' => out.push_str("°C"),
+            '℉' => out.push_str("°F"),
+            'µ' => out.push('μ'),
+            '²' => out.push('2'),
+            '³' => out.push('3'),
+            '·' | '⋅' => out.push('.'),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+impl Catalog {
+    /// Build from unit rows and (alias, unit code) pairs. Aliases naming no unit are skipped:
+    /// the foreign key on `telemetry.unit_aliases` makes that impossible for table data.
+    pub fn new(units: Vec<Unit>, aliases: Vec<(String, String)>) -> Catalog {
+        let mut catalog = Catalog { units, ..Catalog::default() };
+        let codes: Vec<(String, usize)> =
+            catalog.units.iter().enumerate().map(|(i, u)| (u.code.clone(), i)).collect();
+        let index: HashMap<String, usize> = codes.iter().cloned().collect();
+        let names = codes
+            .into_iter()
+            .chain(aliases.into_iter().filter_map(|(a, u)| index.get(&u).map(|&i| (a, i))));
+        for (name, i) in names {
+            let name = fold_unicode(name.trim());
+            catalog.exact.insert(name.clone(), i);
+            let meanings = catalog.folded.entry(name.to_lowercase()).or_default();
+            if !meanings.contains(&i) {
+                meanings.push(i);
+            }
+        }
+        catalog
+    }
+
+    /// Find a unit by code or alias: exactly first (so mW and MW stay apart), then
+    /// case-insensitively when only one unit answers to that spelling.
+    pub fn resolve(&self, name: &str) -> Result<&Unit, UnitError> {
+        let trimmed = name.trim();
+        if let Some(&i) = self.exact.get(trimmed) {
+            return Ok(&self.units[i]);
+        }
+        if trimmed.is_empty() || trimmed.len() > MAX_NAME_BYTES {
+            return Err(UnitError::Unknown(name.to_string()));
+        }
+        let folded = fold_unicode(trimmed);
+        if let Some(&i) = self.exact.get(&folded) {
+            return Ok(&self.units[i]);
+        }
+        match self.folded.get(&folded.to_lowercase()).map(Vec::as_slice) {
+            Some(&[i]) => Ok(&self.units[i]),
+            Some(many @ [_, _, ..]) => Err(UnitError::Ambiguous(
+                name.to_string(),
+                many.iter().map(|&i| self.units[i].code.clone()).collect(),
+            )),
+            _ => Err(UnitError::Unknown(name.to_string())),
+        }
+    }
+
+    pub fn convert(&self, value: f64, from: &str, to: &str) -> Result<f64, UnitError> {
+        let (f, t) = (self.resolve(from)?, self.resolve(to)?);
+        convert_between(value, f, t)
+    }
+}
+
+pub fn convert_between(value: f64, from: &Unit, to: &Unit) -> Result<f64, UnitError> {
+    if from.dimension != to.dimension {
+        return Err(UnitError::Incompatible {
+            from: from.code.clone(),
+            from_dimension: from.dimension.clone(),
+            to: to.code.clone(),
+            to_dimension: to.dimension.clone(),
+        });
+    }
+    if from.code == to.code {
+        return Ok(value);
+    }
+    if from.offset == 0.0 && to.offset == 0.0 {
+        // Multiply then divide: 1500 W -> kW is exactly 1.5, where * 0.001 would not be.
+        return Ok(value * from.factor / to.factor);
+    }
+    Ok(to.from_base(from.to_base(value)))
+}
+
+/// Raise the PostgreSQL error for a unit problem.
+pub fn report(e: UnitError) -> ! {
+    let hint = match &e {
+        UnitError::Unknown(_) => Some(
+            "SELECT unit, dimension FROM telemetry.units lists the known units; add a spelling to telemetry.unit_aliases."
+                .to_string(),
+        ),
+        UnitError::Ambiguous(..) => Some("Write the unit with its exact case.".to_string()),
+        UnitError::Incompatible { from_dimension, .. } => Some(format!(
+            "SELECT unit FROM telemetry.units WHERE dimension = '{from_dimension}' lists the units it converts to."
+        )),
+    };
+    invalid_parameter(e.to_string(), hint)
+}
+
+/// Convert `value` from one unit to another. Units are codes or aliases from
+/// `telemetry.units` / `telemetry.unit_aliases`. Non-finite values pass through unchanged.
+#[pg_extern(stable, strict, parallel_safe)]
+fn convert(value: f64, from_unit: &str, to_unit: &str) -> f64 {
+    let reg = registry::get();
+    reg.units.convert(value, from_unit, to_unit).unwrap_or_else(|e| report(e))
+}
+
+/// The canonical code of a unit spelling (`'celsius'` gives `'Cel'`).
+#[pg_extern(stable, strict, parallel_safe)]
+fn canonical_unit(unit: &str) -> String {
+    let reg = registry::get();
+    match reg.units.resolve(unit) {
+        Ok(u) => u.code.clone(),
+        Err(e) => report(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(code: &str, dimension: &str, factor: f64, offset: f64) -> Unit {
+        Unit { code: code.into(), dimension: dimension.into(), factor, offset }
+    }
+
+    fn catalog() -> Catalog {
+        Catalog::new(
+            vec![
+                unit("K", "temperature", 1.0, 0.0),
+                unit("Cel", "temperature", 1.0, 273.15),
+                unit("[degF]", "temperature", 5.0 / 9.0, 459.67),
+                unit("W", "power", 1.0, 0.0),
+                unit("kW", "power", 1e3, 0.0),
+                unit("MW", "power", 1e6, 0.0),
+                unit("mW", "power", 1e-3, 0.0),
+                unit("m3/h", "volume_flow", 1.0 / 3600.0, 0.0),
+            ],
+            vec![
+                ("celsius".into(), "Cel".into()),
+                ("°C".into(), "Cel".into()),
+                ("degF".into(), "[degF]".into()),
+                ("m³/h".into(), "m3/h".into()),
+                ("ghost".into(), "nope".into()),
+            ],
+        )
+    }
+
+    #[test]
+    fn converts_affine_temperatures() {
+        let c = catalog();
+        assert!((c.convert(212.0, "degF", "Cel").unwrap() - 100.0).abs() < 1e-9);
+        assert!((c.convert(-40.0, "celsius", "degF").unwrap() + 40.0).abs() < 1e-9);
+        assert!((c.convert(0.0, "°C", "K").unwrap() - 273.15).abs() < 1e-9);
+    }
+
+    #[test]
+    fn linear_conversion_is_exact_for_decimal_prefixes() {
+        let c = catalog();
+        assert_eq!(c.convert(1500.0, "W", "kW").unwrap(), 1.5);
+        assert_eq!(c.convert(2.5, "MW", "kW").unwrap(), 2500.0);
+    }
+
+    #[test]
+    fn case_matters_only_when_it_disambiguates() {
+        let c = catalog();
+        assert_eq!(c.resolve("KW").unwrap().code, "kW");
+        assert_eq!(c.resolve("CELSIUS").unwrap().code, "Cel");
+        assert_eq!(c.resolve("mW").unwrap().code, "mW");
+        assert_eq!(c.resolve("MW").unwrap().code, "MW");
+        assert!(matches!(c.resolve("mw"), Err(UnitError::Ambiguous(_, v)) if v.len() == 2));
+    }
+
+    #[test]
+    fn unicode_look_alikes_and_whitespace_resolve() {
+        let c = catalog();
+        assert_eq!(c.resolve("℃").unwrap().code, "Cel");
+        assert_eq!(c.resolve(" m³/h ").unwrap().code, "m3/h");
+        assert_eq!(c.resolve("m3/h").unwrap().code, "m3/h");
+    }
+
+    #[test]
+    fn errors_name_the_unit() {
+        let c = catalog();
+        let e = c.convert(1.0, "furlong", "W").unwrap_err();
+        assert_eq!(e, UnitError::Unknown("furlong".into()));
+        assert!(e.to_string().contains("\"furlong\""));
+        let e = c.convert(1.0, "kW", "Cel").unwrap_err();
+        assert!(e.to_string().contains("kW (power)") && e.to_string().contains("Cel (temperature)"));
+        assert!(matches!(c.resolve(""), Err(UnitError::Unknown(_))));
+        assert!(matches!(c.resolve(&"k".repeat(10_000)), Err(UnitError::Unknown(_))));
+        assert!(matches!(c.resolve("ghost"), Err(UnitError::Unknown(_))));
+    }
+
+    #[test]
+    fn long_names_are_cut_in_messages() {
+        let msg = UnitError::Unknown("x".repeat(5000)).to_string();
+        assert!(msg.len() < 120, "{msg}");
+        assert!(msg.contains("5000 bytes"));
+    }
+
+    #[test]
+    fn non_finite_values_pass_through() {
+        let c = catalog();
+        assert!(c.convert(f64::NAN, "W", "kW").unwrap().is_nan());
+        assert_eq!(c.convert(f64::INFINITY, "degF", "Cel").unwrap(), f64::INFINITY);
+    }
+}

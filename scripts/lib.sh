@@ -1,0 +1,42 @@
+# Shared helpers for the scripts: logging, and PostgreSQL clusters run as the postgres user.
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PGBIN=/usr/lib/postgresql/15/bin
+
+step() { printf '\n==> %s\n' "$*"; }
+say()  { printf '    %s\n' "$*"; }
+die()  { printf 'ERROR [%s]: %s\n' "$1" "$2" >&2; exit 1; }
+
+as_postgres() { runuser -u postgres -- "$@"; }
+
+# start_cluster DATADIR PORT: initdb if needed, then start with TimescaleDB preloaded.
+start_cluster() {
+  local datadir=$1 port=$2
+  mkdir -p "$datadir"
+  chown postgres:postgres "$datadir"
+  chmod 700 "$datadir"
+  if [ ! -f "$datadir/PG_VERSION" ]; then
+    as_postgres "$PGBIN/initdb" -D "$datadir" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null \
+      || die "cluster" "initdb $datadir failed"
+    cat >> "$datadir/postgresql.conf" <<CONF
+shared_preload_libraries = 'timescaledb'
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '/tmp'
+max_locks_per_transaction = 256
+CONF
+  fi
+  if ! as_postgres "$PGBIN/pg_ctl" -D "$datadir" status >/dev/null 2>&1; then
+    as_postgres "$PGBIN/pg_ctl" -D "$datadir" -l "$datadir/server.log" -w start >/dev/null \
+      || die "cluster" "could not start PostgreSQL in $datadir (see $datadir/server.log)"
+  fi
+}
+
+stop_cluster() {
+  as_postgres "$PGBIN/pg_ctl" -D "$1" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# Install the extension into the system PostgreSQL 15 (release build).
+install_extension() {
+  ( cd "$ROOT/extension" && cargo pgrx install --release --pg-config "$PGBIN/pg_config" >/dev/null ) \
+    || die "install" "cargo pgrx install failed"
+}

@@ -1,0 +1,30 @@
+-- telemetry: COMMENT ON every function and type (tables are commented where they are created).
+COMMENT ON SCHEMA telemetry IS 'Industrial telemetry: registries, readings hypertable, and the functions that clean readings.';
+COMMENT ON TYPE telemetry.validation_status IS
+  'Result of telemetry.validate: ok, below_min, above_max, not_finite, missing, unknown_metric.';
+COMMENT ON FUNCTION telemetry.convert(double precision, text, text) IS
+  'convert(value, from_unit, to_unit): value converted between units of one dimension, e.g. convert(212, ''degF'', ''degC'') = 100. Units are codes or aliases from telemetry.units and telemetry.unit_aliases. Unknown units and different dimensions raise 22023. NaN and infinities pass through.';
+COMMENT ON FUNCTION telemetry.canonical_unit(text) IS
+  'canonical_unit(unit): the code in telemetry.units that a spelling stands for, e.g. canonical_unit(''celsius'') = ''Cel''. Unknown or ambiguous spellings raise 22023.';
+COMMENT ON FUNCTION telemetry.normalize_metric(text) IS
+  'normalize_metric(name): the canonical metric name for a vendor name: snake_case, then mapped through telemetry.metric_aliases, e.g. normalize_metric(''ActivePowerKW'') = ''active_power''. Empty or over-long names raise 22023.';
+COMMENT ON FUNCTION telemetry.metric_unit(text) IS
+  'metric_unit(metric): the canonical unit of a metric (any alias), or NULL when the metric is unknown.';
+COMMENT ON FUNCTION telemetry.to_canonical(double precision, text, text) IS
+  'to_canonical(value, from_unit, metric): a value converted to the canonical unit of its metric, e.g. to_canonical(77, ''degF'', ''temperature'') = 25.';
+COMMENT ON FUNCTION telemetry.validate(text, double precision, text) IS
+  'validate(metric, value, unit => NULL): ok, below_min, above_max, not_finite, missing (NULL value) or unknown_metric, checked against telemetry.metric_rules. With unit, the value is converted to the canonical unit first.';
+COMMENT ON FUNCTION telemetry.quality_score(text, double precision, timestamptz, timestamptz, text, double precision, timestamptz, double precision, double precision, text) IS
+  'quality_score(metric, value, source_time, ingested_at => now(), source_quality => NULL, previous_value, previous_time, recent_mean, recent_stddev, unit): quality 0..1 weighted from completeness, validity, consistency and timeliness (settings telemetry.quality_weight_*), times 1 / telemetry.uncertain_quality_factor / 0 for a GOOD / UNCERTAIN / BAD source. Components without the data to judge them are left out.';
+COMMENT ON FUNCTION telemetry.quality_explain(text, double precision, timestamptz, timestamptz, text, double precision, timestamptz, double precision, double precision, text) IS
+  'quality_explain(same arguments as quality_score): one row per component with its score, weight and contribution, then the source-quality factor, then the total with the quality flags raised.';
+COMMENT ON FUNCTION telemetry.flag_names(integer) IS
+  'flag_names(flags): the names of the quality flags set in a telemetry.readings.flags bitmask.';
+COMMENT ON FUNCTION telemetry.source_quality_code(text) IS
+  'source_quality_code(source_quality): 0 good, 1 uncertain, 2 bad, from GOOD / UNCERTAIN / BAD (OPC UA names such as Bad_SensorFailure too) or a numeric OPC UA status code (decimal or 0x hex). Anything else raises 22023.';
+COMMENT ON FUNCTION telemetry.reading_key(text, text, text, timestamptz, text) IS
+  'reading_key(site_id, asset_id, metric, source_time, sensor_id => ''''): a stable UUID (version 5) for a reading; metric aliases give the same key, so repeats and redeliveries are recognised.';
+COMMENT ON FUNCTION telemetry.registry_changed() IS
+  'Trigger function: invalidates the per-session registry caches when a registry table changes.';
+COMMENT ON FUNCTION telemetry.timescaledb_license() IS
+  'The license of the running TimescaleDB: apache (no compression, continuous aggregates or policies) or timescale (Community). Read at run time.';

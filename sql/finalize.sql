@@ -1,0 +1,42 @@
+-- telemetry: what must come after the Rust functions exist: triggers, run-time edition
+-- detection, pg_dump configuration, roles and grants, and comments.
+
+CREATE FUNCTION telemetry.timescaledb_license() RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT coalesce(current_setting('timescaledb.license', true), 'apache') $$;
+
+-- Registry edits must reach the per-backend caches of the Rust functions.
+DO $$
+DECLARE t text;
+BEGIN
+  FOREACH t IN ARRAY ARRAY['units', 'unit_aliases', 'metric_rules', 'metric_aliases'] LOOP
+    EXECUTE format(
+      'CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON telemetry.%I
+         FOR EACH STATEMENT EXECUTE FUNCTION telemetry.registry_changed()', t);
+    EXECUTE format('COMMENT ON TRIGGER registry_changed ON telemetry.%I IS %L', t,
+      'Invalidates the cached registries of every session when this table changes.');
+  END LOOP;
+END $$;
+
+-- The license is read when the extension is created, never when it is built: the Community
+-- edition compresses old chunks of readings; the Apache edition keeps them as they are.
+DO $$
+BEGIN
+  IF telemetry.timescaledb_license() = 'timescale' THEN
+    ALTER TABLE telemetry.readings SET (timescaledb.compress,
+      timescaledb.compress_segmentby = 'series_id', timescaledb.compress_orderby = 'time');
+    PERFORM add_compression_policy('telemetry.readings', interval '7 days');
+  END IF;
+END $$;
+
+-- pg_dump keeps the user's rows of the registries and the data tables.
+SELECT pg_catalog.pg_extension_config_dump('telemetry.units', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('telemetry.unit_aliases', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('telemetry.metric_rules', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('telemetry.metric_aliases', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('telemetry.sites', '');
+SELECT pg_catalog.pg_extension_config_dump('telemetry.assets', '');
+SELECT pg_catalog.pg_extension_config_dump('telemetry.series', '');
+SELECT pg_catalog.pg_extension_config_dump('telemetry.series_series_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('telemetry.dead_letters', '');
+SELECT pg_catalog.pg_extension_config_dump('telemetry.dead_letters_dead_letter_id_seq', '');
