@@ -37,6 +37,14 @@ stop_cluster() {
 
 # Install the extension into the system PostgreSQL 15 (release build).
 install_extension() {
-  ( cd "$ROOT/extension" && cargo pgrx install --release --pg-config "$PGBIN/pg_config" >/dev/null ) \
-    || die "install" "cargo pgrx install failed"
+  local log
+  log=$(mktemp)
+  if ! ( cd "$ROOT/extension" && cargo pgrx install --release --pg-config "$PGBIN/pg_config" ) >"$log" 2>&1; then
+    cat "$log" >&2
+    die "install" "cargo pgrx install failed"
+  fi
+  rm -f "$log"
 }
+
+PGXS_REGRESS=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress
+TEST_PORT=${TEST_PORT:-55439}

@@ -28,3 +28,5 @@ COMMENT ON FUNCTION telemetry.registry_changed() IS
   'Trigger function: invalidates the per-session registry caches when a registry table changes.';
 COMMENT ON FUNCTION telemetry.timescaledb_license() IS
   'The license of the running TimescaleDB: apache (no compression, continuous aggregates or policies) or timescale (Community). Read at run time.';
+COMMENT ON SEQUENCE telemetry.series_series_id_seq IS 'Identity of telemetry.series.series_id.';
+COMMENT ON SEQUENCE telemetry.dead_letters_dead_letter_id_seq IS 'Identity of telemetry.dead_letters.dead_letter_id.';

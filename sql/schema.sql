@@ -2,6 +2,9 @@
 -- Registries the DBA edits carry a `builtin` flag: rows we ship are builtin, and
 -- pg_extension_config_dump keeps only the user's rows so pg_dump/restore round-trips.
 
+CREATE TYPE telemetry.validation_status AS ENUM
+  ('ok', 'below_min', 'above_max', 'not_finite', 'missing', 'unknown_metric');
+
 CREATE TABLE telemetry.units (
     unit        text PRIMARY KEY CHECK (length(unit) BETWEEN 1 AND 64),
     dimension   text NOT NULL CHECK (length(dimension) BETWEEN 1 AND 64),

@@ -29,6 +29,11 @@ pub fn invalid_parameter(message: String, hint: Option<String>) -> ! {
     unreachable!("ereport(ERROR) returned")
 }
 
+/// Raise `numeric_value_out_of_range` (22003), as PostgreSQL does for float overflow.
+pub fn out_of_range(message: String) -> ! {
+    ereport!(ERROR, PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, message);
+}
+
 /// Raise an internal error (XX000) for a broken invariant in the extension's own tables.
 pub fn internal(message: String) -> ! {
     ereport!(ERROR, PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, message);

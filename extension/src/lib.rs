@@ -19,9 +19,13 @@ mod validate;
 
 extension_sql_file!("../../sql/schema.sql", name = "schema", bootstrap);
 extension_sql_file!("../../sql/seed.sql", name = "seed", requires = ["schema"]);
-extension_sql_file!("../../sql/finalize.sql", name = "finalize", finalize);
-extension_sql_file!("../../sql/grants.sql", name = "grants", requires = ["finalize"]);
-extension_sql_file!("../../sql/comments.sql", name = "comments", requires = ["finalize"]);
+extension_sql_file!(
+    "../../sql/setup.sql",
+    name = "setup",
+    requires = ["seed", registry::registry_changed]
+);
+extension_sql_file!("../../sql/grants.sql", name = "grants", requires = ["setup"]);
+extension_sql_file!("../../sql/comments.sql", name = "comments", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {

@@ -9,7 +9,7 @@ use pgrx::prelude::*;
 
 use crate::errors::{echo, invalid_parameter};
 use crate::metrics::MetricRule;
-use crate::validate::{check, validation_status};
+use crate::validate::{check, Status};
 use crate::{gucs, registry};
 
 /// Quality the source reported, after OPC UA's severity (status code bits 31..30).
@@ -116,7 +116,7 @@ pub struct Assessment {
     pub validity: Component,
     pub consistency: Component,
     pub timeliness: Component,
-    pub status: validation_status,
+    pub status: Status,
     pub rate: Option<f64>,
     pub z: Option<f64>,
     pub source_factor: f64,
@@ -146,20 +146,20 @@ pub fn assess(r: &Reading, p: &Params) -> Assessment {
     }
 
     let validity = match status {
-        validation_status::ok => Some(1.0),
-        validation_status::unknown_metric => {
+        Status::Ok => Some(1.0),
+        Status::UnknownMetric => {
             flags |= flag("unknown_metric");
             None
         }
-        validation_status::below_min | validation_status::above_max => {
+        Status::BelowMin | Status::AboveMax => {
             flags |= flag("out_of_range");
             Some(0.0)
         }
-        validation_status::not_finite => {
+        Status::NotFinite => {
             flags |= flag("not_finite");
             Some(0.0)
         }
-        validation_status::missing => Some(0.0),
+        Status::Missing => Some(0.0),
     };
 
     let rate = match (finite_value, r.previous, r.rule.and_then(|x| x.max_rate_of_change)) {
@@ -237,7 +237,8 @@ pub fn assess(r: &Reading, p: &Params) -> Assessment {
         .filter_map(|(_, c)| c.score.map(|s| (s * c.weight, c.weight)))
         .fold((0.0, 0.0), |(s, w), (cs, cw)| (s + cs, w + cw));
     let base = if weight > 0.0 { sum / weight } else { 1.0 };
-    Assessment { score: (base * source_factor).clamp(0.0, 1.0), ..a }
+    // Six decimals is finer than any use of a score and hides float noise (0.8999999999999999).
+    Assessment { score: ((base * source_factor).clamp(0.0, 1.0) * 1e6).round() / 1e6, ..a }
 }
 
 /// Seconds between two timestamps, as float so infinite timestamps cannot overflow.
@@ -347,7 +348,7 @@ fn quality_explain(
                 name.to_string(),
                 c.score,
                 Some(c.weight),
-                c.score.map(|s| s * share),
+                c.score.map(|s| (s * share * 1e6).round() / 1e6),
                 describe(name, &a),
             )
         })
@@ -370,7 +371,7 @@ fn describe(component: &str, a: &Assessment) -> String {
     };
     match component {
         "completeness" => "half for a value, half for a source timestamp".into(),
-        "validity" => applies(a.validity, format!("range check: {:?}", a.status)),
+        "validity" => applies(a.validity, format!("range check: {}", a.status.label())),
         "consistency" => applies(
             a.consistency,
             match (a.rate, a.z) {

@@ -14,11 +14,20 @@ use std::rc::Rc;
 use crate::errors::internal;
 use crate::metrics::{MetricCatalog, MetricRule};
 use crate::units::{Catalog, Unit};
+use crate::validate::Status;
 
 pub struct Registry {
     pub units: Catalog,
     pub metrics: MetricCatalog,
     relids: Vec<pg_sys::Oid>,
+    status_oids: [pg_sys::Oid; Status::ALL.len()],
+}
+
+impl Registry {
+    /// The OID of a `telemetry.validation_status` label.
+    pub fn status_oid(&self, status: Status) -> pg_sys::Oid {
+        self.status_oids[status as usize]
+    }
 }
 
 thread_local! {
@@ -101,10 +110,26 @@ fn load() -> Result<Registry, pgrx::spi::Error> {
             })
             .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;
         let metric_aliases = pairs(client.select("SELECT alias, metric FROM telemetry.metric_aliases", None, &[])?)?;
+        let mut status_oids = [pg_sys::InvalidOid; Status::ALL.len()];
+        for row in client.select(
+            "SELECT enumlabel::text, oid FROM pg_catalog.pg_enum
+              WHERE enumtypid = 'telemetry.validation_status'::regtype",
+            None,
+            &[],
+        )? {
+            let label = row.get::<String>(1)?.unwrap_or_default();
+            if let Some(s) = Status::ALL.iter().find(|s| s.label() == label) {
+                status_oids[*s as usize] = row.get::<pg_sys::Oid>(2)?.unwrap_or_default();
+            }
+        }
+        if let Some(s) = Status::ALL.iter().find(|s| status_oids[**s as usize] == pg_sys::InvalidOid) {
+            internal(format!("telemetry.validation_status has no label {}", s.label()));
+        }
         Ok(Registry {
             units: Catalog::new(units, unit_aliases),
             metrics: MetricCatalog::new(rules, metric_aliases),
             relids,
+            status_oids,
         })
     })
 }
@@ -117,10 +142,55 @@ fn pairs(table: pgrx::spi::SpiTupleTable) -> Result<Vec<(String, String)>, pgrx:
 
 /// Statement trigger on the registry tables: tell every backend to drop its cached copy.
 #[pg_trigger]
-fn registry_changed<'a>(
+pub fn registry_changed<'a>(
     trigger: &'a pgrx::PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, pgrx::AllocatedByPostgres>>, pgrx::PgTriggerError> {
     let relid = trigger.relation()?.oid();
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
     Ok(None)
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    fn convert(sql_units: &str) -> Result<Option<f64>, pgrx::spi::Error> {
+        Spi::get_one(&format!("SELECT telemetry.convert(1, {sql_units})"))
+    }
+
+    #[pg_test]
+    fn new_alias_is_seen_by_the_next_statement() {
+        assert_eq!(convert("'kW', 'W'").unwrap(), Some(1000.0));
+        Spi::run("INSERT INTO telemetry.unit_aliases (alias, unit) VALUES ('kilowatz', 'kW')").unwrap();
+        assert_eq!(convert("'kilowatz', 'W'").unwrap(), Some(1000.0));
+    }
+
+    #[pg_test]
+    fn rule_change_is_seen_by_the_next_statement() {
+        let status = || Spi::get_one::<String>("SELECT telemetry.validate('humidity', 150)::text").unwrap();
+        assert_eq!(status().as_deref(), Some("above_max"));
+        Spi::run("UPDATE telemetry.metric_rules SET valid_max = 200 WHERE metric = 'humidity'").unwrap();
+        assert_eq!(status().as_deref(), Some("ok"));
+    }
+
+    #[pg_test(error = "unknown unit \"celsius\"")]
+    fn deleted_alias_is_forgotten() {
+        assert!(convert("'celsius', 'K'").unwrap().is_some());
+        Spi::run("DELETE FROM telemetry.unit_aliases WHERE alias = 'celsius'").unwrap();
+        let _ = convert("'celsius', 'K'");
+    }
+
+    #[pg_test]
+    fn truncate_empties_the_cache_too() {
+        assert_eq!(
+            Spi::get_one::<String>("SELECT telemetry.normalize_metric('soc')").unwrap().as_deref(),
+            Some("state_of_charge")
+        );
+        Spi::run("TRUNCATE telemetry.metric_aliases").unwrap();
+        assert_eq!(
+            Spi::get_one::<String>("SELECT telemetry.normalize_metric('soc')").unwrap().as_deref(),
+            Some("soc")
+        );
+    }
 }

@@ -11,7 +11,7 @@ use pgrx::prelude::*;
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::errors::{echo, invalid_parameter};
+use crate::errors::{echo, invalid_parameter, out_of_range};
 use crate::registry;
 
 /// Longest unit name accepted; anything longer cannot be a unit.
@@ -29,10 +29,6 @@ impl Unit {
     pub fn to_base(&self, v: f64) -> f64 {
         (v + self.offset) * self.factor
     }
-
-    pub fn from_base(&self, v: f64) -> f64 {
-        v / self.factor - self.offset
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +36,7 @@ pub enum UnitError {
     Unknown(String),
     Ambiguous(String, Vec<String>),
     Incompatible { from: String, from_dimension: String, to: String, to_dimension: String },
+    OutOfRange { value: f64, from: String, to: String },
 }
 
 impl fmt::Display for UnitError {
@@ -53,6 +50,9 @@ impl fmt::Display for UnitError {
                 f,
                 "cannot convert {from} ({from_dimension}) to {to} ({to_dimension}): different dimensions"
             ),
+            UnitError::OutOfRange { value, from, to } => {
+                write!(f, "{value} {from} is out of range for double precision in {to}")
+            }
         }
     }
 }
@@ -146,15 +146,44 @@ pub fn convert_between(value: f64, from: &Unit, to: &Unit) -> Result<f64, UnitEr
     if from.code == to.code {
         return Ok(value);
     }
-    if from.offset == 0.0 && to.offset == 0.0 {
+    let result = if from.offset == 0.0 && to.offset == 0.0 {
         // Multiply then divide: 1500 W -> kW is exactly 1.5, where * 0.001 would not be.
-        return Ok(value * from.factor / to.factor);
+        value * from.factor / to.factor
+    } else {
+        let scaled = from.to_base(value) / to.factor;
+        round_to_precision(scaled - to.offset, scaled.abs().max(to.offset.abs()))
+    };
+    if value.is_finite() && !result.is_finite() {
+        return Err(UnitError::OutOfRange { value, from: from.code.clone(), to: to.code.clone() });
     }
-    Ok(to.from_base(from.to_base(value)))
+    Ok(result)
+}
+
+/// Round `x` to the 15 significant digits a double holds for the largest intermediate of its
+/// computation: affine offsets leave ulps of noise (212 degF would be 100.00000000000006 degC,
+/// 32 degF would be 5.7e-14 degC), far below any sensor's precision.
+fn round_to_precision(x: f64, magnitude: f64) -> f64 {
+    let magnitude = magnitude.max(x.abs());
+    if x == 0.0 || !x.is_finite() || !magnitude.is_finite() {
+        return x;
+    }
+    let digits = 14 - magnitude.log10().floor() as i32;
+    if !(-290..=290).contains(&digits) {
+        return x;
+    }
+    let scale = 10f64.powi(digits.abs());
+    if digits >= 0 {
+        (x * scale).round() / scale
+    } else {
+        (x / scale).round() * scale
+    }
 }
 
 /// Raise the PostgreSQL error for a unit problem.
 pub fn report(e: UnitError) -> ! {
+    if let UnitError::OutOfRange { .. } = e {
+        out_of_range(e.to_string());
+    }
     let hint = match &e {
         UnitError::Unknown(_) => Some(
             "SELECT unit, dimension FROM telemetry.units lists the known units; add a spelling to telemetry.unit_aliases."
@@ -164,6 +193,7 @@ pub fn report(e: UnitError) -> ! {
         UnitError::Incompatible { from_dimension, .. } => Some(format!(
             "SELECT unit FROM telemetry.units WHERE dimension = '{from_dimension}' lists the units it converts to."
         )),
+        UnitError::OutOfRange { .. } => None,
     };
     invalid_parameter(e.to_string(), hint)
 }
@@ -219,9 +249,13 @@ mod tests {
     #[test]
     fn converts_affine_temperatures() {
         let c = catalog();
-        assert!((c.convert(212.0, "degF", "Cel").unwrap() - 100.0).abs() < 1e-9);
-        assert!((c.convert(-40.0, "celsius", "degF").unwrap() + 40.0).abs() < 1e-9);
-        assert!((c.convert(0.0, "°C", "K").unwrap() - 273.15).abs() < 1e-9);
+        assert_eq!(c.convert(212.0, "degF", "Cel").unwrap(), 100.0);
+        assert_eq!(c.convert(32.0, "degF", "Cel").unwrap(), 0.0);
+        assert_eq!(c.convert(-40.0, "celsius", "degF").unwrap(), -40.0);
+        assert_eq!(c.convert(0.0, "°C", "K").unwrap(), 273.15);
+        assert_eq!(c.convert(32.0, "degF", "K").unwrap(), 273.15);
+        assert_eq!(c.convert(98.6, "degF", "Cel").unwrap(), 37.0);
+        assert_eq!(c.convert(1e-300, "Cel", "Cel").unwrap(), 1e-300);
     }
 
     #[test]
@@ -267,6 +301,13 @@ mod tests {
         let msg = UnitError::Unknown("x".repeat(5000)).to_string();
         assert!(msg.len() < 120, "{msg}");
         assert!(msg.contains("5000 bytes"));
+    }
+
+    #[test]
+    fn overflow_is_an_error() {
+        let c = catalog();
+        assert!(matches!(c.convert(1e308, "MW", "W"), Err(UnitError::OutOfRange { .. })));
+        assert_eq!(c.convert(1e308, "W", "MW").unwrap(), 1e302);
     }
 
     #[test]

@@ -1,46 +1,89 @@
 //! Range validation of a value against its metric's rule.
 
+use pgrx::callconv::{BoxRet, FcInfo};
+use pgrx::pg_sys;
+use pgrx::pgrx_sql_entity_graph::metadata::{
+    ArgumentError, ReturnsError, ReturnsRef, SqlMappingRef, SqlTranslatable, TypeOrigin,
+};
 use pgrx::prelude::*;
 
 use crate::metrics::MetricRule;
 use crate::registry;
 
-/// Outcome of validating one value. The SQL enum `telemetry.validation_status` spells these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PostgresEnum)]
-#[allow(non_camel_case_types)]
-pub enum validation_status {
-    ok,
-    below_min,
-    above_max,
-    not_finite,
-    missing,
-    unknown_metric,
+/// Outcome of validating one value; the SQL enum `telemetry.validation_status` has these labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    BelowMin,
+    AboveMax,
+    NotFinite,
+    Missing,
+    UnknownMetric,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] = [
+        Status::Ok,
+        Status::BelowMin,
+        Status::AboveMax,
+        Status::NotFinite,
+        Status::Missing,
+        Status::UnknownMetric,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::BelowMin => "below_min",
+            Status::AboveMax => "above_max",
+            Status::NotFinite => "not_finite",
+            Status::Missing => "missing",
+            Status::UnknownMetric => "unknown_metric",
+        }
+    }
 }
 
 /// Validate a value, in its metric's canonical unit. A missing or non-finite value is judged
 /// before the metric is looked at: it is bad whatever the metric.
-pub fn check(rule: Option<&MetricRule>, value: Option<f64>) -> validation_status {
-    use validation_status::*;
-    let Some(v) = value else { return missing };
+pub fn check(rule: Option<&MetricRule>, value: Option<f64>) -> Status {
+    let Some(v) = value else { return Status::Missing };
     if !v.is_finite() {
-        return not_finite;
+        return Status::NotFinite;
     }
-    let Some(rule) = rule else { return unknown_metric };
+    let Some(rule) = rule else { return Status::UnknownMetric };
     match (rule.valid_min, rule.valid_max) {
-        (Some(min), _) if v < min => below_min,
-        (_, Some(max)) if v > max => above_max,
-        _ => ok,
+        (Some(min), _) if v < min => Status::BelowMin,
+        (_, Some(max)) if v > max => Status::AboveMax,
+        _ => Status::Ok,
     }
 }
 
-/// Check a value against the valid range of its metric (`telemetry.metric_rules`). With
-/// `unit`, the value is first converted to the metric's canonical unit.
-#[pg_extern(stable, parallel_safe)]
+/// A `telemetry.validation_status` datum: the enum's value OID, looked up once per backend by
+/// the registry. (pgrx's own enum support resolves the type by unqualified name on every call.)
+pub struct StatusDatum(pg_sys::Oid);
+
+unsafe impl SqlTranslatable for StatusDatum {
+    const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(StatusDatum);
+    const TYPE_ORIGIN: TypeOrigin = TypeOrigin::External;
+    const ARGUMENT_SQL: Result<SqlMappingRef, ArgumentError> =
+        Err(ArgumentError::NotValidAsArgument("StatusDatum"));
+    const RETURN_SQL: Result<ReturnsRef, ReturnsError> =
+        Ok(ReturnsRef::One(SqlMappingRef::literal("telemetry.validation_status")));
+}
+
+unsafe impl BoxRet for StatusDatum {
+    unsafe fn box_into<'fcx>(self, fcinfo: &mut FcInfo<'fcx>) -> pgrx::datum::Datum<'fcx> {
+        unsafe { fcinfo.return_raw_datum(pg_sys::Datum::from(self.0)) }
+    }
+}
+
+/// Check a value against the valid range of its metric; with `unit`, convert it first.
+#[pg_extern(stable, parallel_safe, requires = ["schema"])]
 fn validate(
     metric: Option<&str>,
     value: Option<f64>,
     unit: default!(Option<&str>, "NULL"),
-) -> validation_status {
+) -> StatusDatum {
     let reg = registry::get();
     let rule = metric.and_then(|m| reg.metrics.rule(m));
     let value = match (value, unit, rule) {
@@ -49,12 +92,12 @@ fn validate(
         }
         _ => value,
     };
-    check(rule, value)
+    StatusDatum(reg.status_oid(check(rule, value)))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::validation_status::*;
+    use super::Status::*;
     use super::*;
 
     fn rule(min: Option<f64>, max: Option<f64>) -> MetricRule {
@@ -70,22 +113,22 @@ mod tests {
     #[test]
     fn statuses() {
         let r = rule(Some(-40.0), Some(60.0));
-        assert_eq!(check(Some(&r), Some(20.0)), ok);
-        assert_eq!(check(Some(&r), Some(-40.0)), ok);
-        assert_eq!(check(Some(&r), Some(60.0)), ok);
-        assert_eq!(check(Some(&r), Some(-40.1)), below_min);
-        assert_eq!(check(Some(&r), Some(60.1)), above_max);
-        assert_eq!(check(Some(&r), Some(f64::NAN)), not_finite);
-        assert_eq!(check(Some(&r), Some(f64::NEG_INFINITY)), not_finite);
-        assert_eq!(check(Some(&r), None), missing);
-        assert_eq!(check(None, Some(1.0)), unknown_metric);
-        assert_eq!(check(None, None), missing);
+        assert_eq!(check(Some(&r), Some(20.0)), Ok);
+        assert_eq!(check(Some(&r), Some(-40.0)), Ok);
+        assert_eq!(check(Some(&r), Some(60.0)), Ok);
+        assert_eq!(check(Some(&r), Some(-40.1)), BelowMin);
+        assert_eq!(check(Some(&r), Some(60.1)), AboveMax);
+        assert_eq!(check(Some(&r), Some(f64::NAN)), NotFinite);
+        assert_eq!(check(Some(&r), Some(f64::NEG_INFINITY)), NotFinite);
+        assert_eq!(check(Some(&r), None), Missing);
+        assert_eq!(check(None, Some(1.0)), UnknownMetric);
+        assert_eq!(check(None, None), Missing);
     }
 
     #[test]
     fn open_bounds() {
-        assert_eq!(check(Some(&rule(None, Some(1.0))), Some(-1e300)), ok);
-        assert_eq!(check(Some(&rule(Some(0.0), None)), Some(1e300)), ok);
-        assert_eq!(check(Some(&rule(None, None)), Some(f64::MAX)), ok);
+        assert_eq!(check(Some(&rule(None, Some(1.0))), Some(-1e300)), Ok);
+        assert_eq!(check(Some(&rule(Some(0.0), None)), Some(1e300)), Ok);
+        assert_eq!(check(Some(&rule(None, None)), Some(f64::MAX)), Ok);
     }
 }

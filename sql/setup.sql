@@ -1,5 +1,5 @@
--- telemetry: what must come after the Rust functions exist: triggers, run-time edition
--- detection, pg_dump configuration, roles and grants, and comments.
+-- telemetry: what needs the Rust functions: registry triggers, run-time edition
+-- detection and pg_dump configuration.
 
 CREATE FUNCTION telemetry.timescaledb_license() RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Every test: Rust unit tests, #[pg_test] tests inside PostgreSQL, the pg_regress suites, and
+# the SQL examples in the docs. Runs set-up first when needed. Exits non-zero on any failure.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+"$ROOT/scripts/setup.sh"
+
+WORK=$(mktemp -d /tmp/telemetry-test.XXXXXX)
+chown postgres:postgres "$WORK"
+trap 'stop_cluster "$WORK/docs-pgdata"; rm -rf "$WORK"' EXIT
+failures=()
+
+step "Rust unit tests"
+# The #[pg_test] tests need a cluster; the next step runs them.
+( cd "$ROOT" && cargo test -p telemetry --lib -- --skip tests::pg_ ) || failures+=("unit tests")
+
+step "pgrx tests inside PostgreSQL (cargo pgrx test, as postgres)"
+( cd "$ROOT/extension" && cargo pgrx test pg15 --runas postgres --pgdata "$WORK/pgrx-pgdata" ) \
+  || failures+=("pgrx tests")
+
+step "pg_regress suites (pg_regress/)"
+install_extension
+cp -r "$ROOT/pg_regress" "$WORK/regress"
+chown -R postgres:postgres "$WORK/regress"
+printf "shared_preload_libraries = 'timescaledb'\nmax_locks_per_transaction = 256\n" > "$WORK/regress.conf"
+tests=$(cd "$ROOT/pg_regress/sql" && ls *.sql | sed 's/\.sql$//' | sort)
+# shellcheck disable=SC2086
+if ! ( cd "$WORK/regress" && as_postgres "$PGXS_REGRESS" \
+      --bindir="$PGBIN" --inputdir=. --outputdir=. \
+      --temp-instance="$WORK/regress/tmp_check" --temp-config="$WORK/regress.conf" \
+      --dbname=telemetry_regress $tests ); then
+  failures+=("pg_regress")
+  [ -f "$WORK/regress/regression.diffs" ] && cat "$WORK/regress/regression.diffs"
+fi
+
+step "SQL examples in README.md"
+start_cluster "$WORK/docs-pgdata" "$TEST_PORT"
+psql_q() { psql -X -h /tmp -p "$TEST_PORT" -U postgres -v ON_ERROR_STOP=1 -q "$@"; }
+psql_q -d postgres -c "CREATE DATABASE docs"
+psql_q -d docs -c "CREATE EXTENSION telemetry CASCADE" 2>/dev/null
+examples=$(awk '/^```sql$/{on=1; next} /^```$/{on=0} on' "$ROOT/README.md")
+if [ -z "$examples" ]; then
+  failures+=("README has no SQL examples")
+elif ! printf '%s\n' "$examples" | psql_q -d docs >/dev/null; then
+  failures+=("README SQL examples")
+else
+  say "$(printf '%s\n' "$examples" | grep -c ';$') statements ran"
+fi
+
+step "Summary"
+if [ ${#failures[@]} -gt 0 ]; then
+  printf 'FAILED: %s\n' "${failures[@]}"
+  exit 1
+fi
+say "all test suites passed"
