@@ -34,17 +34,31 @@ if ! ( cd "$WORK/regress" && as_postgres "$PGXS_REGRESS" \
 fi
 
 step "SQL examples in README.md"
+# Every sql block must run. A one-line SELECT ending in "-- VALUE" must also print VALUE
+# (true/false for booleans; "123..." matches by prefix; text after the first word is prose).
 start_cluster "$WORK/docs-pgdata" "$TEST_PORT"
-psql_q() { psql -X -h /tmp -p "$TEST_PORT" -U postgres -v ON_ERROR_STOP=1 -q "$@"; }
+psql_q() { PGOPTIONS='-c client_min_messages=warning' psql -X -h /tmp -p "$TEST_PORT" -U postgres -v ON_ERROR_STOP=1 -q "$@"; }
 psql_q -d postgres -c "CREATE DATABASE docs"
-psql_q -d docs -c "CREATE EXTENSION telemetry CASCADE" 2>/dev/null
+psql_q -d docs -c "CREATE EXTENSION telemetry CASCADE"
 examples=$(awk '/^```sql$/{on=1; next} /^```$/{on=0} on' "$ROOT/README.md")
+checked=0
 if [ -z "$examples" ]; then
   failures+=("README has no SQL examples")
 elif ! printf '%s\n' "$examples" | psql_q -d docs >/dev/null; then
   failures+=("README SQL examples")
 else
-  say "$(printf '%s\n' "$examples" | grep -c ';$') statements ran"
+  while IFS= read -r line; do
+    statement=${line%%;*}
+    expected=$(sed -E 's/.*; *-- *([^ ]+).*/\1/' <<<"$line")
+    case "$expected" in true) expected=t ;; false) expected=f ;; esac
+    actual=$(psql_q -d docs -tA -c "$statement")
+    if [[ "$expected" == *... ]] && [[ "$actual" == "${expected%...}"* ]] || [ "$actual" = "$expected" ]; then
+      checked=$((checked + 1))
+    else
+      failures+=("README example: $statement gave '$actual', the README says '$expected'")
+    fi
+  done < <(printf '%s\n' "$examples" | grep -E '^SELECT .*; *-- *[^ ]')
+  say "all examples ran; $checked results matched the README"
 fi
 
 step "Summary"

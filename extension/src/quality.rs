@@ -119,6 +119,7 @@ pub struct Assessment {
     pub status: Status,
     pub rate: Option<f64>,
     pub z: Option<f64>,
+    pub delay_s: Option<f64>,
     pub source_factor: f64,
     pub score: f64,
     pub flags: i32,
@@ -227,6 +228,7 @@ pub fn assess(r: &Reading, p: &Params) -> Assessment {
         status,
         rate,
         z,
+        delay_s: r.delay_s,
         source_factor,
         score: 0.0,
         flags,
@@ -237,8 +239,12 @@ pub fn assess(r: &Reading, p: &Params) -> Assessment {
         .filter_map(|(_, c)| c.score.map(|s| (s * c.weight, c.weight)))
         .fold((0.0, 0.0), |(s, w), (cs, cw)| (s + cs, w + cw));
     let base = if weight > 0.0 { sum / weight } else { 1.0 };
-    // Six decimals is finer than any use of a score and hides float noise (0.8999999999999999).
-    Assessment { score: ((base * source_factor).clamp(0.0, 1.0) * 1e6).round() / 1e6, ..a }
+    Assessment { score: round6((base * source_factor).clamp(0.0, 1.0)), ..a }
+}
+
+/// Six decimals is finer than any use of a score and hides float noise (0.8999999999999999).
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
 }
 
 /// Seconds between two timestamps, as float so infinite timestamps cannot overflow.
@@ -346,9 +352,9 @@ fn quality_explain(
             let share = if total_weight > 0.0 { c.weight / total_weight } else { 0.0 };
             (
                 name.to_string(),
-                c.score,
+                c.score.map(round6),
                 Some(c.weight),
-                c.score.map(|s| (s * share * 1e6).round() / 1e6),
+                c.score.map(|s| round6(s * share)),
                 describe(name, &a),
             )
         })
@@ -386,7 +392,13 @@ fn describe(component: &str, a: &Assessment) -> String {
                 .join("; "),
             },
         ),
-        _ => applies(a.timeliness, "ingestion delay against telemetry.timeliness_threshold".into()),
+        _ => applies(
+            a.timeliness,
+            match a.delay_s {
+                Some(d) => format!("ingestion delay {d:.3} s against telemetry.timeliness_threshold"),
+                None => "no source timestamp".into(),
+            },
+        ),
     }
 }
 
