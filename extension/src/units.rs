@@ -51,7 +51,7 @@ impl fmt::Display for UnitError {
                 "cannot convert {from} ({from_dimension}) to {to} ({to_dimension}): different dimensions"
             ),
             UnitError::OutOfRange { value, from, to } => {
-                write!(f, "{value} {from} is out of range for double precision in {to}")
+                write!(f, "{value:e} {from} is out of range for double precision in {to}")
             }
         }
     }
