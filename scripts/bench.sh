@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Benchmarks, each against a baseline measured in the same run. Usage: scripts/bench.sh [ROWS]
+# Benchmarks, each against a baseline measured in the same run, on a scratch cluster.
+# Usage: scripts/bench.sh [ROWS]   (default 1000000)
+# Prints, per function, the best-of-3 time of the Rust function and of an equivalent PL/pgSQL
+# function over the same rows, their ratio, and whether both gave the same result.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+usage_if_help "$@"
 "$ROOT/scripts/setup.sh"
 ROWS=${1:-1000000}
+[[ "$ROWS" =~ ^[1-9][0-9]*$ ]] || die "bench" "ROWS must be a positive whole number, got '$ROWS'"
 WORK=$(mktemp -d /tmp/telemetry-bench.XXXXXX)
 chown postgres:postgres "$WORK"
 trap 'stop_cluster "$WORK/pgdata"; rm -rf "$WORK"' EXIT

@@ -3,6 +3,7 @@
 # day of sample readings loaded through its SQL API. Runs set-up first when needed.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+usage_if_help "$@"
 "$ROOT/scripts/setup.sh"
 
 DATADIR="$ROOT/.pgdata"

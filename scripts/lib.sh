@@ -6,6 +6,15 @@ step() { printf '\n==> %s\n' "$*"; }
 say()  { printf '    %s\n' "$*"; }
 die()  { printf 'ERROR [%s]: %s\n' "$1" "$2" >&2; exit 1; }
 
+# --help / -h: print the comment block at the top of the calling script, then exit.
+usage_if_help() {
+  case "${1:-}" in
+    -h|--help)
+      sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"
+      exit 0 ;;
+  esac
+}
+
 as_postgres() { runuser -u postgres -- "$@"; }
 
 # start_cluster DATADIR PORT: initdb if needed, then start with TimescaleDB preloaded.

@@ -3,6 +3,7 @@
 # Every README command calls this first; each step checks before it acts.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+usage_if_help "$@"
 
 PGRX_VERSION=$(sed -n 's/^pgrx = { version = "=\([0-9.]*\)".*/\1/p' "$ROOT/Cargo.toml")
 TIMESCALEDB_VERSION=2.19.3

@@ -22,7 +22,8 @@ END $$;
 -- edition compresses old chunks of readings; the Apache edition keeps them as they are.
 DO $$
 BEGIN
-  IF telemetry.timescaledb_license() = 'timescale' THEN
+  IF telemetry.timescaledb_license() = 'timescale'
+     AND coalesce(current_setting('timescaledb.restoring', true), 'off') <> 'on' THEN
     ALTER TABLE telemetry.readings SET (timescaledb.compress,
       timescaledb.compress_segmentby = 'series_id', timescaledb.compress_orderby = 'time');
     PERFORM add_compression_policy('telemetry.readings', interval '7 days');
