@@ -10,8 +10,10 @@ mod dedup;
 mod errors;
 mod gucs;
 mod metrics;
+mod payload;
 mod quality;
 mod registry;
+mod routes;
 mod units;
 mod validate;
 

@@ -1,0 +1,416 @@
+//! Payload decoding: JSON as devices send it, into candidate readings.
+//!
+//! One decoder reads every JSON shape the seeds show: a single reading (`value`, `unit`,
+//! `timestamp`, ...), a multi-metric object (`metrics: {name: value}`), and arrays of either.
+//! Field names vary by vendor (`site_id` / `siteId`, `timestamp` / `ts` / `time`), so each field
+//! has a list of accepted names.
+
+use serde_json::{Map, Value};
+
+use crate::routes::Captures;
+
+/// Why a message or a reading was not stored: the `reason` of `telemetry.dead_letters`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    BadJson,
+    BadPayload,
+    MissingField,
+    MissingValue,
+    BadValue,
+    BadTimestamp,
+}
+
+impl Reason {
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::BadJson => "bad_json",
+            Reason::BadPayload => "bad_payload",
+            Reason::MissingField => "missing_field",
+            Reason::MissingValue => "missing_value",
+            Reason::BadValue => "bad_value",
+            Reason::BadTimestamp => "bad_timestamp",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub reason: Reason,
+    pub detail: String,
+}
+
+fn reject(reason: Reason, detail: impl Into<String>) -> Rejection {
+    Rejection { reason, detail: detail.into() }
+}
+
+/// One reading as the payload gave it: names and unit as sent, value not yet converted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub site: String,
+    pub asset: String,
+    pub sensor: String,
+    pub metric: String,
+    pub value: f64,
+    pub unit: Option<String>,
+    /// Unix microseconds; `None` when the payload carried no time.
+    pub time: Option<i64>,
+    pub quality: Option<String>,
+    pub event_id: Option<String>,
+}
+
+const SITE: &[&str] = &["site_id", "siteId", "site"];
+const ASSET: &[&str] = &["asset_id", "assetId", "asset", "device_id", "deviceId", "device"];
+const SENSOR: &[&str] = &["sensor_id", "sensorId", "sensor"];
+const METRIC: &[&str] = &["metric", "metric_name", "metricName", "sensor_type", "sensorType", "name"];
+const VALUE: &[&str] = &["value", "val", "v"];
+const UNIT: &[&str] = &["unit", "units", "uom"];
+const TIME: &[&str] = &["timestamp", "ts", "time", "t"];
+const QUALITY: &[&str] = &["quality_flag", "qualityFlag", "quality", "q", "status"];
+const EVENT_ID: &[&str] = &["event_id", "eventId", "message_id", "messageId", "id"];
+
+fn field<'a>(obj: &'a Map<String, Value>, names: &[&str]) -> Option<&'a Value> {
+    names.iter().find_map(|n| obj.get(*n)).filter(|v| !v.is_null())
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn text_field(obj: &Map<String, Value>, names: &[&str]) -> Option<String> {
+    field(obj, names).and_then(text)
+}
+
+/// Identity and context inherited from the topic and from enclosing JSON objects.
+#[derive(Debug, Default, Clone)]
+struct Inherited {
+    site: Option<String>,
+    asset: Option<String>,
+    sensor: Option<String>,
+    metric: Option<String>,
+    unit: Option<String>,
+    time: Option<i64>,
+    quality: Option<String>,
+    event_id: Option<String>,
+}
+
+impl Inherited {
+    /// Fields of `obj` fill what the topic left open; the topic wins, since the broker's
+    /// access control vouches for it and the payload may be any device's claim.
+    fn with(&self, obj: &Map<String, Value>) -> Result<Inherited, Rejection> {
+        let time = match field(obj, TIME) {
+            Some(t) => Some(parse_time(t)?),
+            None => self.time,
+        };
+        Ok(Inherited {
+            site: self.site.clone().or_else(|| text_field(obj, SITE)),
+            asset: self.asset.clone().or_else(|| text_field(obj, ASSET)),
+            sensor: self.sensor.clone().or_else(|| text_field(obj, SENSOR)),
+            metric: self.metric.clone().or_else(|| text_field(obj, METRIC)),
+            unit: text_field(obj, UNIT).or_else(|| self.unit.clone()),
+            time,
+            quality: text_field(obj, QUALITY).or_else(|| self.quality.clone()),
+            event_id: text_field(obj, EVENT_ID).or_else(|| self.event_id.clone()),
+        })
+    }
+
+    /// Fill what is still open from the route's fixed values.
+    fn or(self, fallback: &Inherited) -> Inherited {
+        Inherited {
+            site: self.site.or_else(|| fallback.site.clone()),
+            asset: self.asset.or_else(|| fallback.asset.clone()),
+            sensor: self.sensor.or_else(|| fallback.sensor.clone()),
+            metric: self.metric.or_else(|| fallback.metric.clone()),
+            ..self
+        }
+    }
+
+    fn candidate(self, value: &Value) -> Result<Candidate, Rejection> {
+        let missing = |what: &str| reject(Reason::MissingField, format!("no {what} in the topic or the payload"));
+        let metric = self.metric.ok_or_else(|| missing("metric"))?;
+        let value = parse_value(value).map_err(|r| Rejection { detail: format!("{metric}: {}", r.detail), ..r })?;
+        Ok(Candidate {
+            site: self.site.ok_or_else(|| missing("site_id"))?,
+            asset: self.asset.ok_or_else(|| missing("asset_id"))?,
+            sensor: self.sensor.unwrap_or_default(),
+            metric,
+            value,
+            unit: self.unit,
+            time: self.time,
+            quality: self.quality,
+            event_id: self.event_id,
+        })
+    }
+}
+
+fn parse_value(v: &Value) -> Result<f64, Rejection> {
+    match v {
+        Value::Null => Err(reject(Reason::MissingValue, "value is null")),
+        Value::Number(n) => n.as_f64().ok_or_else(|| reject(Reason::BadValue, format!("value {n} is not a double"))),
+        Value::Bool(b) => Ok(f64::from(u8::from(*b))),
+        Value::String(s) => s
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| reject(Reason::BadValue, format!("value {} is not a number", short(s)))),
+        _ => Err(reject(Reason::BadValue, "value is an object or an array, not a number")),
+    }
+}
+
+fn short(s: &str) -> String {
+    crate::errors::echo(s)
+}
+
+/// Plausible epoch values span 1970 to 9999; the magnitude tells seconds from ms, us and ns.
+fn epoch_to_micros(x: f64) -> Result<i64, Rejection> {
+    const MAX_SECONDS: f64 = 253_402_300_800.0; // 10000-01-01
+    let micros = match x.abs() {
+        a if a < MAX_SECONDS => x * 1e6,
+        a if a < MAX_SECONDS * 1e3 => x * 1e3,
+        a if a < MAX_SECONDS * 1e6 => x,
+        a if a < MAX_SECONDS * 1e9 => x / 1e3,
+        _ => return Err(reject(Reason::BadTimestamp, format!("epoch value {x} is beyond year 9999"))),
+    };
+    if !(0.0..MAX_SECONDS * 1e6).contains(&micros) {
+        return Err(reject(Reason::BadTimestamp, format!("epoch value {x} is before 1970")));
+    }
+    Ok(micros.round() as i64)
+}
+
+/// Epoch seconds, milliseconds, microseconds or nanoseconds (number or digit string), or
+/// ISO 8601 / RFC 3339 text; text without an offset is taken as UTC.
+pub fn parse_time(v: &Value) -> Result<i64, Rejection> {
+    match v {
+        Value::Number(n) => epoch_to_micros(n.as_f64().unwrap_or(f64::NAN)),
+        Value::String(s) => {
+            let s = s.trim();
+            if let Ok(x) = s.parse::<f64>() {
+                return epoch_to_micros(x);
+            }
+            parse_iso8601(s).ok_or_else(|| reject(Reason::BadTimestamp, format!("timestamp {} is not ISO 8601 or epoch", short(s))))
+        }
+        _ => Err(reject(Reason::BadTimestamp, "timestamp is neither a number nor a string")),
+    }
+}
+
+fn parse_iso8601(s: &str) -> Option<i64> {
+    use chrono::{DateTime, NaiveDateTime};
+    let t = if s.len() > 10 && s.as_bytes()[10] == b' ' {
+        format!("{}T{}", &s[..10], &s[11..])
+    } else {
+        s.to_string()
+    };
+    let micros = DateTime::parse_from_rfc3339(&t)
+        .map(|d| d.timestamp_micros())
+        .or_else(|_| DateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M:%S%.f%#z").map(|d| d.timestamp_micros()))
+        .or_else(|_| NaiveDateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M:%S%.f").map(|d| d.and_utc().timestamp_micros()))
+        .ok()?;
+    (0..253_402_300_800_000_000).contains(&micros).then_some(micros)
+}
+
+/// Decode a JSON payload into readings. The topic's captures come first, then the payload's
+/// fields, then the route's `fallback` values. `Err` rejects the whole message; each `Ok`
+/// element is one reading or one rejected reading.
+pub fn decode_json(
+    payload: &[u8],
+    topic: &Captures,
+    fallback: &Captures,
+) -> Result<Vec<Result<Candidate, Rejection>>, Rejection> {
+    let doc: Value = serde_json::from_slice(payload).map_err(|e| reject(Reason::BadJson, e.to_string()))?;
+    let base = Inherited {
+        site: topic.site.map(str::to_string),
+        asset: topic.asset.map(str::to_string),
+        sensor: topic.sensor.map(str::to_string),
+        metric: topic.metric.map(str::to_string),
+        ..Inherited::default()
+    };
+    let fallback = Inherited {
+        site: fallback.site.map(str::to_string),
+        asset: fallback.asset.map(str::to_string),
+        sensor: fallback.sensor.map(str::to_string),
+        metric: fallback.metric.map(str::to_string),
+        ..Inherited::default()
+    };
+    let mut out = Vec::new();
+    match &doc {
+        Value::Array(items) => {
+            for item in items {
+                match item {
+                    Value::Object(obj) => decode_object(obj, &base, &fallback, &mut out),
+                    _ => out.push(Err(reject(Reason::BadPayload, "array element is not an object"))),
+                }
+            }
+        }
+        Value::Object(obj) => decode_object(obj, &base, &fallback, &mut out),
+        _ => return Err(reject(Reason::BadPayload, "payload is neither a JSON object nor an array")),
+    }
+    if out.is_empty() {
+        return Err(reject(Reason::BadPayload, "payload holds no readings"));
+    }
+    Ok(out)
+}
+
+fn decode_object(
+    obj: &Map<String, Value>,
+    base: &Inherited,
+    fallback: &Inherited,
+    out: &mut Vec<Result<Candidate, Rejection>>,
+) {
+    let ctx = match base.with(obj) {
+        Ok(c) => c,
+        Err(r) => return out.push(Err(r)),
+    };
+    if let Some(metrics) = obj.get("metrics") {
+        let Value::Object(metrics) = metrics else {
+            return out.push(Err(reject(Reason::BadPayload, "\"metrics\" is not an object")));
+        };
+        for (name, v) in metrics {
+            let named = Inherited { metric: Some(name.clone()), ..ctx.clone() };
+            out.push(match v {
+                Value::Object(inner) => named.with(inner).and_then(|c| {
+                    let value = field(inner, VALUE).unwrap_or(&Value::Null);
+                    c.or(fallback).candidate(value)
+                }),
+                scalar => named.or(fallback).candidate(scalar),
+            });
+        }
+        return;
+    }
+    let ctx = ctx.or(fallback);
+    match field(obj, VALUE) {
+        Some(v) => out.push(ctx.candidate(v)),
+        None if obj.keys().any(|k| VALUE.contains(&k.as_str())) => out.push(ctx.candidate(&Value::Null)),
+        None => out.push(Err(reject(Reason::MissingValue, "no \"value\" and no \"metrics\" in the object"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(payload: &str) -> Result<Vec<Result<Candidate, Rejection>>, Rejection> {
+        decode_json(payload.as_bytes(), &Captures::default(), &Captures::default())
+    }
+
+    fn one(payload: &str) -> Candidate {
+        let mut v = decode(payload).unwrap();
+        assert_eq!(v.len(), 1);
+        v.remove(0).unwrap()
+    }
+
+    #[test]
+    fn seed_001_single_reading() {
+        let c = one(r#"{"event_id": "evt-001", "timestamp": 1638360000000, "site_id": "site-001",
+            "asset_id": "asset-001", "sensor_type": "TEMPERATURE", "sensor_id": "temp-001",
+            "value": 72.5, "unit": "celsius", "quality_flag": "GOOD"}"#);
+        assert_eq!(c.site, "site-001");
+        assert_eq!(c.asset, "asset-001");
+        assert_eq!(c.sensor, "temp-001");
+        assert_eq!(c.metric, "TEMPERATURE");
+        assert_eq!(c.value, 72.5);
+        assert_eq!(c.unit.as_deref(), Some("celsius"));
+        assert_eq!(c.time, Some(1_638_360_000_000_000));
+        assert_eq!(c.quality.as_deref(), Some("GOOD"));
+        assert_eq!(c.event_id.as_deref(), Some("evt-001"));
+    }
+
+    #[test]
+    fn seed_000_multi_metric() {
+        let v = decode(r#"{"siteId": "SITE-LOAD-001", "assetId": "ASSET-1", "timestamp": 1700000000000,
+            "metrics": {"active_power_kw": 512.5, "temperature_c": 31.2}}"#)
+        .unwrap();
+        let c: Vec<Candidate> = v.into_iter().map(Result::unwrap).collect();
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].metric, "active_power_kw");
+        assert_eq!(c[1].value, 31.2);
+        assert!(c.iter().all(|c| c.site == "SITE-LOAD-001" && c.time == Some(1_700_000_000_000_000)));
+    }
+
+    #[test]
+    fn multi_metric_entries_may_carry_their_own_fields() {
+        let v = decode(r#"{"site": "s", "asset": "a", "ts": "2025-06-01T12:00:00Z",
+            "metrics": {"soc": {"value": 55, "unit": "%", "quality": "UNCERTAIN", "ts": "2025-06-01T12:00:01Z"}}}"#)
+        .unwrap();
+        let c = v[0].clone().unwrap();
+        assert_eq!((c.unit.as_deref(), c.quality.as_deref()), (Some("%"), Some("UNCERTAIN")));
+        assert_eq!(c.time, Some(1_748_779_201_000_000));
+    }
+
+    #[test]
+    fn arrays_and_topic_captures() {
+        let topic = Captures { site: Some("s1"), asset: Some("a1"), sensor: None, metric: Some("humidity") };
+        let v = decode_json(
+            br#"[{"value": 40, "ts": 1700000000}, {"value": "41.5", "ts": 1700000001}, 7]"#,
+            &topic,
+            &Captures::default(),
+        )
+        .unwrap();
+        assert_eq!(v.len(), 3);
+        let first = v[0].clone().unwrap();
+        assert_eq!((first.site.as_str(), first.metric.as_str(), first.value), ("s1", "humidity", 40.0));
+        assert_eq!(v[1].clone().unwrap().value, 41.5);
+        assert_eq!(v[2].clone().unwrap_err().reason, Reason::BadPayload);
+    }
+
+    #[test]
+    fn topic_wins_over_payload() {
+        let topic = Captures { site: Some("from-topic"), ..Captures::default() };
+        let route = Captures { site: Some("from-route"), asset: Some("from-route"), ..Captures::default() };
+        let v = decode_json(br#"{"site_id": "from-payload", "asset_id": "a", "metric": "m", "value": 1}"#, &topic, &route)
+            .unwrap();
+        let c = v[0].clone().unwrap();
+        assert_eq!((c.site.as_str(), c.asset.as_str()), ("from-topic", "a"));
+        let v = decode_json(br#"{"metrics": {"m": 1}}"#, &Captures::default(), &route).unwrap();
+        assert_eq!(v[0].clone().unwrap().asset, "from-route");
+    }
+
+    #[test]
+    fn timestamps() {
+        let t = |s: &str| parse_time(&serde_json::from_str(s).unwrap());
+        let want = Ok(1_748_779_200_000_000);
+        assert_eq!(t("1748779200"), want);
+        assert_eq!(t("1748779200000"), want);
+        assert_eq!(t("1748779200000000"), want);
+        assert_eq!(t("1748779200000000000"), want);
+        assert_eq!(t("\"1748779200\""), want);
+        assert_eq!(t("1748779200.5"), Ok(1_748_779_200_500_000));
+        assert_eq!(t("\"2025-06-01T12:00:00Z\""), want);
+        assert_eq!(t("\"2025-06-01T14:00:00+02:00\""), want);
+        assert_eq!(t("\"2025-06-01 12:00:00+00\""), want);
+        assert_eq!(t("\"2025-06-01T12:00:00\""), want);
+        assert_eq!(t("\"2025-06-01T12:00:00.123456Z\""), Ok(1_748_779_200_123_456));
+        for bad in ["\"yesterday\"", "-5", "1e30", "true", "\"\"", "\"2025-13-01T00:00:00Z\""] {
+            assert_eq!(t(bad).unwrap_err().reason, Reason::BadTimestamp, "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_messages() {
+        assert_eq!(decode("{not json").unwrap_err().reason, Reason::BadJson);
+        assert_eq!(decode("").unwrap_err().reason, Reason::BadJson);
+        assert_eq!(decode("42").unwrap_err().reason, Reason::BadPayload);
+        assert_eq!(decode("[]").unwrap_err().reason, Reason::BadPayload);
+        assert_eq!(decode(r#"{"metrics": 5}"#).unwrap()[0].clone().unwrap_err().reason, Reason::BadPayload);
+        let none = Captures::default();
+        assert_eq!(decode_json(&[0xff, 0xfe], &none, &none).unwrap_err().reason, Reason::BadJson);
+    }
+
+    #[test]
+    fn bad_readings() {
+        let r = |p: &str| decode(p).unwrap().remove(0).unwrap_err().reason;
+        assert_eq!(r(r#"{"site_id": "s", "asset_id": "a", "metric": "m", "value": null}"#), Reason::MissingValue);
+        assert_eq!(r(r#"{"site_id": "s", "asset_id": "a", "metric": "m"}"#), Reason::MissingValue);
+        assert_eq!(r(r#"{"site_id": "s", "asset_id": "a", "metric": "m", "value": "hot"}"#), Reason::BadValue);
+        assert_eq!(r(r#"{"site_id": "s", "asset_id": "a", "metric": "m", "value": [1]}"#), Reason::BadValue);
+        assert_eq!(r(r#"{"asset_id": "a", "metric": "m", "value": 1}"#), Reason::MissingField);
+        assert_eq!(r(r#"{"site_id": "s", "asset_id": "a", "value": 1}"#), Reason::MissingField);
+        assert_eq!(r(r#"{"site_id": "s", "asset_id": "a", "metric": "m", "value": 1, "ts": "soon"}"#), Reason::BadTimestamp);
+    }
+
+    #[test]
+    fn no_time_means_none() {
+        assert_eq!(one(r#"{"site_id": "s", "asset_id": "a", "metric": "m", "value": 1}"#).time, None);
+    }
+}
