@@ -30,3 +30,13 @@ COMMENT ON FUNCTION telemetry.timescaledb_license() IS
   'The license of the running TimescaleDB: apache (no compression, continuous aggregates or policies) or timescale (Community). Read at run time.';
 COMMENT ON SEQUENCE telemetry.series_series_id_seq IS 'Identity of telemetry.series.series_id.';
 COMMENT ON SEQUENCE telemetry.dead_letters_dead_letter_id_seq IS 'Identity of telemetry.dead_letters.dead_letter_id.';
+COMMENT ON FUNCTION telemetry.check_route_pattern(text) IS
+  'check_route_pattern(pattern): true for a valid topic route pattern; otherwise raises 22023 saying what is wrong. Used by the CHECK on telemetry.routes.pattern.';
+COMMENT ON FUNCTION telemetry.match_topic(text, text) IS
+  'match_topic(pattern, topic): one row with the site_id, asset_id, sensor_id and metric the topic fills under the pattern, or no row when it does not match.';
+COMMENT ON FUNCTION telemetry.ingest(text, bytea, timestamptz) IS
+  'ingest(topic, payload, received_at => now()): run one MQTT message through the pipeline (route, decode, convert, validate, score, de-duplicate, store) exactly as a batch would; returns the counts. Nothing is dropped silently: what is not stored is in telemetry.dead_letters.';
+COMMENT ON FUNCTION telemetry.prepare_staging() IS
+  'prepare_staging(): create this session''s staging table pg_temp.telemetry_staging (received_at, topic, payload) if missing and return its name. Rows are deleted at commit.';
+COMMENT ON FUNCTION telemetry.ingest_staged() IS
+  'ingest_staged(): run every message in pg_temp.telemetry_staging through the pipeline in arrival order, empty the table, and return the counts. Call it in the transaction that filled the table.';

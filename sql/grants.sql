@@ -14,24 +14,25 @@ REVOKE ALL ON ALL TABLES IN SCHEMA telemetry FROM PUBLIC;
 GRANT USAGE ON SCHEMA telemetry TO telemetry_reader, telemetry_writer, telemetry_admin;
 
 -- Every function reads the registries, so every role may read them.
-GRANT SELECT ON telemetry.units, telemetry.unit_aliases, telemetry.metric_rules, telemetry.metric_aliases
-  TO telemetry_reader, telemetry_writer, telemetry_admin;
+GRANT SELECT ON telemetry.units, telemetry.unit_aliases, telemetry.metric_rules, telemetry.metric_aliases,
+  telemetry.routes TO telemetry_reader, telemetry_writer, telemetry_admin;
 
 -- Reader: the data and its context.
-GRANT SELECT ON telemetry.readings, telemetry.series, telemetry.sites, telemetry.assets, telemetry.dead_letters
-  TO telemetry_reader;
+GRANT SELECT ON telemetry.readings, telemetry.series, telemetry.sites, telemetry.assets, telemetry.dead_letters,
+  telemetry.ingest_batches, telemetry.ingest_stats TO telemetry_reader;
 
 -- Writer: ingest only. It registers new series and records dead letters, and reads what it must
 -- to resolve series; it cannot change or delete stored readings.
 GRANT SELECT, INSERT ON telemetry.readings, telemetry.series TO telemetry_writer;
 GRANT SELECT ON telemetry.sites, telemetry.assets TO telemetry_writer;
-GRANT INSERT ON telemetry.dead_letters TO telemetry_writer;
-GRANT USAGE ON SEQUENCE telemetry.series_series_id_seq, telemetry.dead_letters_dead_letter_id_seq
-  TO telemetry_writer;
+GRANT INSERT ON telemetry.dead_letters, telemetry.ingest_batches TO telemetry_writer;
+GRANT USAGE ON SEQUENCE telemetry.series_series_id_seq, telemetry.dead_letters_dead_letter_id_seq,
+  telemetry.ingest_batches_batch_id_seq TO telemetry_writer;
 
 -- Admin: everything a reader sees, plus the registries and rules.
 GRANT telemetry_reader TO telemetry_admin;
 GRANT INSERT, UPDATE, DELETE ON telemetry.units, telemetry.unit_aliases, telemetry.metric_rules,
-  telemetry.metric_aliases, telemetry.sites, telemetry.assets, telemetry.series TO telemetry_admin;
+  telemetry.metric_aliases, telemetry.routes, telemetry.sites, telemetry.assets, telemetry.series TO telemetry_admin;
+GRANT USAGE ON SEQUENCE telemetry.routes_route_id_seq TO telemetry_admin;
 GRANT DELETE ON telemetry.dead_letters TO telemetry_admin;
 GRANT USAGE ON SEQUENCE telemetry.series_series_id_seq TO telemetry_admin;

@@ -168,7 +168,7 @@ SELECT alias, metric, true FROM (VALUES
   ('rumination_minutes', 'rumination'), ('body_temp', 'body_temperature'),
   ('body_temperature_celsius', 'body_temperature'), ('milk_volume_ml', 'milk_volume'),
   ('flow', 'flow_rate'), ('rpm', 'motor_speed'), ('speed_rpm', 'motor_speed'),
-  ('active_power_kw', 'active_power'), ('active_power_w', 'active_power'), ('p_ac', 'active_power'), ('power', 'active_power'),
+  ('active_power_kw', 'active_power'), ('p_ac', 'active_power'), ('power', 'active_power'),
   ('reactive_power_kvar', 'reactive_power'), ('energy_kwh', 'energy'), ('freq', 'frequency'),
   ('grid_frequency', 'frequency'), ('pf', 'power_factor'), ('soc', 'state_of_charge'),
   ('soh', 'state_of_health'), ('ghi', 'irradiance'), ('poa_irradiance', 'irradiance'),

@@ -36,7 +36,7 @@ fn reading_key_sql(
     sensor_id: default!(&str, "''"),
 ) -> pgrx::Uuid {
     let reg = registry::get();
-    let canonical = reg.metrics.canonical_name(metric).unwrap_or_else(|e| crate::metrics::report(metric, e));
+    let canonical = reg.canonical_metric(metric).unwrap_or_else(|e| crate::metrics::report(metric, e));
     let micros = i64::from(source_time).saturating_add(PG_EPOCH_UNIX_MICROS);
     pgrx::Uuid::from_bytes(*reading_key(site_id, asset_id, sensor_id, &canonical, micros).as_bytes())
 }

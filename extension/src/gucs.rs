@@ -11,6 +11,9 @@ static TIMELINESS_THRESHOLD: GucSetting<i32> = GucSetting::<i32>::new(300);
 static MAX_CLOCK_SKEW: GucSetting<i32> = GucSetting::<i32>::new(60);
 static UNCERTAIN_FACTOR: GucSetting<f64> = GucSetting::<f64>::new(0.5);
 static ANOMALY_Z: GucSetting<f64> = GucSetting::<f64>::new(3.0);
+static MAX_PAYLOAD_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1024 * 1024);
+static DEAD_LETTER_MAX_PAYLOAD: GucSetting<i32> = GucSetting::<i32>::new(64 * 1024);
+static AUTO_REGISTER_SERIES: GucSetting<bool> = GucSetting::<bool>::new(true);
 
 pub fn init() {
     // Weights default to seed 002 section 8.1: 0.30 / 0.30 / 0.25 / 0.15.
@@ -87,6 +90,46 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::default(),
     );
+    GucRegistry::define_int_guc(
+        c"telemetry.max_payload_bytes",
+        c"Largest message payload the ingest pipeline decodes.",
+        c"Larger messages become dead letters with reason payload_too_large.",
+        &MAX_PAYLOAD_BYTES,
+        1,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_BYTE,
+    );
+    GucRegistry::define_int_guc(
+        c"telemetry.dead_letter_max_payload",
+        c"How much of a payload a dead letter keeps.",
+        c"telemetry.dead_letters.payload_bytes always records the full size.",
+        &DEAD_LETTER_MAX_PAYLOAD,
+        0,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_BYTE,
+    );
+    GucRegistry::define_bool_guc(
+        c"telemetry.auto_register_series",
+        c"Whether ingest registers series it has not seen.",
+        c"Off: readings of unknown series become dead letters with reason unknown_series.",
+        &AUTO_REGISTER_SERIES,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+}
+
+pub fn max_payload_bytes() -> usize {
+    usize::try_from(MAX_PAYLOAD_BYTES.get()).unwrap_or(0)
+}
+
+pub fn dead_letter_max_payload() -> usize {
+    usize::try_from(DEAD_LETTER_MAX_PAYLOAD.get()).unwrap_or(0)
+}
+
+pub fn auto_register_series() -> bool {
+    AUTO_REGISTER_SERIES.get()
 }
 
 /// The quality-scoring parameters as currently set in this session.

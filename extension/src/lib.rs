@@ -9,6 +9,7 @@ use pgrx::prelude::*;
 mod dedup;
 mod errors;
 mod gucs;
+mod ingest;
 mod metrics;
 mod payload;
 mod quality;
@@ -26,7 +27,12 @@ extension_sql_file!(
     name = "setup",
     requires = ["seed", registry::registry_changed]
 );
-extension_sql_file!("../../sql/grants.sql", name = "grants", requires = ["setup"]);
+extension_sql_file!(
+    "../../sql/ingest.sql",
+    name = "ingest",
+    requires = ["setup", routes::check_route_pattern]
+);
+extension_sql_file!("../../sql/grants.sql", name = "grants", requires = ["ingest"]);
 extension_sql_file!("../../sql/comments.sql", name = "comments", finalize);
 
 #[pg_guard]

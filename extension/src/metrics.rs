@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use crate::errors::{echo, invalid_parameter};
 use crate::registry;
+use crate::units::Catalog;
 
 /// Longest metric name accepted (the CHECK on `telemetry.metric_rules.metric` agrees).
 pub const MAX_NAME_BYTES: usize = 128;
@@ -83,6 +84,20 @@ impl MetricCatalog {
         Ok(self.aliases.get(&normal).cloned().unwrap_or(normal))
     }
 
+    /// The rule for a name that may end in a unit, as vendor keys often do (`temperature_c`,
+    /// `active_power_kw`), with that unit; a name the rules know as it is comes first.
+    pub fn rule_with_unit(&self, name: &str, units: &Catalog) -> Option<(&MetricRule, Option<String>)> {
+        if let Some(rule) = self.rule(name) {
+            return Some((rule, None));
+        }
+        let normal = normalize_name(name).ok()?;
+        let (stem, suffix) = normal.rsplit_once('_')?;
+        let rule = self.rule(stem)?;
+        let unit = units.resolve(suffix).ok()?;
+        let canonical = units.resolve(&rule.unit).ok()?;
+        (unit.dimension == canonical.dimension).then(|| (rule, Some(unit.code.clone())))
+    }
+
     /// The rule for a metric under any of its names; `None` when the metric is unknown.
     pub fn rule(&self, name: &str) -> Option<&MetricRule> {
         if let Some(rule) = self.rules.get(name) {
@@ -109,14 +124,14 @@ pub fn report(name: &str, e: NameError) -> ! {
 #[pg_extern(stable, strict, parallel_safe)]
 fn normalize_metric(name: &str) -> String {
     let reg = registry::get();
-    reg.metrics.canonical_name(name).unwrap_or_else(|e| report(name, e))
+    reg.canonical_metric(name).unwrap_or_else(|e| report(name, e))
 }
 
 /// The canonical unit of a metric, from `telemetry.metric_rules`; NULL for an unknown metric.
 #[pg_extern(stable, strict, parallel_safe)]
 fn metric_unit(metric: &str) -> Option<String> {
     let reg = registry::get();
-    reg.metrics.rule(metric).map(|r| r.unit.clone())
+    reg.rule(metric).map(|r| r.unit.clone())
 }
 
 /// A value in the canonical unit of its metric: `to_canonical(77, 'degF', 'temperature')`
@@ -124,7 +139,7 @@ fn metric_unit(metric: &str) -> Option<String> {
 #[pg_extern(stable, strict, parallel_safe)]
 fn to_canonical(value: f64, from_unit: &str, metric: &str) -> f64 {
     let reg = registry::get();
-    let Some(rule) = reg.metrics.rule(metric) else {
+    let Some(rule) = reg.rule(metric) else {
         invalid_parameter(
             format!("unknown metric {}", echo(metric)),
             Some("SELECT metric, unit FROM telemetry.metric_rules lists the known metrics.".into()),
@@ -136,6 +151,7 @@ fn to_canonical(value: f64, from_unit: &str, metric: &str) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::units::Unit;
 
     #[test]
     fn normalises_common_vendor_spellings() {
@@ -175,6 +191,19 @@ mod tests {
             }],
             vec![("p_ac".into(), "active_power".into()), ("active_power_kw".into(), "active_power".into())],
         )
+    }
+
+    #[test]
+    fn a_trailing_unit_is_split_off() {
+        let c = catalog();
+        let unit = |code: &str, factor: f64| Unit { code: code.into(), dimension: "power".into(), factor, offset: 0.0 };
+        let units = Catalog::new(vec![unit("kW", 1e3), unit("W", 1.0)], vec![("kw".into(), "kW".into())]);
+        let found = |n: &str| c.rule_with_unit(n, &units).map(|(r, u)| (r.metric.clone(), u));
+        assert_eq!(found("active_power_w"), Some(("active_power".into(), Some("W".into()))));
+        assert_eq!(found("ActivePowerW"), Some(("active_power".into(), Some("W".into()))));
+        assert_eq!(found("active_power_kw"), Some(("active_power".into(), None)));
+        assert_eq!(found("active_power_furlongs"), None);
+        assert_eq!(found("reactive_power_w"), None);
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub enum Reason {
     MissingValue,
     BadValue,
     BadTimestamp,
+    /// A reason found after decoding (unit, metric, series, duplicate).
+    Other(&'static str),
 }
 
 impl Reason {
@@ -29,6 +31,7 @@ impl Reason {
             Reason::MissingValue => "missing_value",
             Reason::BadValue => "bad_value",
             Reason::BadTimestamp => "bad_timestamp",
+            Reason::Other(code) => code,
         }
     }
 }

@@ -266,7 +266,7 @@ fn assess_sql(
     unit: Option<&str>,
 ) -> Assessment {
     let reg = registry::get();
-    let rule = metric.and_then(|m| reg.metrics.rule(m));
+    let rule = metric.and_then(|m| reg.rule(m));
     let canonical = |v: f64| match (unit, rule) {
         (Some(u), Some(r)) if v.is_finite() => {
             reg.units.convert(v, u, &r.unit).unwrap_or_else(|e| crate::units::report(e))

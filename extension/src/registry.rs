@@ -12,18 +12,40 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use crate::errors::internal;
-use crate::metrics::{MetricCatalog, MetricRule};
+use crate::metrics::{MetricCatalog, MetricRule, NameError};
+use crate::routes::{Pattern, Route};
+use std::collections::HashMap;
 use crate::units::{Catalog, Unit};
 use crate::validate::Status;
 
 pub struct Registry {
     pub units: Catalog,
     pub metrics: MetricCatalog,
+    /// Enabled routes in priority order.
+    pub routes: Vec<Route>,
+    /// Series ids already resolved by this backend: (site, asset, sensor, metric) -> id.
+    /// Series are only added between invalidations, so a cached id stays right until then.
+    pub series: RefCell<HashMap<SeriesKey, i32>>,
     relids: Vec<pg_sys::Oid>,
     status_oids: [pg_sys::Oid; Status::ALL.len()],
 }
 
+pub type SeriesKey = (String, String, String, String);
+
 impl Registry {
+    /// The rule for a metric under any name: canonical, alias, or either with a unit suffix.
+    pub fn rule(&self, name: &str) -> Option<&MetricRule> {
+        self.metrics.rule_with_unit(name, &self.units).map(|(rule, _)| rule)
+    }
+
+    /// The canonical metric for a vendor name; a name no rule knows is only normalised.
+    pub fn canonical_metric(&self, name: &str) -> Result<String, NameError> {
+        match self.rule(name) {
+            Some(rule) => Ok(rule.metric.clone()),
+            None => self.metrics.canonical_name(name),
+        }
+    }
+
     /// The OID of a `telemetry.validation_status` label.
     pub fn status_oid(&self, status: Status) -> pg_sys::Oid {
         self.status_oids[status as usize]
@@ -75,7 +97,7 @@ fn load() -> Result<Registry, pgrx::spi::Error> {
                 "SELECT c.oid FROM pg_catalog.pg_class c
                    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                   WHERE n.nspname = 'telemetry'
-                    AND c.relname IN ('units', 'unit_aliases', 'metric_rules', 'metric_aliases')",
+                    AND c.relname IN ('units', 'unit_aliases', 'metric_rules', 'metric_aliases', 'routes', 'series')",
                 None,
                 &[],
             )?
@@ -110,6 +132,26 @@ fn load() -> Result<Registry, pgrx::spi::Error> {
             })
             .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;
         let metric_aliases = pairs(client.select("SELECT alias, metric FROM telemetry.metric_aliases", None, &[])?)?;
+        let routes = client
+            .select(
+                "SELECT pattern, site_id, asset_id, sensor_id, metric, unit
+                   FROM telemetry.routes WHERE enabled ORDER BY priority, route_id",
+                None,
+                &[],
+            )?
+            .map(|row| {
+                let pattern = row.get::<String>(1)?.unwrap_or_default();
+                Ok(Route {
+                    // The CHECK on telemetry.routes.pattern admits only patterns that parse.
+                    pattern: Pattern::parse(&pattern).unwrap_or_else(|e| internal(format!("route {pattern}: {e}"))),
+                    site: row.get::<String>(2)?,
+                    asset: row.get::<String>(3)?,
+                    sensor: row.get::<String>(4)?,
+                    metric: row.get::<String>(5)?,
+                    unit: row.get::<String>(6)?,
+                })
+            })
+            .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;
         let mut status_oids = [pg_sys::InvalidOid; Status::ALL.len()];
         for row in client.select(
             "SELECT enumlabel::text, oid FROM pg_catalog.pg_enum
@@ -128,6 +170,8 @@ fn load() -> Result<Registry, pgrx::spi::Error> {
         Ok(Registry {
             units: Catalog::new(units, unit_aliases),
             metrics: MetricCatalog::new(rules, metric_aliases),
+            routes,
+            series: RefCell::new(HashMap::new()),
             relids,
             status_oids,
         })

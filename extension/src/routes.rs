@@ -34,7 +34,6 @@ pub struct Pattern {
 /// and payload leave a field open.
 #[derive(Debug, Clone)]
 pub struct Route {
-    pub route_id: i32,
     pub pattern: Pattern,
     pub site: Option<String>,
     pub asset: Option<String>,
@@ -128,7 +127,7 @@ impl Pattern {
 
 /// CHECK on `telemetry.routes.pattern`: true, or an error saying what is wrong with it.
 #[pg_extern(immutable, strict, parallel_safe)]
-fn check_route_pattern(pattern: &str) -> bool {
+pub fn check_route_pattern(pattern: &str) -> bool {
     Pattern::parse(pattern)
         .map(|_| true)
         .unwrap_or_else(|e| invalid_parameter(format!("invalid route pattern {}: {e}", echo(pattern)), None))

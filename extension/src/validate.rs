@@ -85,7 +85,7 @@ fn validate(
     unit: default!(Option<&str>, "NULL"),
 ) -> StatusDatum {
     let reg = registry::get();
-    let rule = metric.and_then(|m| reg.metrics.rule(m));
+    let rule = metric.and_then(|m| reg.rule(m));
     let value = match (value, unit, rule) {
         (Some(v), Some(u), Some(r)) if v.is_finite() => {
             Some(reg.units.convert(v, u, &r.unit).unwrap_or_else(|e| crate::units::report(e)))

@@ -1,0 +1,469 @@
+//! The ingest pipeline: raw MQTT messages in, clean readings out, everything else accounted for.
+//!
+//! A batch is processed set-wise: decode every message in Rust, then one array-bound statement
+//! each to resolve series, insert readings, look up conflicting duplicates, write dead letters
+//! and record statistics. `telemetry.ingest` (one message) and `telemetry.ingest_staged` (the
+//! session's staging table, filled by COPY) share this one path.
+
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use std::collections::{HashMap, HashSet};
+
+use crate::errors::internal;
+use crate::payload::{decode_json, Candidate, Reason, Rejection};
+use crate::quality::{assess, Reading, SourceQuality, FLAGS};
+use crate::registry::{self, Registry, SeriesKey};
+use crate::routes::route;
+use crate::units::UnitError;
+use crate::gucs;
+
+/// Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01).
+const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
+
+/// One raw message as it arrived.
+pub struct Message {
+    pub received_at: i64,
+    pub topic: String,
+    pub payload: Vec<u8>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub messages: i32,
+    pub readings: i32,
+    pub duplicates: i32,
+    pub conflicting_duplicates: i32,
+    pub dead_letters: i32,
+    pub series_created: i32,
+}
+
+struct DeadLetter {
+    message: usize,
+    reason: &'static str,
+    detail: String,
+}
+
+/// A reading ready to store, in its metric's canonical unit.
+struct Clean {
+    message: usize,
+    key: SeriesKey,
+    time: i64,
+    value: f64,
+    quality: f32,
+    flags: i32,
+    source_quality: i16,
+}
+
+fn flag(name: &str) -> i32 {
+    FLAGS.iter().find(|(_, n)| *n == name).map_or(0, |(bit, _)| *bit)
+}
+
+fn unit_reason(e: &UnitError) -> &'static str {
+    match e {
+        UnitError::Unknown(_) | UnitError::Ambiguous(..) => "unknown_unit",
+        UnitError::Incompatible { .. } => "incompatible_unit",
+        UnitError::OutOfRange { .. } => "not_finite",
+    }
+}
+
+/// Decode, route and clean every message: the pure half of the pipeline.
+fn clean(reg: &Registry, messages: &[Message], dead: &mut Vec<DeadLetter>) -> Vec<Clean> {
+    let params = gucs::quality_params();
+    let max_payload = gucs::max_payload_bytes();
+    let mut out = Vec::with_capacity(messages.len());
+    for (i, m) in messages.iter().enumerate() {
+        let mut reject = |reason: &'static str, detail: String| dead.push(DeadLetter { message: i, reason, detail });
+        if m.payload.len() > max_payload {
+            reject("payload_too_large", format!("{} bytes; telemetry.max_payload_bytes is {max_payload}", m.payload.len()));
+            continue;
+        }
+        let Some((route, captures)) = route(&reg.routes, &m.topic) else {
+            reject("no_route", "no enabled route in telemetry.routes matches the topic".into());
+            continue;
+        };
+        let candidates = match decode_json(&m.payload, &captures, &route.defaults()) {
+            Ok(c) => c,
+            Err(Rejection { reason, detail }) => {
+                reject(reason.code(), detail);
+                continue;
+            }
+        };
+        for candidate in candidates {
+            match candidate.and_then(|c| clean_one(reg, route.unit.as_deref(), m, c, &params)) {
+                Ok(c) => out.push(Clean { message: i, ..c }),
+                Err(Rejection { reason, detail }) => reject(reason.code(), detail),
+            }
+        }
+    }
+    out
+}
+
+fn clean_one(
+    reg: &Registry,
+    route_unit: Option<&str>,
+    m: &Message,
+    c: Candidate,
+    params: &crate::quality::Params,
+) -> Result<Clean, Rejection> {
+    let fail = |reason: &'static str, detail: String| Rejection { reason: Reason::Other(reason), detail };
+    let Some((rule, suffix_unit)) = reg.metrics.rule_with_unit(&c.metric, &reg.units) else {
+        return Err(fail("unknown_metric", format!("metric {} is not in telemetry.metric_rules", crate::errors::echo(&c.metric))));
+    };
+    let unit = c.unit.as_deref().or(suffix_unit.as_deref()).or(route_unit).unwrap_or(&rule.unit);
+    let value = reg
+        .units
+        .convert(c.value, unit, &rule.unit)
+        .map_err(|e| fail(unit_reason(&e), format!("{}: {e}", rule.metric)))?;
+    if !value.is_finite() {
+        return Err(fail("not_finite", format!("{} value is {}", rule.metric, c.value)));
+    }
+    let source = SourceQuality::parse(c.quality.as_deref().unwrap_or(""))
+        .map_err(|msg| fail("bad_quality", msg))?;
+    let time = c.time.unwrap_or(m.received_at);
+    let assessment = assess(
+        &Reading {
+            rule: Some(rule),
+            value: Some(value),
+            delay_s: c.time.map(|t| (m.received_at - t) as f64 / 1e6),
+            previous: None,
+            recent: None,
+            source,
+        },
+        params,
+    );
+    let converted = if reg.units.resolve(unit).map(|u| u.code != rule.unit).unwrap_or(false) { flag("converted") } else { 0 };
+    Ok(Clean {
+        message: 0,
+        key: (c.site, c.asset, c.sensor, rule.metric.clone()),
+        time,
+        value,
+        quality: assessment.score as f32,
+        flags: assessment.flags | converted,
+        source_quality: source.code(),
+    })
+}
+
+fn ts(unix_micros: i64) -> TimestampWithTimeZone {
+    TimestampWithTimeZone::try_from(unix_micros - PG_EPOCH_UNIX_MICROS)
+        .unwrap_or_else(|_| internal(format!("timestamp {unix_micros} out of range")))
+}
+
+/// Series ids for the keys, registering new series when `telemetry.auto_register_series` is on.
+fn resolve_series(
+    client: &mut SpiClient<'_>,
+    reg: &Registry,
+    keys: &[SeriesKey],
+    counts: &mut Counts,
+) -> Result<HashMap<SeriesKey, i32>, pgrx::spi::Error> {
+    let mut known = HashMap::new();
+    let mut missing: Vec<SeriesKey> = Vec::new();
+    {
+        let cache = reg.series.borrow();
+        for k in keys {
+            match cache.get(k) {
+                Some(id) => {
+                    known.insert(k.clone(), *id);
+                }
+                None => missing.push(k.clone()),
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(known);
+    }
+    let columns = |ks: &[SeriesKey]| {
+        (
+            ks.iter().map(|k| k.0.clone()).collect::<Vec<_>>(),
+            ks.iter().map(|k| k.1.clone()).collect::<Vec<_>>(),
+            ks.iter().map(|k| k.2.clone()).collect::<Vec<_>>(),
+            ks.iter().map(|k| k.3.clone()).collect::<Vec<_>>(),
+        )
+    };
+    let lookup = |client: &SpiClient<'_>, ks: &[SeriesKey]| -> Result<Vec<(SeriesKey, i32)>, pgrx::spi::Error> {
+        let (a, b, c, d) = columns(ks);
+        client
+            .select(
+                "SELECT s.site_id, s.asset_id, s.sensor_id, s.metric, s.series_id
+                   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k (site_id, asset_id, sensor_id, metric)
+                   JOIN telemetry.series s USING (site_id, asset_id, sensor_id, metric)",
+                None,
+                &[a.into(), b.into(), c.into(), d.into()],
+            )?
+            .map(|row| {
+                Ok((
+                    (
+                        row.get::<String>(1)?.unwrap_or_default(),
+                        row.get::<String>(2)?.unwrap_or_default(),
+                        row.get::<String>(3)?.unwrap_or_default(),
+                        row.get::<String>(4)?.unwrap_or_default(),
+                    ),
+                    row.get::<i32>(5)?.unwrap_or_default(),
+                ))
+            })
+            .collect()
+    };
+    let mut found = lookup(client, &missing)?;
+    if found.len() < missing.len() && gucs::auto_register_series() {
+        let have: HashSet<&SeriesKey> = found.iter().map(|(k, _)| k).collect();
+        let new: Vec<SeriesKey> = missing.iter().filter(|k| !have.contains(k)).cloned().collect();
+        let (a, b, c, d) = columns(&new);
+        let created = client.update(
+            "INSERT INTO telemetry.series (site_id, asset_id, sensor_id, metric)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+             ON CONFLICT DO NOTHING",
+            None,
+            &[a.into(), b.into(), c.into(), d.into()],
+        )?;
+        counts.series_created += created.len() as i32;
+        found.extend(lookup(client, &new)?);
+    }
+    let mut cache = reg.series.borrow_mut();
+    for (k, id) in found {
+        cache.insert(k.clone(), id);
+        known.insert(k, id);
+    }
+    Ok(known)
+}
+
+/// Run the pipeline over a batch of messages inside the current transaction.
+pub fn run(messages: &[Message]) -> Counts {
+    let started = std::time::Instant::now();
+    let reg = registry::get();
+    let mut dead = Vec::new();
+    let cleaned = clean(&reg, messages, &mut dead);
+    let mut counts = Counts { messages: messages.len() as i32, ..Counts::default() };
+    let result = Spi::connect_mut(|client| -> Result<(), pgrx::spi::Error> {
+        let mut keys: Vec<SeriesKey> = cleaned.iter().map(|c| c.key.clone()).collect();
+        keys.sort();
+        keys.dedup();
+        let ids = resolve_series(client, &reg, &keys, &mut counts)?;
+
+        // Within the batch the first reading of a (series, time) wins, as in the table.
+        let mut first: HashMap<(i32, i64), usize> = HashMap::new();
+        let mut rows: Vec<usize> = Vec::with_capacity(cleaned.len());
+        for (i, c) in cleaned.iter().enumerate() {
+            let Some(&id) = ids.get(&c.key) else {
+                dead.push(DeadLetter {
+                    message: c.message,
+                    reason: "unknown_series",
+                    detail: format!(
+                        "series {}/{}/{}/{} is not registered and telemetry.auto_register_series is off",
+                        c.key.0, c.key.1, c.key.2, c.key.3
+                    ),
+                });
+                continue;
+            };
+            match first.get(&(id, c.time)) {
+                Some(&j) if cleaned[j].value.to_bits() == c.value.to_bits() => counts.duplicates += 1,
+                Some(&j) => conflict(&mut dead, &mut counts, c, cleaned[j].value),
+                None => {
+                    first.insert((id, c.time), i);
+                    rows.push(i);
+                }
+            }
+        }
+
+        let inserted: HashSet<(i32, i64)> = client
+            .update(
+                "INSERT INTO telemetry.readings (time, value, series_id, quality, flags, source_quality)
+                 SELECT * FROM unnest($1::timestamptz[], $2::float8[], $3::int4[], $4::float4[], $5::int4[], $6::int2[])
+                 ON CONFLICT (series_id, time) DO NOTHING
+                 RETURNING series_id, time",
+                None,
+                &[
+                    rows.iter().map(|&i| ts(cleaned[i].time)).collect::<Vec<_>>().into(),
+                    rows.iter().map(|&i| cleaned[i].value).collect::<Vec<_>>().into(),
+                    rows.iter().map(|&i| ids[&cleaned[i].key]).collect::<Vec<_>>().into(),
+                    rows.iter().map(|&i| cleaned[i].quality).collect::<Vec<_>>().into(),
+                    rows.iter().map(|&i| cleaned[i].flags).collect::<Vec<_>>().into(),
+                    rows.iter().map(|&i| cleaned[i].source_quality).collect::<Vec<_>>().into(),
+                ],
+            )?
+            .map(|row| {
+                let id = row.get::<i32>(1)?.unwrap_or_default();
+                let t = row.get::<TimestampWithTimeZone>(2)?.map_or(0, |t| t.into_inner() + PG_EPOCH_UNIX_MICROS);
+                Ok((id, t))
+            })
+            .collect::<Result<_, pgrx::spi::Error>>()?;
+        counts.readings = inserted.len() as i32;
+
+        // Not inserted: the table already holds that series and time. Same value: a harmless
+        // redelivery. Another value: the first stays, the newcomer is dead-lettered with both.
+        let clashes: Vec<usize> =
+            rows.into_iter().filter(|&i| !inserted.contains(&(ids[&cleaned[i].key], cleaned[i].time))).collect();
+        if !clashes.is_empty() {
+            let stored: HashMap<(i32, i64), f64> = client
+                .select(
+                    "SELECT r.series_id, r.time, r.value
+                       FROM unnest($1::int4[], $2::timestamptz[]) AS k (series_id, time)
+                       JOIN telemetry.readings r USING (series_id, time)",
+                    None,
+                    &[
+                        clashes.iter().map(|&i| ids[&cleaned[i].key]).collect::<Vec<_>>().into(),
+                        clashes.iter().map(|&i| ts(cleaned[i].time)).collect::<Vec<_>>().into(),
+                    ],
+                )?
+                .map(|row| {
+                    let id = row.get::<i32>(1)?.unwrap_or_default();
+                    let t = row.get::<TimestampWithTimeZone>(2)?.map_or(0, |t| t.into_inner() + PG_EPOCH_UNIX_MICROS);
+                    Ok(((id, t), row.get::<f64>(3)?.unwrap_or(f64::NAN)))
+                })
+                .collect::<Result<_, pgrx::spi::Error>>()?;
+            for i in clashes {
+                let c = &cleaned[i];
+                match stored.get(&(ids[&c.key], c.time)) {
+                    Some(v) if v.to_bits() == c.value.to_bits() => counts.duplicates += 1,
+                    Some(&v) => conflict(&mut dead, &mut counts, c, v),
+                    None => internal("a reading neither inserted nor found".into()),
+                }
+            }
+        }
+
+        write_dead_letters(client, messages, &dead)?;
+        counts.dead_letters = dead.len() as i32;
+        client.update(
+            "INSERT INTO telemetry.ingest_batches (started_at, finished_at, messages, readings, duplicates,
+                                                   conflicting_duplicates, dead_letters, series_created)
+             VALUES (now(), now() + make_interval(secs => $1), $2, $3, $4, $5, $6, $7)",
+            None,
+            &[
+                started.elapsed().as_secs_f64().into(),
+                counts.messages.into(),
+                counts.readings.into(),
+                counts.duplicates.into(),
+                counts.conflicting_duplicates.into(),
+                counts.dead_letters.into(),
+                counts.series_created.into(),
+            ],
+        )?;
+        Ok(())
+    });
+    result.unwrap_or_else(|e| internal(format!("ingest failed: {e}")));
+    counts
+}
+
+fn conflict(dead: &mut Vec<DeadLetter>, counts: &mut Counts, c: &Clean, stored: f64) {
+    counts.conflicting_duplicates += 1;
+    dead.push(DeadLetter {
+        message: c.message,
+        reason: "conflicting_duplicate",
+        detail: format!(
+            "{}/{}/{}/{} at {}: stored {stored}, received {}",
+            c.key.0,
+            c.key.1,
+            c.key.2,
+            c.key.3,
+            chrono::DateTime::from_timestamp_micros(c.time).map_or_else(|| c.time.to_string(), |t| t.to_rfc3339()),
+            c.value
+        ),
+    });
+}
+
+fn write_dead_letters(client: &mut SpiClient<'_>, messages: &[Message], dead: &[DeadLetter]) -> Result<(), pgrx::spi::Error> {
+    if dead.is_empty() {
+        return Ok(());
+    }
+    let keep = gucs::dead_letter_max_payload();
+    let msg = |d: &DeadLetter| &messages[d.message];
+    client.update(
+        "INSERT INTO telemetry.dead_letters (received_at, topic, payload, payload_bytes, reason, detail)
+         SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::bytea[], $4::int4[], $5::text[], $6::text[])",
+        None,
+        &[
+            dead.iter().map(|d| ts(msg(d).received_at)).collect::<Vec<_>>().into(),
+            dead.iter().map(|d| msg(d).topic.clone()).collect::<Vec<_>>().into(),
+            dead.iter().map(|d| msg(d).payload[..msg(d).payload.len().min(keep)].to_vec()).collect::<Vec<_>>().into(),
+            dead.iter().map(|d| msg(d).payload.len() as i32).collect::<Vec<_>>().into(),
+            dead.iter().map(|d| d.reason.to_string()).collect::<Vec<_>>().into(),
+            dead.iter().map(|d| d.detail.clone()).collect::<Vec<_>>().into(),
+        ],
+    )?;
+    Ok(())
+}
+
+// pgrx reads the SQL signature from the literal return type, so both functions spell it out.
+fn counts_row(
+    c: Counts,
+) -> TableIterator<'static, (i32, i32, i32, i32, i32)> {
+    TableIterator::once((c.messages, c.readings, c.duplicates, c.conflicting_duplicates, c.dead_letters))
+}
+
+/// Ingest one MQTT message: route, decode, clean, de-duplicate, store; returns the counts.
+#[pg_extern(volatile, parallel_unsafe)]
+fn ingest(
+    topic: &str,
+    payload: &[u8],
+    received_at: default!(TimestampWithTimeZone, "now()"),
+) -> TableIterator<
+    'static,
+    (
+        name!(messages, i32),
+        name!(readings, i32),
+        name!(duplicates, i32),
+        name!(conflicting_duplicates, i32),
+        name!(dead_letters, i32),
+    ),
+> {
+    let message = Message {
+        received_at: received_at.into_inner() + PG_EPOCH_UNIX_MICROS,
+        topic: topic.to_string(),
+        payload: payload.to_vec(),
+    };
+    counts_row(run(std::slice::from_ref(&message)))
+}
+
+/// Create this session's staging table if needed: COPY raw messages into it, then call
+/// `telemetry.ingest_staged()` in the same transaction. Rows never outlive the transaction.
+#[pg_extern(volatile, parallel_unsafe)]
+fn prepare_staging() -> String {
+    Spi::run(
+        "CREATE TEMP TABLE IF NOT EXISTS telemetry_staging (
+             received_at timestamptz NOT NULL DEFAULT now(),
+             topic text NOT NULL,
+             payload bytea NOT NULL,
+             seq bigint GENERATED ALWAYS AS IDENTITY
+         ) ON COMMIT DELETE ROWS",
+    )
+    .unwrap_or_else(|e| internal(format!("cannot create the staging table: {e}")));
+    "pg_temp.telemetry_staging".into()
+}
+
+/// Run the pipeline over every message in this session's staging table, in arrival order,
+/// and empty it.
+#[pg_extern(volatile, parallel_unsafe)]
+fn ingest_staged() -> TableIterator<
+    'static,
+    (
+        name!(messages, i32),
+        name!(readings, i32),
+        name!(duplicates, i32),
+        name!(conflicting_duplicates, i32),
+        name!(dead_letters, i32),
+    ),
+> {
+    let messages = Spi::connect_mut(|client| -> Result<Vec<Message>, pgrx::spi::Error> {
+        let rows = client
+            .select(
+                "SELECT received_at, topic, payload FROM pg_temp.telemetry_staging ORDER BY seq",
+                None,
+                &[],
+            )?
+            .map(|row| {
+                Ok(Message {
+                    received_at: row.get::<TimestampWithTimeZone>(1)?.map_or(0, |t| t.into_inner() + PG_EPOCH_UNIX_MICROS),
+                    topic: row.get::<String>(2)?.unwrap_or_default(),
+                    payload: row.get::<Vec<u8>>(3)?.unwrap_or_default(),
+                })
+            })
+            .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;
+        client.update("DELETE FROM pg_temp.telemetry_staging", None, &[])?;
+        Ok(rows)
+    })
+    .unwrap_or_else(|e| {
+        crate::errors::invalid_parameter(
+            format!("cannot read the staging table: {e}"),
+            Some("Call telemetry.prepare_staging() in this session first, then COPY into pg_temp.telemetry_staging.".into()),
+        )
+    });
+    counts_row(run(&messages))
+}
