@@ -62,6 +62,11 @@ else
   say "all examples ran; $checked results matched the README"
 fi
 
+step "Two sessions ingesting overlapping batches at once (tests/ingest/concurrency.sh)"
+psql_q -d postgres -c "CREATE DATABASE concurrency"
+psql_q -d concurrency -c "CREATE EXTENSION telemetry CASCADE"
+"$ROOT/tests/ingest/concurrency.sh" "$TEST_PORT" concurrency || failures+=("concurrent ingest")
+
 step "pg_dump and pg_restore keep the user's rows"
 # A DBA's own unit, alias, site and readings survive a dump and a restore into a new database;
 # the shipped rows come back once, from CREATE EXTENSION, not twice.

@@ -25,6 +25,7 @@ COMMENT ON COLUMN telemetry.routes.asset_id IS 'Asset for readings whose topic a
 COMMENT ON COLUMN telemetry.routes.sensor_id IS 'Sensor for readings whose topic and payload name none.';
 COMMENT ON COLUMN telemetry.routes.metric IS 'Metric for readings whose topic and payload name none.';
 COMMENT ON COLUMN telemetry.routes.unit IS 'Unit of values whose payload names none; without it, the metric''s canonical unit.';
+COMMENT ON COLUMN telemetry.routes.enabled IS 'Disabled routes are skipped.';
 COMMENT ON COLUMN telemetry.routes.builtin IS 'Shipped with the extension; pg_dump keeps only rows where this is false.';
 
 -- The topic layouts of the source documents.

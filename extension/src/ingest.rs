@@ -5,7 +5,9 @@
 //! and record statistics. `telemetry.ingest` (one message) and `telemetry.ingest_staged` (the
 //! session's staging table, filled by COPY) share this one path.
 
+use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
+use pgrx::{PgLogLevel, PgSqlErrorCode};
 use pgrx::spi::SpiClient;
 use std::collections::{HashMap, HashSet};
 
@@ -263,6 +265,9 @@ pub fn run(messages: &[Message]) -> Counts {
             }
         }
 
+        // One global order of index keys: two sessions inserting overlapping batches then wait
+        // for each other instead of deadlocking.
+        rows.sort_by_key(|&i| (ids[&cleaned[i].key], cleaned[i].time));
         let inserted: HashSet<(i32, i64)> = client
             .update(
                 "INSERT INTO telemetry.readings (time, value, series_id, quality, flags, source_quality)
@@ -441,6 +446,16 @@ fn ingest_staged() -> TableIterator<
         name!(dead_letters, i32),
     ),
 > {
+    let exists = Spi::get_one::<bool>("SELECT to_regclass('pg_temp.telemetry_staging') IS NOT NULL");
+    if exists != Ok(Some(true)) {
+        ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+            "this session has no staging table pg_temp.telemetry_staging",
+            "telemetry",
+        )
+        .set_hint("Call telemetry.prepare_staging() in this session first, then COPY into pg_temp.telemetry_staging.")
+        .report(PgLogLevel::ERROR);
+    }
     let messages = Spi::connect_mut(|client| -> Result<Vec<Message>, pgrx::spi::Error> {
         let rows = client
             .select(
@@ -459,11 +474,6 @@ fn ingest_staged() -> TableIterator<
         client.update("DELETE FROM pg_temp.telemetry_staging", None, &[])?;
         Ok(rows)
     })
-    .unwrap_or_else(|e| {
-        crate::errors::invalid_parameter(
-            format!("cannot read the staging table: {e}"),
-            Some("Call telemetry.prepare_staging() in this session first, then COPY into pg_temp.telemetry_staging.".into()),
-        )
-    });
+    .unwrap_or_else(|e| internal(format!("cannot read the staging table: {e}")));
     counts_row(run(&messages))
 }

@@ -21,7 +21,7 @@ SELECT 'telemetry.' || c.relname || '.' || a.attname AS column_without_comment
    AND col_description(c.oid, a.attnum) IS NULL
    AND a.attname NOT IN ('site_id', 'asset_id', 'name', 'alias', 'unit', 'metric', 'description',
                          'latitude', 'longitude', 'series_id', 'created_at', 'dead_letter_id',
-                         'received_at', 'topic')
+                         'received_at', 'topic', 'route_id', 'batch_id')
  ORDER BY 1;
 
 -- Tables the DBA edits are dumped by pg_dump (their user rows only, for the registries).

@@ -1,0 +1,98 @@
+-- The ingest pipeline: one message at a time and staged batches, every format and every
+-- dead-letter reason. received_at is fixed so quality scores are stable.
+SET timezone = 'UTC';
+\set rx '''2025-06-01 12:00:05+00'''
+CREATE FUNCTION pg_temp.j(text) RETURNS bytea LANGUAGE sql AS $$ SELECT convert_to($1, 'UTF8') $$;
+
+-- Seed 001: one JSON reading per message, identity in the topic and the payload.
+SELECT * FROM telemetry.ingest('telemetry/site-001/asset-001/TEMPERATURE', pg_temp.j('{"event_id": "evt-001",
+  "timestamp": 1748779200000, "site_id": "site-001", "asset_id": "asset-001", "sensor_type": "TEMPERATURE",
+  "sensor_id": "temp-001", "value": 72.5, "unit": "fahrenheit", "quality_flag": "GOOD"}'), :rx);
+-- Seed 000: a multi-metric object; unit suffixes in the keys are understood.
+SELECT * FROM telemetry.ingest('site/LOAD-001/telemetry', pg_temp.j('{"assetId": "ASSET-1", "timestamp": 1748779200000,
+  "metrics": {"active_power_kw": 512.5, "temperature_c": 31.2, "irradiance": {"value": 0.8, "unit": "kW/m2"}}}'), :rx);
+-- Arrays, per-reading timestamps as ISO 8601 with offsets and epoch seconds, source quality.
+SELECT * FROM telemetry.ingest('smart-dairy/farm-1/sensors/barn-3', pg_temp.j('[
+  {"asset_id": "barn-3", "metric": "nh3", "value": 14.2, "unit": "ppm", "ts": "2025-06-01T14:00:00+02:00"},
+  {"asset_id": "barn-3", "metric": "RH", "value": "61.5", "ts": 1748779260, "quality": "UNCERTAIN"},
+  {"asset_id": "cow-17", "metric": "body_temp", "value": 39.1, "ts": "2025-06-01 12:00:00+00", "quality": "0x80000000"}]'), :rx);
+-- No source time: the received time is used and the reading is flagged.
+SELECT * FROM telemetry.ingest('telemetry/site-001/asset-001/humidity', pg_temp.j('{"value": 55}'), :rx);
+
+SELECT s.site_id, s.asset_id, s.sensor_id, s.metric, r.time, r.value, r.quality,
+       telemetry.flag_names(r.flags) AS flags, r.source_quality
+  FROM telemetry.readings r JOIN telemetry.series s USING (series_id) ORDER BY s.site_id, s.asset_id, s.metric;
+
+-- Duplicates: the same reading again is dropped and counted; the same key with another value
+-- keeps the first and dead-letters the newcomer with both values.
+SELECT * FROM telemetry.ingest('telemetry/site-001/asset-001/humidity', pg_temp.j('{"value": 55, "ts": "2025-06-01T12:00:05Z"}'), :rx);
+SELECT * FROM telemetry.ingest('telemetry/site-001/asset-001/humidity', pg_temp.j('{"value": 56, "ts": "2025-06-01T12:00:05Z"}'), :rx);
+-- Within one message too.
+SELECT * FROM telemetry.ingest('telemetry/site-001/asset-002/humidity', pg_temp.j('[{"value": 1, "ts": 1748779200}, {"value": 1, "ts": 1748779200}, {"value": 2, "ts": 1748779200}]'), :rx);
+-- Out of order and late: all stored; the one older than telemetry.timeliness_threshold is flagged.
+SELECT * FROM telemetry.ingest('telemetry/site-001/asset-003/humidity', pg_temp.j('[{"value": 3, "ts": 1748779200}, {"value": 1, "ts": 1748779000}, {"value": 2, "ts": 1748779100}, {"value": 0, "ts": 1748776800}]'), :rx);
+SELECT time, value, telemetry.flag_names(flags) FROM telemetry.readings r JOIN telemetry.series s USING (series_id)
+ WHERE s.asset_id = 'asset-003' ORDER BY time;
+
+-- Every dead-letter reason.
+SET telemetry.max_payload_bytes = 64;
+SELECT * FROM telemetry.ingest('telemetry/s/a/humidity', pg_temp.j(repeat(' ', 65) || '{"value": 1}'), :rx);
+RESET telemetry.max_payload_bytes;
+SELECT * FROM telemetry.ingest('no/route/here', pg_temp.j('{"value": 1}'), :rx);
+SELECT * FROM telemetry.ingest('telemetry/s/a/humidity', pg_temp.j('{"value": 1'), :rx);
+SELECT * FROM telemetry.ingest('telemetry/s/a/humidity', '\xfffe', :rx);
+SELECT * FROM telemetry.ingest('telemetry/s/a/humidity', pg_temp.j('"just a string"'), :rx);
+SELECT * FROM telemetry.ingest('telemetry/s/a/humidity', pg_temp.j('{"val": null}'), :rx);
+SELECT * FROM telemetry.ingest('telemetry/s/a/humidity', pg_temp.j('{"value": "wet"}'), :rx);
+SELECT * FROM telemetry.ingest('telemetry/s/a/humidity', pg_temp.j('{"value": 1, "ts": "last tuesday"}'), :rx);
+SELECT * FROM telemetry.ingest('telemetry/s/a/humidity', pg_temp.j('{"value": 1, "unit": "furlongs"}'), :rx);
+SELECT * FROM telemetry.ingest('telemetry/s/a/humidity', pg_temp.j('{"value": 1, "unit": "kW"}'), :rx);
+SELECT * FROM telemetry.ingest('telemetry/s/a/humidity', pg_temp.j('{"value": "NaN"}'), :rx);
+SELECT * FROM telemetry.ingest('telemetry/s/a/active_power', pg_temp.j('{"value": 1e308, "unit": "MW"}'), :rx);
+SELECT * FROM telemetry.ingest('telemetry/s/a/flux_capacitance', pg_temp.j('{"value": 1.21}'), :rx);
+SELECT * FROM telemetry.ingest('telemetry/s/a/humidity', pg_temp.j('{"value": 1, "quality": "superb"}'), :rx);
+SELECT * FROM telemetry.ingest('site/LOAD-001/telemetry', pg_temp.j('{"metrics": {"humidity": 1}}'), :rx);
+SET telemetry.auto_register_series = off;
+SELECT * FROM telemetry.ingest('telemetry/new-site/new-asset/humidity', pg_temp.j('{"value": 1}'), :rx);
+RESET telemetry.auto_register_series;
+SELECT reason, topic, detail, payload_bytes, octet_length(payload) AS kept
+  FROM telemetry.dead_letters ORDER BY dead_letter_id;
+
+-- A large payload is kept only up to telemetry.dead_letter_max_payload bytes.
+SET telemetry.dead_letter_max_payload = 10;
+SELECT * FROM telemetry.ingest('no/route', pg_temp.j(repeat('x', 1000)), :rx);
+RESET telemetry.dead_letter_max_payload;
+SELECT payload_bytes, octet_length(payload) FROM telemetry.dead_letters WHERE topic = 'no/route';
+
+-- A staged batch: COPY (here INSERT) raw messages, run the pipeline, in one transaction.
+-- Good and bad messages mixed: the bad ones are dead letters, the good ones are stored.
+BEGIN;
+SELECT telemetry.prepare_staging();
+INSERT INTO pg_temp.telemetry_staging (received_at, topic, payload)
+SELECT :rx, 'telemetry/batch-site/pump-' || (i % 5) || '/pressure',
+       CASE WHEN i % 10 = 0 THEN pg_temp.j('{broken')
+            ELSE pg_temp.j(format('{"value": %s, "unit": "bar", "ts": %s}', i, 1748779200 + i)) END
+  FROM generate_series(1, 100) AS i;
+SELECT * FROM telemetry.ingest_staged();
+-- The table is empty again, so a second call in the same transaction finds nothing.
+SELECT * FROM telemetry.ingest_staged();
+COMMIT;
+SELECT count(*) AS staged_rows_after_commit FROM pg_temp.telemetry_staging;
+SELECT count(*), min(value), max(value) FROM telemetry.readings r JOIN telemetry.series s USING (series_id) WHERE s.site_id = 'batch-site';
+
+-- Statistics per batch, and per hour in the view.
+SELECT messages, readings, duplicates, conflicting_duplicates, dead_letters, series_created
+  FROM telemetry.ingest_batches ORDER BY batch_id;
+SELECT batches, messages, readings, duplicates, conflicting_duplicates, dead_letters, series_created FROM telemetry.ingest_stats;
+
+-- Routes: the DBA adds one with fixed values; priority decides between overlapping patterns.
+INSERT INTO telemetry.routes (pattern, priority, site_id, metric, unit) VALUES ('legacy/{asset_id}', 10, 'legacy-site', 'pressure', 'psi');
+SELECT * FROM telemetry.ingest('legacy/pump-9', pg_temp.j('{"value": 100, "ts": 1748779200}'), :rx);
+SELECT s.site_id, s.asset_id, s.metric, round(r.value::numeric, 3) AS kpa FROM telemetry.readings r JOIN telemetry.series s USING (series_id) WHERE s.site_id = 'legacy-site';
+SELECT * FROM telemetry.match_topic('site/{site_id}/{asset_type}/{asset_id}/{metric}', 'site/ALPHA-001/inverter/INV-01/power');
+SELECT count(*) FROM telemetry.match_topic('site/{site_id}/telemetry', 'site/ALPHA-001/other');
+INSERT INTO telemetry.routes (pattern) VALUES ('a/#/b');
+INSERT INTO telemetry.routes (pattern) VALUES ('a/{bad name}');
+-- A new session has no staging table until it asks for one.
+\c
+SELECT * FROM telemetry.ingest_staged();

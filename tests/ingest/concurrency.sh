@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Two sessions ingest overlapping readings at the same time, in batches of one transaction each.
+# Both start on the shared range, one sending each batch in ascending and the other in descending
+# order, so they insert the same keys at the same moment in opposite orders: the case that
+# deadlocks unless the pipeline inserts in one global key order. Asserts: no error or deadlock,
+# every reading stored once, and stored + duplicates + conflicting + dead letters = sent.
+# Usage: tests/ingest/concurrency.sh PORT DATABASE
+set -euo pipefail
+port=$1 db=$2
+psql_c() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -h /tmp -p "$port" -U postgres -v ON_ERROR_STOP=1 -d "$db" "$@"; }
+batch=2500
+# Session A sends readings 0..9999, session B 5000..14999: 5000..9999 are sent by both, first.
+session() {
+  local order=$1 start
+  shift
+  {
+    echo "SELECT telemetry.prepare_staging();"
+    for start in "$@"; do
+      # Every transaction first waits at the barrier, so the sessions start their batches together.
+      cat <<SQL
+BEGIN;
+SELECT pg_advisory_xact_lock_shared(4242);
+INSERT INTO pg_temp.telemetry_staging (topic, payload)
+SELECT 'telemetry/conc/asset-' || (i % 50) || '/humidity',
+       convert_to(format('{"value": %s, "ts": %s}', i % 100, 1748779200 + i), 'UTF8')
+  FROM generate_series($start, $((start + batch - 1))) AS i ORDER BY i $order;
+SELECT * FROM telemetry.ingest_staged();
+COMMIT;
+SQL
+    done
+  } | psql_c >/dev/null
+}
+# The barrier: held here until both sessions are connected and waiting on it.
+exec 3> >(psql_c >/dev/null)
+echo "BEGIN; SELECT pg_advisory_xact_lock(4242); SELECT pg_sleep(1); COMMIT;" >&3
+sleep 0.2
+session ASC $(seq 5000 $batch 9999) $(seq 0 $batch 4999) & a=$!
+session DESC $(seq 5000 $batch 9999) $(seq 10000 $batch 14999) & b=$!
+exec 3>&-
+status=0
+wait $a || status=1
+wait $b || status=1
+[ $status = 0 ] || { echo "a session failed (error or deadlock)"; exit 1; }
+result=$(psql_c -tA -F ' ' -c "
+  SELECT (SELECT count(*) FROM telemetry.readings r JOIN telemetry.series s USING (series_id) WHERE s.site_id = 'conc'),
+         (SELECT count(DISTINCT (series_id, time)) FROM telemetry.readings r JOIN telemetry.series s USING (series_id) WHERE s.site_id = 'conc'),
+         sum(readings), sum(duplicates), sum(conflicting_duplicates), sum(dead_letters), sum(messages)
+    FROM telemetry.ingest_batches")
+read -r rows distinct stored dups conflicts dead sent <<<"$result"
+echo "    sent $sent, stored $stored, duplicates $dups, conflicting $conflicts, dead letters $dead; rows $rows, distinct $distinct"
+[ "$rows" = 15000 ] && [ "$distinct" = 15000 ] && [ "$stored" = 15000 ] && [ "$dups" = 5000 ] \
+  && [ "$conflicts" = 0 ] && [ "$dead" = 0 ] && [ "$sent" = 20000 ] \
+  && [ $((stored + dups + conflicts + dead)) = "$sent" ]
