@@ -11,6 +11,9 @@ PORT=${DEMO_PORT:-55432}
 DB=telemetry_demo
 psql_demo() { PGOPTIONS='-c client_min_messages=warning' psql -X -h /tmp -p "$PORT" -U postgres -v ON_ERROR_STOP=1 "$@"; }
 
+runuser -u postgres -- test -x "$ROOT" \
+  || die "demo" "the postgres user cannot reach $ROOT (a parent directory is private, e.g. /root); clone the repository under a world-readable path such as /opt or /srv"
+
 step "Building and installing the extension (release)"
 install_extension
 say "installed into $(dirname "$PGBIN")"

@@ -15,7 +15,9 @@ usage_if_help() {
   esac
 }
 
-as_postgres() { runuser -u postgres -- "$@"; }
+# Servers run without RUST_BACKTRACE: with it, every error raised through Rust carries a
+# backtrace in its DETAIL, which users do not need and which differs from build to build.
+as_postgres() { runuser -u postgres -- env -u RUST_BACKTRACE "$@"; }
 
 # start_cluster DATADIR PORT: initdb if needed, then start with TimescaleDB preloaded.
 start_cluster() {

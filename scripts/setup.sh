@@ -13,6 +13,9 @@ APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 libclang-dev clang cmake
 
 [ "$(id -u)" = 0 ] || die "setup" "run as root (it installs Debian packages)"
 [ -n "$PGRX_VERSION" ] || die "setup" "cannot read the pinned pgrx version from Cargo.toml"
+[ -f "$HOME/.cargo/env" ] && source "$HOME/.cargo/env"
+command -v cargo >/dev/null \
+  || die "setup" "no Rust toolchain: install Rust 1.95 with rustup (pgrx $PGRX_VERSION needs it; Debian's rustc is too old)"
 
 step "Debian packages"
 missing=()

@@ -19,7 +19,7 @@ COMMENT ON COLUMN telemetry.units.unit IS 'Canonical code, case-sensitive (mW is
 COMMENT ON COLUMN telemetry.units.dimension IS 'Physical dimension; only units of the same dimension convert into each other.';
 COMMENT ON COLUMN telemetry.units.factor IS 'Multiplier to the base unit of the dimension, applied after the offset.';
 COMMENT ON COLUMN telemetry.units."offset" IS 'Added before the factor; non-zero only for affine scales (degC, degF).';
-COMMENT ON COLUMN telemetry.units.builtin IS 'Shipped with the extension; pg_dump keeps only rows where this is false.';
+COMMENT ON COLUMN telemetry.units.builtin IS 'Shipped with the extension (a DBA may still edit or delete it).';
 
 CREATE TABLE telemetry.unit_aliases (
     alias   text PRIMARY KEY CHECK (length(alias) BETWEEN 1 AND 64),
@@ -28,7 +28,7 @@ CREATE TABLE telemetry.unit_aliases (
 );
 COMMENT ON TABLE telemetry.unit_aliases IS
   'Other spellings of a unit as devices send them ("celsius", "°C", "C", "KW"). Matched exactly first, then case-insensitively when that is unambiguous.';
-COMMENT ON COLUMN telemetry.unit_aliases.builtin IS 'Shipped with the extension; pg_dump keeps only rows where this is false.';
+COMMENT ON COLUMN telemetry.unit_aliases.builtin IS 'Shipped with the extension (a DBA may still edit or delete it).';
 
 CREATE TABLE telemetry.metric_rules (
     metric             text PRIMARY KEY CHECK (metric ~ '^[a-z0-9]+(_[a-z0-9]+)*$' AND length(metric) <= 128),
@@ -49,7 +49,7 @@ COMMENT ON COLUMN telemetry.metric_rules.valid_min IS 'Lowest valid value in the
 COMMENT ON COLUMN telemetry.metric_rules.valid_max IS 'Highest valid value in the canonical unit (NULL: no upper bound).';
 COMMENT ON COLUMN telemetry.metric_rules.max_rate_of_change IS 'Largest plausible change per second, in the canonical unit (NULL: not checked).';
 COMMENT ON COLUMN telemetry.metric_rules.expected_interval IS 'How often a reading is expected; later than this the series is stale.';
-COMMENT ON COLUMN telemetry.metric_rules.builtin IS 'Shipped with the extension; pg_dump keeps only rows where this is false.';
+COMMENT ON COLUMN telemetry.metric_rules.builtin IS 'Shipped with the extension (a DBA may still edit or delete it).';
 
 CREATE TABLE telemetry.metric_aliases (
     alias   text PRIMARY KEY CHECK (alias ~ '^[a-z0-9]+(_[a-z0-9]+)*$' AND length(alias) <= 128),
@@ -58,7 +58,7 @@ CREATE TABLE telemetry.metric_aliases (
 );
 COMMENT ON TABLE telemetry.metric_aliases IS
   'Vendor metric names mapped to canonical ones. Aliases are stored in the normalised snake_case form telemetry.normalize_metric() produces before it looks them up.';
-COMMENT ON COLUMN telemetry.metric_aliases.builtin IS 'Shipped with the extension; pg_dump keeps only rows where this is false.';
+COMMENT ON COLUMN telemetry.metric_aliases.builtin IS 'Shipped with the extension (a DBA may still edit or delete it).';
 
 CREATE TABLE telemetry.sites (
     site_id     text PRIMARY KEY CHECK (length(site_id) BETWEEN 1 AND 128),

@@ -1,5 +1,11 @@
 -- telemetry: the units, aliases and metric rules shipped with the extension (builtin = true).
 -- A value v in a unit is (v + offset) * factor in the base unit of its dimension.
+-- Under pg_restore (after timescaledb_pre_restore()) the dump brings these rows, as edited.
+DO $seed$
+BEGIN
+IF coalesce(current_setting('timescaledb.restoring', true), 'off') = 'on' THEN
+  RETURN;
+END IF;
 
 INSERT INTO telemetry.units (unit, dimension, factor, "offset", description, builtin) VALUES
   ('K',            'temperature',      1,                      0,      'kelvin', true),
@@ -20,6 +26,7 @@ INSERT INTO telemetry.units (unit, dimension, factor, "offset", description, bui
   ('J',            'energy',           1,                      0, 'joule', true),
   ('kJ',           'energy',           1e3,                    0, 'kilojoule', true),
   ('MJ',           'energy',           1e6,                    0, 'megajoule', true),
+  ('mWh',          'energy',           3.6,                    0, 'milliwatt-hour', true),
   ('Wh',           'energy',           3600,                   0, 'watt-hour', true),
   ('kWh',          'energy',           3.6e6,                  0, 'kilowatt-hour', true),
   ('MWh',          'energy',           3.6e9,                  0, 'megawatt-hour', true),
@@ -37,6 +44,7 @@ INSERT INTO telemetry.units (unit, dimension, factor, "offset", description, bui
   ('Ohm',          'resistance',       1,                      0, 'ohm', true),
   ('kOhm',         'resistance',       1e3,                    0, 'kilo-ohm', true),
   ('MOhm',         'resistance',       1e6,                    0, 'mega-ohm', true),
+  ('mOhm',         'resistance',       1e-3,                   0, 'milliohm (cell internal resistance)', true),
   ('Hz',           'frequency',        1,                      0, 'hertz', true),
   ('kHz',          'frequency',        1e3,                    0, 'kilohertz', true),
   ('Pa',           'pressure',         1,                      0, 'pascal', true),
@@ -174,3 +182,4 @@ SELECT alias, metric, true FROM (VALUES
   ('soh', 'state_of_health'), ('ghi', 'irradiance'), ('poa_irradiance', 'irradiance'),
   ('windspeed', 'wind_speed'), ('winddirection', 'wind_direction')
 ) AS a (alias, metric);
+END $seed$;

@@ -30,11 +30,12 @@ BEGIN
   END IF;
 END $$;
 
--- pg_dump keeps the user's rows of the registries and the data tables.
-SELECT pg_catalog.pg_extension_config_dump('telemetry.units', 'WHERE NOT builtin');
-SELECT pg_catalog.pg_extension_config_dump('telemetry.unit_aliases', 'WHERE NOT builtin');
-SELECT pg_catalog.pg_extension_config_dump('telemetry.metric_rules', 'WHERE NOT builtin');
-SELECT pg_catalog.pg_extension_config_dump('telemetry.metric_aliases', 'WHERE NOT builtin');
+-- pg_dump keeps every row of the registries, shipped rows as the DBA edited them too; under
+-- pg_restore the seed is skipped, so the dump's rows are the only ones.
+SELECT pg_catalog.pg_extension_config_dump('telemetry.units', '');
+SELECT pg_catalog.pg_extension_config_dump('telemetry.unit_aliases', '');
+SELECT pg_catalog.pg_extension_config_dump('telemetry.metric_rules', '');
+SELECT pg_catalog.pg_extension_config_dump('telemetry.metric_aliases', '');
 SELECT pg_catalog.pg_extension_config_dump('telemetry.sites', '');
 SELECT pg_catalog.pg_extension_config_dump('telemetry.assets', '');
 SELECT pg_catalog.pg_extension_config_dump('telemetry.series', '');

@@ -12,11 +12,15 @@ use crate::registry;
 /// Namespace of telemetry reading keys (a random v4 UUID, fixed forever).
 pub const NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2b8e_4d0a_4c5e_9a37_0e51_d2f4_b8a1);
 
-/// Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01).
-const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
-
-pub fn reading_key(site_id: &str, asset_id: &str, sensor_id: &str, metric: &str, unix_micros: i64) -> Uuid {
-    let mut buf = Vec::with_capacity(site_id.len() + asset_id.len() + sensor_id.len() + metric.len() + 24);
+pub fn reading_key(
+    site_id: &str,
+    asset_id: &str,
+    sensor_id: &str,
+    metric: &str,
+    unix_micros: i64,
+) -> Uuid {
+    let mut buf =
+        Vec::with_capacity(site_id.len() + asset_id.len() + sensor_id.len() + metric.len() + 24);
     for field in [site_id, asset_id, sensor_id, metric] {
         buf.extend_from_slice(&(field.len() as u32).to_be_bytes());
         buf.extend_from_slice(field.as_bytes());
@@ -36,9 +40,13 @@ fn reading_key_sql(
     sensor_id: default!(&str, "''"),
 ) -> pgrx::Uuid {
     let reg = registry::get();
-    let canonical = reg.canonical_metric(metric).unwrap_or_else(|e| crate::metrics::report(metric, e));
-    let micros = i64::from(source_time).saturating_add(PG_EPOCH_UNIX_MICROS);
-    pgrx::Uuid::from_bytes(*reading_key(site_id, asset_id, sensor_id, &canonical, micros).as_bytes())
+    let canonical = reg
+        .canonical_metric(metric)
+        .unwrap_or_else(|e| crate::metrics::report(metric, e));
+    let micros = crate::time::unix_micros(source_time, "source_time");
+    pgrx::Uuid::from_bytes(
+        *reading_key(site_id, asset_id, sensor_id, &canonical, micros).as_bytes(),
+    )
 }
 
 #[cfg(test)]
@@ -48,7 +56,10 @@ mod tests {
     #[test]
     fn same_reading_same_key() {
         let a = reading_key("s1", "inv-01", "", "active_power", 1_700_000_000_000_000);
-        assert_eq!(a, reading_key("s1", "inv-01", "", "active_power", 1_700_000_000_000_000));
+        assert_eq!(
+            a,
+            reading_key("s1", "inv-01", "", "active_power", 1_700_000_000_000_000)
+        );
         assert_eq!(a.get_version_num(), 5);
     }
 
@@ -64,7 +75,10 @@ mod tests {
 
     #[test]
     fn field_boundaries_are_unambiguous() {
-        assert_ne!(reading_key("ab", "c", "", "m", 0), reading_key("a", "bc", "", "m", 0));
+        assert_ne!(
+            reading_key("ab", "c", "", "m", 0),
+            reading_key("a", "bc", "", "m", 0)
+        );
     }
 
     #[test]

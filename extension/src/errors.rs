@@ -31,7 +31,11 @@ pub fn invalid_parameter(message: String, hint: Option<String>) -> ! {
 
 /// Raise `numeric_value_out_of_range` (22003), as PostgreSQL does for float overflow.
 pub fn out_of_range(message: String) -> ! {
-    ereport!(ERROR, PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, message);
+    ereport!(
+        ERROR,
+        PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+        message
+    );
 }
 
 /// Raise an internal error (XX000) for a broken invariant in the extension's own tables.

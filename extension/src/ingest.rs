@@ -7,20 +7,18 @@
 
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
-use pgrx::{PgLogLevel, PgSqlErrorCode};
 use pgrx::spi::SpiClient;
+use pgrx::{PgLogLevel, PgSqlErrorCode};
 use std::collections::{HashMap, HashSet};
 
 use crate::errors::internal;
+use crate::gucs;
 use crate::payload::{decode_json, Candidate, Reason, Rejection};
 use crate::quality::{assess, Reading, SourceQuality, FLAGS};
 use crate::registry::{self, Registry, SeriesKey};
 use crate::routes::route;
+use crate::time::{timestamp, unix_micros};
 use crate::units::UnitError;
-use crate::gucs;
-
-/// Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01).
-const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
 
 /// One raw message as it arrived.
 pub struct Message {
@@ -57,7 +55,10 @@ struct Clean {
 }
 
 fn flag(name: &str) -> i32 {
-    FLAGS.iter().find(|(_, n)| *n == name).map_or(0, |(bit, _)| *bit)
+    FLAGS
+        .iter()
+        .find(|(_, n)| *n == name)
+        .map_or(0, |(bit, _)| *bit)
 }
 
 fn unit_reason(e: &UnitError) -> &'static str {
@@ -74,13 +75,28 @@ fn clean(reg: &Registry, messages: &[Message], dead: &mut Vec<DeadLetter>) -> Ve
     let max_payload = gucs::max_payload_bytes();
     let mut out = Vec::with_capacity(messages.len());
     for (i, m) in messages.iter().enumerate() {
-        let mut reject = |reason: &'static str, detail: String| dead.push(DeadLetter { message: i, reason, detail });
+        let mut reject = |reason: &'static str, detail: String| {
+            dead.push(DeadLetter {
+                message: i,
+                reason,
+                detail,
+            })
+        };
         if m.payload.len() > max_payload {
-            reject("payload_too_large", format!("{} bytes; telemetry.max_payload_bytes is {max_payload}", m.payload.len()));
+            reject(
+                "payload_too_large",
+                format!(
+                    "{} bytes; telemetry.max_payload_bytes is {max_payload}",
+                    m.payload.len()
+                ),
+            );
             continue;
         }
         let Some((route, captures)) = route(&reg.routes, &m.topic) else {
-            reject("no_route", "no enabled route in telemetry.routes matches the topic".into());
+            reject(
+                "no_route",
+                "no enabled route in telemetry.routes matches the topic".into(),
+            );
             continue;
         };
         let candidates = match decode_json(&m.payload, &captures, &route.defaults()) {
@@ -107,17 +123,34 @@ fn clean_one(
     c: Candidate,
     params: &crate::quality::Params,
 ) -> Result<Clean, Rejection> {
-    let fail = |reason: &'static str, detail: String| Rejection { reason: Reason::Other(reason), detail };
-    let Some((rule, suffix_unit)) = reg.metrics.rule_with_unit(&c.metric, &reg.units) else {
-        return Err(fail("unknown_metric", format!("metric {} is not in telemetry.metric_rules", crate::errors::echo(&c.metric))));
+    let fail = |reason: &'static str, detail: String| Rejection {
+        reason: Reason::Other(reason),
+        detail,
     };
-    let unit = c.unit.as_deref().or(suffix_unit.as_deref()).or(route_unit).unwrap_or(&rule.unit);
+    let Some((rule, suffix_unit)) = reg.metrics.rule_with_unit(&c.metric, &reg.units) else {
+        return Err(fail(
+            "unknown_metric",
+            format!(
+                "metric {} is not in telemetry.metric_rules",
+                crate::errors::echo(&c.metric)
+            ),
+        ));
+    };
+    let unit = c
+        .unit
+        .as_deref()
+        .or(suffix_unit.as_deref())
+        .or(route_unit)
+        .unwrap_or(&rule.unit);
     let value = reg
         .units
         .convert(c.value, unit, &rule.unit)
         .map_err(|e| fail(unit_reason(&e), format!("{}: {e}", rule.metric)))?;
     if !value.is_finite() {
-        return Err(fail("not_finite", format!("{} value is {}", rule.metric, c.value)));
+        return Err(fail(
+            "not_finite",
+            format!("{} value is {}", rule.metric, c.value),
+        ));
     }
     let source = SourceQuality::parse(c.quality.as_deref().unwrap_or(""))
         .map_err(|msg| fail("bad_quality", msg))?;
@@ -126,6 +159,7 @@ fn clean_one(
         &Reading {
             rule: Some(rule),
             value: Some(value),
+            has_source_time: c.time.is_some(),
             delay_s: c.time.map(|t| (m.received_at - t) as f64 / 1e6),
             previous: None,
             recent: None,
@@ -133,7 +167,16 @@ fn clean_one(
         },
         params,
     );
-    let converted = if reg.units.resolve(unit).map(|u| u.code != rule.unit).unwrap_or(false) { flag("converted") } else { 0 };
+    let converted = if reg
+        .units
+        .resolve(unit)
+        .map(|u| u.code != rule.unit)
+        .unwrap_or(false)
+    {
+        flag("converted")
+    } else {
+        0
+    };
     Ok(Clean {
         message: 0,
         key: (c.site, c.asset, c.sensor, rule.metric.clone()),
@@ -143,11 +186,6 @@ fn clean_one(
         flags: assessment.flags | converted,
         source_quality: source.code(),
     })
-}
-
-fn ts(unix_micros: i64) -> TimestampWithTimeZone {
-    TimestampWithTimeZone::try_from(unix_micros - PG_EPOCH_UNIX_MICROS)
-        .unwrap_or_else(|_| internal(format!("timestamp {unix_micros} out of range")))
 }
 
 /// Series ids for the keys, registering new series when `telemetry.auto_register_series` is on.
@@ -181,7 +219,9 @@ fn resolve_series(
             ks.iter().map(|k| k.3.clone()).collect::<Vec<_>>(),
         )
     };
-    let lookup = |client: &SpiClient<'_>, ks: &[SeriesKey]| -> Result<Vec<(SeriesKey, i32)>, pgrx::spi::Error> {
+    let lookup = |client: &SpiClient<'_>,
+                  ks: &[SeriesKey]|
+     -> Result<Vec<(SeriesKey, i32)>, pgrx::spi::Error> {
         let (a, b, c, d) = columns(ks);
         client
             .select(
@@ -207,7 +247,11 @@ fn resolve_series(
     let mut found = lookup(client, &missing)?;
     if found.len() < missing.len() && gucs::auto_register_series() {
         let have: HashSet<&SeriesKey> = found.iter().map(|(k, _)| k).collect();
-        let new: Vec<SeriesKey> = missing.iter().filter(|k| !have.contains(k)).cloned().collect();
+        let new: Vec<SeriesKey> = missing
+            .iter()
+            .filter(|k| !have.contains(k))
+            .cloned()
+            .collect();
         let (a, b, c, d) = columns(&new);
         let created = client.update(
             "INSERT INTO telemetry.series (site_id, asset_id, sensor_id, metric)
@@ -233,7 +277,10 @@ pub fn run(messages: &[Message]) -> Counts {
     let reg = registry::get();
     let mut dead = Vec::new();
     let cleaned = clean(&reg, messages, &mut dead);
-    let mut counts = Counts { messages: messages.len() as i32, ..Counts::default() };
+    let mut counts = Counts {
+        messages: messages.len() as i32,
+        ..Counts::default()
+    };
     let result = Spi::connect_mut(|client| -> Result<(), pgrx::spi::Error> {
         let mut keys: Vec<SeriesKey> = cleaned.iter().map(|c| c.key.clone()).collect();
         keys.sort();
@@ -256,7 +303,9 @@ pub fn run(messages: &[Message]) -> Counts {
                 continue;
             };
             match first.get(&(id, c.time)) {
-                Some(&j) if cleaned[j].value.to_bits() == c.value.to_bits() => counts.duplicates += 1,
+                Some(&j) if cleaned[j].value.to_bits() == c.value.to_bits() => {
+                    counts.duplicates += 1
+                }
                 Some(&j) => conflict(&mut dead, &mut counts, c, cleaned[j].value),
                 None => {
                     first.insert((id, c.time), i);
@@ -276,7 +325,7 @@ pub fn run(messages: &[Message]) -> Counts {
                  RETURNING series_id, time",
                 None,
                 &[
-                    rows.iter().map(|&i| ts(cleaned[i].time)).collect::<Vec<_>>().into(),
+                    rows.iter().map(|&i| timestamp(cleaned[i].time)).collect::<Vec<_>>().into(),
                     rows.iter().map(|&i| cleaned[i].value).collect::<Vec<_>>().into(),
                     rows.iter().map(|&i| ids[&cleaned[i].key]).collect::<Vec<_>>().into(),
                     rows.iter().map(|&i| cleaned[i].quality).collect::<Vec<_>>().into(),
@@ -286,7 +335,7 @@ pub fn run(messages: &[Message]) -> Counts {
             )?
             .map(|row| {
                 let id = row.get::<i32>(1)?.unwrap_or_default();
-                let t = row.get::<TimestampWithTimeZone>(2)?.map_or(0, |t| t.into_inner() + PG_EPOCH_UNIX_MICROS);
+                let t = row.get::<TimestampWithTimeZone>(2)?.map_or(0, |t| unix_micros(t, "time"));
                 Ok((id, t))
             })
             .collect::<Result<_, pgrx::spi::Error>>()?;
@@ -294,8 +343,10 @@ pub fn run(messages: &[Message]) -> Counts {
 
         // Not inserted: the table already holds that series and time. Same value: a harmless
         // redelivery. Another value: the first stays, the newcomer is dead-lettered with both.
-        let clashes: Vec<usize> =
-            rows.into_iter().filter(|&i| !inserted.contains(&(ids[&cleaned[i].key], cleaned[i].time))).collect();
+        let clashes: Vec<usize> = rows
+            .into_iter()
+            .filter(|&i| !inserted.contains(&(ids[&cleaned[i].key], cleaned[i].time)))
+            .collect();
         if !clashes.is_empty() {
             let stored: HashMap<(i32, i64), f64> = client
                 .select(
@@ -304,13 +355,23 @@ pub fn run(messages: &[Message]) -> Counts {
                        JOIN telemetry.readings r USING (series_id, time)",
                     None,
                     &[
-                        clashes.iter().map(|&i| ids[&cleaned[i].key]).collect::<Vec<_>>().into(),
-                        clashes.iter().map(|&i| ts(cleaned[i].time)).collect::<Vec<_>>().into(),
+                        clashes
+                            .iter()
+                            .map(|&i| ids[&cleaned[i].key])
+                            .collect::<Vec<_>>()
+                            .into(),
+                        clashes
+                            .iter()
+                            .map(|&i| timestamp(cleaned[i].time))
+                            .collect::<Vec<_>>()
+                            .into(),
                     ],
                 )?
                 .map(|row| {
                     let id = row.get::<i32>(1)?.unwrap_or_default();
-                    let t = row.get::<TimestampWithTimeZone>(2)?.map_or(0, |t| t.into_inner() + PG_EPOCH_UNIX_MICROS);
+                    let t = row
+                        .get::<TimestampWithTimeZone>(2)?
+                        .map_or(0, |t| unix_micros(t, "time"));
                     Ok(((id, t), row.get::<f64>(3)?.unwrap_or(f64::NAN)))
                 })
                 .collect::<Result<_, pgrx::spi::Error>>()?;
@@ -358,13 +419,18 @@ fn conflict(dead: &mut Vec<DeadLetter>, counts: &mut Counts, c: &Clean, stored: 
             c.key.1,
             c.key.2,
             c.key.3,
-            chrono::DateTime::from_timestamp_micros(c.time).map_or_else(|| c.time.to_string(), |t| t.to_rfc3339()),
+            chrono::DateTime::from_timestamp_micros(c.time)
+                .map_or_else(|| c.time.to_string(), |t| t.to_rfc3339()),
             c.value
         ),
     });
 }
 
-fn write_dead_letters(client: &mut SpiClient<'_>, messages: &[Message], dead: &[DeadLetter]) -> Result<(), pgrx::spi::Error> {
+fn write_dead_letters(
+    client: &mut SpiClient<'_>,
+    messages: &[Message],
+    dead: &[DeadLetter],
+) -> Result<(), pgrx::spi::Error> {
     if dead.is_empty() {
         return Ok(());
     }
@@ -375,7 +441,7 @@ fn write_dead_letters(client: &mut SpiClient<'_>, messages: &[Message], dead: &[
          SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::bytea[], $4::int4[], $5::text[], $6::text[])",
         None,
         &[
-            dead.iter().map(|d| ts(msg(d).received_at)).collect::<Vec<_>>().into(),
+            dead.iter().map(|d| timestamp(msg(d).received_at)).collect::<Vec<_>>().into(),
             dead.iter().map(|d| msg(d).topic.clone()).collect::<Vec<_>>().into(),
             dead.iter().map(|d| msg(d).payload[..msg(d).payload.len().min(keep)].to_vec()).collect::<Vec<_>>().into(),
             dead.iter().map(|d| msg(d).payload.len() as i32).collect::<Vec<_>>().into(),
@@ -387,10 +453,14 @@ fn write_dead_letters(client: &mut SpiClient<'_>, messages: &[Message], dead: &[
 }
 
 // pgrx reads the SQL signature from the literal return type, so both functions spell it out.
-fn counts_row(
-    c: Counts,
-) -> TableIterator<'static, (i32, i32, i32, i32, i32)> {
-    TableIterator::once((c.messages, c.readings, c.duplicates, c.conflicting_duplicates, c.dead_letters))
+fn counts_row(c: Counts) -> TableIterator<'static, (i32, i32, i32, i32, i32)> {
+    TableIterator::once((
+        c.messages,
+        c.readings,
+        c.duplicates,
+        c.conflicting_duplicates,
+        c.dead_letters,
+    ))
 }
 
 /// Ingest one MQTT message: route, decode, clean, de-duplicate, store; returns the counts.
@@ -410,7 +480,7 @@ fn ingest(
     ),
 > {
     let message = Message {
-        received_at: received_at.into_inner() + PG_EPOCH_UNIX_MICROS,
+        received_at: unix_micros(received_at, "received_at"),
         topic: topic.to_string(),
         payload: payload.to_vec(),
     };
@@ -446,7 +516,8 @@ fn ingest_staged() -> TableIterator<
         name!(dead_letters, i32),
     ),
 > {
-    let exists = Spi::get_one::<bool>("SELECT to_regclass('pg_temp.telemetry_staging') IS NOT NULL");
+    let exists =
+        Spi::get_one::<bool>("SELECT to_regclass('pg_temp.telemetry_staging') IS NOT NULL");
     if exists != Ok(Some(true)) {
         ErrorReport::new(
             PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
@@ -465,7 +536,9 @@ fn ingest_staged() -> TableIterator<
             )?
             .map(|row| {
                 Ok(Message {
-                    received_at: row.get::<TimestampWithTimeZone>(1)?.map_or(0, |t| t.into_inner() + PG_EPOCH_UNIX_MICROS),
+                    received_at: row
+                        .get::<TimestampWithTimeZone>(1)?
+                        .map_or(0, |t| unix_micros(t, "received_at")),
                     topic: row.get::<String>(2)?.unwrap_or_default(),
                     payload: row.get::<Vec<u8>>(3)?.unwrap_or_default(),
                 })

@@ -15,6 +15,7 @@ mod payload;
 mod quality;
 mod registry;
 mod routes;
+mod time;
 mod units;
 mod validate;
 
@@ -32,7 +33,11 @@ extension_sql_file!(
     name = "ingest",
     requires = ["setup", routes::check_route_pattern]
 );
-extension_sql_file!("../../sql/grants.sql", name = "grants", requires = ["ingest"]);
+extension_sql_file!(
+    "../../sql/grants.sql",
+    name = "grants",
+    requires = ["ingest"]
+);
 extension_sql_file!("../../sql/comments.sql", name = "comments", finalize);
 
 #[pg_guard]

@@ -26,32 +26,38 @@ pub enum NameError {
 }
 
 /// Normalise a vendor metric name to snake_case: `ActivePower`, `active-power` and
-/// `ACTIVE POWER` all become `active_power`; `HTTPServer` becomes `http_server`.
+/// `ACTIVE POWER` all become `active_power`; `HTTPServer` becomes `http_server`. A word of four
+/// characters or fewer is not split at case changes: it is an abbreviation or a unit
+/// (`SoC`, `pH`, `Energy_kWh`), not camelCase.
 pub fn normalize_name(name: &str) -> Result<String, NameError> {
     if name.len() > MAX_NAME_BYTES * 4 {
         return Err(NameError::TooLong(name.len()));
     }
-    let chars: Vec<char> = name.chars().collect();
     let mut out = String::with_capacity(name.len() + 4);
-    let mut pending_sep = false;
-    for (i, &c) in chars.iter().enumerate() {
-        if !c.is_alphanumeric() {
-            pending_sep = !out.is_empty();
-            continue;
-        }
-        let prev = i.checked_sub(1).map(|j| chars[j]);
-        let next = chars.get(i + 1).copied();
-        let word_start = c.is_uppercase()
-            && prev.is_some_and(|p| {
-                p.is_lowercase()
-                    || p.is_ascii_digit()
-                    || (p.is_uppercase() && next.is_some_and(char::is_lowercase))
-            });
-        if (pending_sep || word_start) && !out.is_empty() {
+    for word in name
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        if !out.is_empty() {
             out.push('_');
         }
-        pending_sep = false;
-        out.extend(c.to_lowercase());
+        let chars: Vec<char> = word.chars().collect();
+        let camel = chars.len() > 4;
+        for (i, &c) in chars.iter().enumerate() {
+            let prev = i.checked_sub(1).map(|j| chars[j]);
+            let next = chars.get(i + 1).copied();
+            let boundary = camel
+                && c.is_uppercase()
+                && prev.is_some_and(|p| {
+                    p.is_lowercase()
+                        || p.is_ascii_digit()
+                        || (p.is_uppercase() && next.is_some_and(char::is_lowercase))
+                });
+            if boundary {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        }
     }
     match out.len() {
         0 => Err(NameError::Empty),
@@ -86,7 +92,11 @@ impl MetricCatalog {
 
     /// The rule for a name that may end in a unit, as vendor keys often do (`temperature_c`,
     /// `active_power_kw`), with that unit; a name the rules know as it is comes first.
-    pub fn rule_with_unit(&self, name: &str, units: &Catalog) -> Option<(&MetricRule, Option<String>)> {
+    pub fn rule_with_unit(
+        &self,
+        name: &str,
+        units: &Catalog,
+    ) -> Option<(&MetricRule, Option<String>)> {
         if let Some(rule) = self.rule(name) {
             return Some((rule, None));
         }
@@ -124,7 +134,8 @@ pub fn report(name: &str, e: NameError) -> ! {
 #[pg_extern(stable, strict, parallel_safe)]
 fn normalize_metric(name: &str) -> String {
     let reg = registry::get();
-    reg.canonical_metric(name).unwrap_or_else(|e| report(name, e))
+    reg.canonical_metric(name)
+        .unwrap_or_else(|e| report(name, e))
 }
 
 /// The canonical unit of a metric, from `telemetry.metric_rules`; NULL for an unknown metric.
@@ -145,7 +156,9 @@ fn to_canonical(value: f64, from_unit: &str, metric: &str) -> f64 {
             Some("SELECT metric, unit FROM telemetry.metric_rules lists the known metrics.".into()),
         )
     };
-    reg.units.convert(value, from_unit, &rule.unit).unwrap_or_else(|e| crate::units::report(e))
+    reg.units
+        .convert(value, from_unit, &rule.unit)
+        .unwrap_or_else(|e| crate::units::report(e))
 }
 
 #[cfg(test)]
@@ -167,6 +180,11 @@ mod tests {
             ("SOC", "soc"),
             ("temperature", "temperature"),
             ("Température", "température"),
+            ("SoC", "soc"),
+            ("pH", "ph"),
+            ("ActivePower_kW", "active_power_kw"),
+            ("Energy_kWh", "energy_kwh"),
+            ("acPower", "ac_power"),
         ] {
             assert_eq!(normalize_name(input).unwrap(), want, "{input}");
         }
@@ -176,8 +194,14 @@ mod tests {
     fn rejects_empty_and_absurd_names() {
         assert_eq!(normalize_name(""), Err(NameError::Empty));
         assert_eq!(normalize_name(" -_- "), Err(NameError::Empty));
-        assert!(matches!(normalize_name(&"a".repeat(129)), Err(NameError::TooLong(129))));
-        assert!(matches!(normalize_name(&"a".repeat(1_000_000)), Err(NameError::TooLong(_))));
+        assert!(matches!(
+            normalize_name(&"a".repeat(129)),
+            Err(NameError::TooLong(129))
+        ));
+        assert!(matches!(
+            normalize_name(&"a".repeat(1_000_000)),
+            Err(NameError::TooLong(_))
+        ));
     }
 
     fn catalog() -> MetricCatalog {
@@ -189,19 +213,42 @@ mod tests {
                 valid_max: None,
                 max_rate_of_change: None,
             }],
-            vec![("p_ac".into(), "active_power".into()), ("active_power_kw".into(), "active_power".into())],
+            vec![
+                ("p_ac".into(), "active_power".into()),
+                ("active_power_kw".into(), "active_power".into()),
+            ],
         )
     }
 
     #[test]
     fn a_trailing_unit_is_split_off() {
         let c = catalog();
-        let unit = |code: &str, factor: f64| Unit { code: code.into(), dimension: "power".into(), factor, offset: 0.0 };
-        let units = Catalog::new(vec![unit("kW", 1e3), unit("W", 1.0)], vec![("kw".into(), "kW".into())]);
-        let found = |n: &str| c.rule_with_unit(n, &units).map(|(r, u)| (r.metric.clone(), u));
-        assert_eq!(found("active_power_w"), Some(("active_power".into(), Some("W".into()))));
-        assert_eq!(found("ActivePowerW"), Some(("active_power".into(), Some("W".into()))));
-        assert_eq!(found("active_power_kw"), Some(("active_power".into(), None)));
+        let unit = |code: &str, factor: f64| Unit {
+            code: code.into(),
+            dimension: "power".into(),
+            factor,
+            offset: 0.0,
+        };
+        let units = Catalog::new(
+            vec![unit("kW", 1e3), unit("W", 1.0)],
+            vec![("kw".into(), "kW".into())],
+        );
+        let found = |n: &str| {
+            c.rule_with_unit(n, &units)
+                .map(|(r, u)| (r.metric.clone(), u))
+        };
+        assert_eq!(
+            found("active_power_w"),
+            Some(("active_power".into(), Some("W".into())))
+        );
+        assert_eq!(
+            found("ActivePowerW"),
+            Some(("active_power".into(), Some("W".into())))
+        );
+        assert_eq!(
+            found("active_power_kw"),
+            Some(("active_power".into(), None))
+        );
         assert_eq!(found("active_power_furlongs"), None);
         assert_eq!(found("reactive_power_w"), None);
     }
@@ -212,7 +259,7 @@ mod tests {
         assert_eq!(c.canonical_name("P_AC").unwrap(), "active_power");
         assert_eq!(c.canonical_name("activePowerKw").unwrap(), "active_power");
         assert_eq!(c.canonical_name("Wind Speed").unwrap(), "wind_speed");
-        assert_eq!(c.rule("pAc").map(|r| r.unit.as_str()), Some("kW"));
+        assert_eq!(c.rule("p-ac").map(|r| r.unit.as_str()), Some("kW"));
         assert!(c.rule("wind_speed").is_none());
         assert!(c.rule("").is_none());
     }

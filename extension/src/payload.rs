@@ -43,7 +43,10 @@ pub struct Rejection {
 }
 
 fn reject(reason: Reason, detail: impl Into<String>) -> Rejection {
-    Rejection { reason, detail: detail.into() }
+    Rejection {
+        reason,
+        detail: detail.into(),
+    }
 }
 
 /// One reading as the payload gave it: names and unit as sent, value not yet converted.
@@ -62,9 +65,23 @@ pub struct Candidate {
 }
 
 const SITE: &[&str] = &["site_id", "siteId", "site"];
-const ASSET: &[&str] = &["asset_id", "assetId", "asset", "device_id", "deviceId", "device"];
+const ASSET: &[&str] = &[
+    "asset_id",
+    "assetId",
+    "asset",
+    "device_id",
+    "deviceId",
+    "device",
+];
 const SENSOR: &[&str] = &["sensor_id", "sensorId", "sensor"];
-const METRIC: &[&str] = &["metric", "metric_name", "metricName", "sensor_type", "sensorType", "name"];
+const METRIC: &[&str] = &[
+    "metric",
+    "metric_name",
+    "metricName",
+    "sensor_type",
+    "sensorType",
+    "name",
+];
 const VALUE: &[&str] = &["value", "val", "v"];
 const UNIT: &[&str] = &["unit", "units", "uom"];
 const TIME: &[&str] = &["timestamp", "ts", "time", "t"];
@@ -72,7 +89,10 @@ const QUALITY: &[&str] = &["quality_flag", "qualityFlag", "quality", "q", "statu
 const EVENT_ID: &[&str] = &["event_id", "eventId", "message_id", "messageId", "id"];
 
 fn field<'a>(obj: &'a Map<String, Value>, names: &[&str]) -> Option<&'a Value> {
-    names.iter().find_map(|n| obj.get(*n)).filter(|v| !v.is_null())
+    names
+        .iter()
+        .find_map(|n| obj.get(*n))
+        .filter(|v| !v.is_null())
 }
 
 fn text(v: &Value) -> Option<String> {
@@ -132,9 +152,17 @@ impl Inherited {
     }
 
     fn candidate(self, value: &Value) -> Result<Candidate, Rejection> {
-        let missing = |what: &str| reject(Reason::MissingField, format!("no {what} in the topic or the payload"));
+        let missing = |what: &str| {
+            reject(
+                Reason::MissingField,
+                format!("no {what} in the topic or the payload"),
+            )
+        };
         let metric = self.metric.ok_or_else(|| missing("metric"))?;
-        let value = parse_value(value).map_err(|r| Rejection { detail: format!("{metric}: {}", r.detail), ..r })?;
+        let value = parse_value(value).map_err(|r| Rejection {
+            detail: format!("{metric}: {}", r.detail),
+            ..r
+        })?;
         Ok(Candidate {
             site: self.site.ok_or_else(|| missing("site_id"))?,
             asset: self.asset.ok_or_else(|| missing("asset_id"))?,
@@ -152,13 +180,20 @@ impl Inherited {
 fn parse_value(v: &Value) -> Result<f64, Rejection> {
     match v {
         Value::Null => Err(reject(Reason::MissingValue, "value is null")),
-        Value::Number(n) => n.as_f64().ok_or_else(|| reject(Reason::BadValue, format!("value {n} is not a double"))),
+        Value::Number(n) => n
+            .as_f64()
+            .ok_or_else(|| reject(Reason::BadValue, format!("value {n} is not a double"))),
         Value::Bool(b) => Ok(f64::from(u8::from(*b))),
-        Value::String(s) => s
-            .trim()
-            .parse::<f64>()
-            .map_err(|_| reject(Reason::BadValue, format!("value {} is not a number", short(s)))),
-        _ => Err(reject(Reason::BadValue, "value is an object or an array, not a number")),
+        Value::String(s) => s.trim().parse::<f64>().map_err(|_| {
+            reject(
+                Reason::BadValue,
+                format!("value {} is not a number", short(s)),
+            )
+        }),
+        _ => Err(reject(
+            Reason::BadValue,
+            "value is an object or an array, not a number",
+        )),
     }
 }
 
@@ -174,10 +209,18 @@ fn epoch_to_micros(x: f64) -> Result<i64, Rejection> {
         a if a < MAX_SECONDS * 1e3 => x * 1e3,
         a if a < MAX_SECONDS * 1e6 => x,
         a if a < MAX_SECONDS * 1e9 => x / 1e3,
-        _ => return Err(reject(Reason::BadTimestamp, format!("epoch value {x} is beyond year 9999"))),
+        _ => {
+            return Err(reject(
+                Reason::BadTimestamp,
+                format!("epoch value {x} is beyond year 9999"),
+            ))
+        }
     };
     if !(0.0..MAX_SECONDS * 1e6).contains(&micros) {
-        return Err(reject(Reason::BadTimestamp, format!("epoch value {x} is before 1970")));
+        return Err(reject(
+            Reason::BadTimestamp,
+            format!("epoch value {x} is before 1970"),
+        ));
     }
     Ok(micros.round() as i64)
 }
@@ -192,9 +235,17 @@ pub fn parse_time(v: &Value) -> Result<i64, Rejection> {
             if let Ok(x) = s.parse::<f64>() {
                 return epoch_to_micros(x);
             }
-            parse_iso8601(s).ok_or_else(|| reject(Reason::BadTimestamp, format!("timestamp {} is not ISO 8601 or epoch", short(s))))
+            parse_iso8601(s).ok_or_else(|| {
+                reject(
+                    Reason::BadTimestamp,
+                    format!("timestamp {} is not ISO 8601 or epoch", short(s)),
+                )
+            })
         }
-        _ => Err(reject(Reason::BadTimestamp, "timestamp is neither a number nor a string")),
+        _ => Err(reject(
+            Reason::BadTimestamp,
+            "timestamp is neither a number nor a string",
+        )),
     }
 }
 
@@ -207,10 +258,17 @@ fn parse_iso8601(s: &str) -> Option<i64> {
     };
     let micros = DateTime::parse_from_rfc3339(&t)
         .map(|d| d.timestamp_micros())
-        .or_else(|_| DateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M:%S%.f%#z").map(|d| d.timestamp_micros()))
-        .or_else(|_| NaiveDateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M:%S%.f").map(|d| d.and_utc().timestamp_micros()))
+        .or_else(|_| {
+            DateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M:%S%.f%#z").map(|d| d.timestamp_micros())
+        })
+        .or_else(|_| {
+            NaiveDateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M:%S%.f")
+                .map(|d| d.and_utc().timestamp_micros())
+        })
         .ok()?;
-    (0..253_402_300_800_000_000).contains(&micros).then_some(micros)
+    (0..253_402_300_800_000_000)
+        .contains(&micros)
+        .then_some(micros)
 }
 
 /// Decode a JSON payload into readings. The topic's captures come first, then the payload's
@@ -221,7 +279,8 @@ pub fn decode_json(
     topic: &Captures,
     fallback: &Captures,
 ) -> Result<Vec<Result<Candidate, Rejection>>, Rejection> {
-    let doc: Value = serde_json::from_slice(payload).map_err(|e| reject(Reason::BadJson, e.to_string()))?;
+    let doc: Value =
+        serde_json::from_slice(payload).map_err(|e| reject(Reason::BadJson, e.to_string()))?;
     let base = Inherited {
         site: topic.site.map(str::to_string),
         asset: topic.asset.map(str::to_string),
@@ -242,12 +301,20 @@ pub fn decode_json(
             for item in items {
                 match item {
                     Value::Object(obj) => decode_object(obj, &base, &fallback, &mut out),
-                    _ => out.push(Err(reject(Reason::BadPayload, "array element is not an object"))),
+                    _ => out.push(Err(reject(
+                        Reason::BadPayload,
+                        "array element is not an object",
+                    ))),
                 }
             }
         }
         Value::Object(obj) => decode_object(obj, &base, &fallback, &mut out),
-        _ => return Err(reject(Reason::BadPayload, "payload is neither a JSON object nor an array")),
+        _ => {
+            return Err(reject(
+                Reason::BadPayload,
+                "payload is neither a JSON object nor an array",
+            ))
+        }
     }
     if out.is_empty() {
         return Err(reject(Reason::BadPayload, "payload holds no readings"));
@@ -267,10 +334,16 @@ fn decode_object(
     };
     if let Some(metrics) = obj.get("metrics") {
         let Value::Object(metrics) = metrics else {
-            return out.push(Err(reject(Reason::BadPayload, "\"metrics\" is not an object")));
+            return out.push(Err(reject(
+                Reason::BadPayload,
+                "\"metrics\" is not an object",
+            )));
         };
         for (name, v) in metrics {
-            let named = Inherited { metric: Some(name.clone()), ..ctx.clone() };
+            let named = Inherited {
+                metric: Some(name.clone()),
+                ..ctx.clone()
+            };
             out.push(match v {
                 Value::Object(inner) => named.with(inner).and_then(|c| {
                     let value = field(inner, VALUE).unwrap_or(&Value::Null);
@@ -284,8 +357,13 @@ fn decode_object(
     let ctx = ctx.or(fallback);
     match field(obj, VALUE) {
         Some(v) => out.push(ctx.candidate(v)),
-        None if obj.keys().any(|k| VALUE.contains(&k.as_str())) => out.push(ctx.candidate(&Value::Null)),
-        None => out.push(Err(reject(Reason::MissingValue, "no \"value\" and no \"metrics\" in the object"))),
+        None if obj.keys().any(|k| VALUE.contains(&k.as_str())) => {
+            out.push(ctx.candidate(&Value::Null))
+        }
+        None => out.push(Err(reject(
+            Reason::MissingValue,
+            "no \"value\" and no \"metrics\" in the object",
+        ))),
     }
 }
 
@@ -294,7 +372,11 @@ mod tests {
     use super::*;
 
     fn decode(payload: &str) -> Result<Vec<Result<Candidate, Rejection>>, Rejection> {
-        decode_json(payload.as_bytes(), &Captures::default(), &Captures::default())
+        decode_json(
+            payload.as_bytes(),
+            &Captures::default(),
+            &Captures::default(),
+        )
     }
 
     fn one(payload: &str) -> Candidate {
@@ -305,9 +387,11 @@ mod tests {
 
     #[test]
     fn seed_001_single_reading() {
-        let c = one(r#"{"event_id": "evt-001", "timestamp": 1638360000000, "site_id": "site-001",
+        let c = one(
+            r#"{"event_id": "evt-001", "timestamp": 1638360000000, "site_id": "site-001",
             "asset_id": "asset-001", "sensor_type": "TEMPERATURE", "sensor_id": "temp-001",
-            "value": 72.5, "unit": "celsius", "quality_flag": "GOOD"}"#);
+            "value": 72.5, "unit": "celsius", "quality_flag": "GOOD"}"#,
+        );
         assert_eq!(c.site, "site-001");
         assert_eq!(c.asset, "asset-001");
         assert_eq!(c.sensor, "temp-001");
@@ -321,14 +405,18 @@ mod tests {
 
     #[test]
     fn seed_000_multi_metric() {
-        let v = decode(r#"{"siteId": "SITE-LOAD-001", "assetId": "ASSET-1", "timestamp": 1700000000000,
-            "metrics": {"active_power_kw": 512.5, "temperature_c": 31.2}}"#)
+        let v = decode(
+            r#"{"siteId": "SITE-LOAD-001", "assetId": "ASSET-1", "timestamp": 1700000000000,
+            "metrics": {"active_power_kw": 512.5, "temperature_c": 31.2}}"#,
+        )
         .unwrap();
         let c: Vec<Candidate> = v.into_iter().map(Result::unwrap).collect();
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].metric, "active_power_kw");
         assert_eq!(c[1].value, 31.2);
-        assert!(c.iter().all(|c| c.site == "SITE-LOAD-001" && c.time == Some(1_700_000_000_000_000)));
+        assert!(c
+            .iter()
+            .all(|c| c.site == "SITE-LOAD-001" && c.time == Some(1_700_000_000_000_000)));
     }
 
     #[test]
@@ -337,13 +425,21 @@ mod tests {
             "metrics": {"soc": {"value": 55, "unit": "%", "quality": "UNCERTAIN", "ts": "2025-06-01T12:00:01Z"}}}"#)
         .unwrap();
         let c = v[0].clone().unwrap();
-        assert_eq!((c.unit.as_deref(), c.quality.as_deref()), (Some("%"), Some("UNCERTAIN")));
+        assert_eq!(
+            (c.unit.as_deref(), c.quality.as_deref()),
+            (Some("%"), Some("UNCERTAIN"))
+        );
         assert_eq!(c.time, Some(1_748_779_201_000_000));
     }
 
     #[test]
     fn arrays_and_topic_captures() {
-        let topic = Captures { site: Some("s1"), asset: Some("a1"), sensor: None, metric: Some("humidity") };
+        let topic = Captures {
+            site: Some("s1"),
+            asset: Some("a1"),
+            sensor: None,
+            metric: Some("humidity"),
+        };
         let v = decode_json(
             br#"[{"value": 40, "ts": 1700000000}, {"value": "41.5", "ts": 1700000001}, 7]"#,
             &topic,
@@ -352,17 +448,31 @@ mod tests {
         .unwrap();
         assert_eq!(v.len(), 3);
         let first = v[0].clone().unwrap();
-        assert_eq!((first.site.as_str(), first.metric.as_str(), first.value), ("s1", "humidity", 40.0));
+        assert_eq!(
+            (first.site.as_str(), first.metric.as_str(), first.value),
+            ("s1", "humidity", 40.0)
+        );
         assert_eq!(v[1].clone().unwrap().value, 41.5);
         assert_eq!(v[2].clone().unwrap_err().reason, Reason::BadPayload);
     }
 
     #[test]
     fn topic_wins_over_payload() {
-        let topic = Captures { site: Some("from-topic"), ..Captures::default() };
-        let route = Captures { site: Some("from-route"), asset: Some("from-route"), ..Captures::default() };
-        let v = decode_json(br#"{"site_id": "from-payload", "asset_id": "a", "metric": "m", "value": 1}"#, &topic, &route)
-            .unwrap();
+        let topic = Captures {
+            site: Some("from-topic"),
+            ..Captures::default()
+        };
+        let route = Captures {
+            site: Some("from-route"),
+            asset: Some("from-route"),
+            ..Captures::default()
+        };
+        let v = decode_json(
+            br#"{"site_id": "from-payload", "asset_id": "a", "metric": "m", "value": 1}"#,
+            &topic,
+            &route,
+        )
+        .unwrap();
         let c = v[0].clone().unwrap();
         assert_eq!((c.site.as_str(), c.asset.as_str()), ("from-topic", "a"));
         let v = decode_json(br#"{"metrics": {"m": 1}}"#, &Captures::default(), &route).unwrap();
@@ -383,8 +493,18 @@ mod tests {
         assert_eq!(t("\"2025-06-01T14:00:00+02:00\""), want);
         assert_eq!(t("\"2025-06-01 12:00:00+00\""), want);
         assert_eq!(t("\"2025-06-01T12:00:00\""), want);
-        assert_eq!(t("\"2025-06-01T12:00:00.123456Z\""), Ok(1_748_779_200_123_456));
-        for bad in ["\"yesterday\"", "-5", "1e30", "true", "\"\"", "\"2025-13-01T00:00:00Z\""] {
+        assert_eq!(
+            t("\"2025-06-01T12:00:00.123456Z\""),
+            Ok(1_748_779_200_123_456)
+        );
+        for bad in [
+            "\"yesterday\"",
+            "-5",
+            "1e30",
+            "true",
+            "\"\"",
+            "\"2025-13-01T00:00:00Z\"",
+        ] {
             assert_eq!(t(bad).unwrap_err().reason, Reason::BadTimestamp, "{bad}");
         }
     }
@@ -395,25 +515,58 @@ mod tests {
         assert_eq!(decode("").unwrap_err().reason, Reason::BadJson);
         assert_eq!(decode("42").unwrap_err().reason, Reason::BadPayload);
         assert_eq!(decode("[]").unwrap_err().reason, Reason::BadPayload);
-        assert_eq!(decode(r#"{"metrics": 5}"#).unwrap()[0].clone().unwrap_err().reason, Reason::BadPayload);
+        assert_eq!(
+            decode(r#"{"metrics": 5}"#).unwrap()[0]
+                .clone()
+                .unwrap_err()
+                .reason,
+            Reason::BadPayload
+        );
         let none = Captures::default();
-        assert_eq!(decode_json(&[0xff, 0xfe], &none, &none).unwrap_err().reason, Reason::BadJson);
+        assert_eq!(
+            decode_json(&[0xff, 0xfe], &none, &none).unwrap_err().reason,
+            Reason::BadJson
+        );
     }
 
     #[test]
     fn bad_readings() {
         let r = |p: &str| decode(p).unwrap().remove(0).unwrap_err().reason;
-        assert_eq!(r(r#"{"site_id": "s", "asset_id": "a", "metric": "m", "value": null}"#), Reason::MissingValue);
-        assert_eq!(r(r#"{"site_id": "s", "asset_id": "a", "metric": "m"}"#), Reason::MissingValue);
-        assert_eq!(r(r#"{"site_id": "s", "asset_id": "a", "metric": "m", "value": "hot"}"#), Reason::BadValue);
-        assert_eq!(r(r#"{"site_id": "s", "asset_id": "a", "metric": "m", "value": [1]}"#), Reason::BadValue);
-        assert_eq!(r(r#"{"asset_id": "a", "metric": "m", "value": 1}"#), Reason::MissingField);
-        assert_eq!(r(r#"{"site_id": "s", "asset_id": "a", "value": 1}"#), Reason::MissingField);
-        assert_eq!(r(r#"{"site_id": "s", "asset_id": "a", "metric": "m", "value": 1, "ts": "soon"}"#), Reason::BadTimestamp);
+        assert_eq!(
+            r(r#"{"site_id": "s", "asset_id": "a", "metric": "m", "value": null}"#),
+            Reason::MissingValue
+        );
+        assert_eq!(
+            r(r#"{"site_id": "s", "asset_id": "a", "metric": "m"}"#),
+            Reason::MissingValue
+        );
+        assert_eq!(
+            r(r#"{"site_id": "s", "asset_id": "a", "metric": "m", "value": "hot"}"#),
+            Reason::BadValue
+        );
+        assert_eq!(
+            r(r#"{"site_id": "s", "asset_id": "a", "metric": "m", "value": [1]}"#),
+            Reason::BadValue
+        );
+        assert_eq!(
+            r(r#"{"asset_id": "a", "metric": "m", "value": 1}"#),
+            Reason::MissingField
+        );
+        assert_eq!(
+            r(r#"{"site_id": "s", "asset_id": "a", "value": 1}"#),
+            Reason::MissingField
+        );
+        assert_eq!(
+            r(r#"{"site_id": "s", "asset_id": "a", "metric": "m", "value": 1, "ts": "soon"}"#),
+            Reason::BadTimestamp
+        );
     }
 
     #[test]
     fn no_time_means_none() {
-        assert_eq!(one(r#"{"site_id": "s", "asset_id": "a", "metric": "m", "value": 1}"#).time, None);
+        assert_eq!(
+            one(r#"{"site_id": "s", "asset_id": "a", "metric": "m", "value": 1}"#).time,
+            None
+        );
     }
 }

@@ -40,11 +40,15 @@ impl SourceQuality {
             });
         }
         let lower = t.to_ascii_lowercase();
-        [("good", SourceQuality::Good), ("uncertain", SourceQuality::Uncertain), ("bad", SourceQuality::Bad)]
-            .into_iter()
-            .find(|(prefix, _)| lower.starts_with(prefix))
-            .map(|(_, q)| q)
-            .ok_or_else(|| format!("unknown source quality {}", echo(text)))
+        [
+            ("good", SourceQuality::Good),
+            ("uncertain", SourceQuality::Uncertain),
+            ("bad", SourceQuality::Bad),
+        ]
+        .into_iter()
+        .find(|(prefix, _)| lower.starts_with(prefix))
+        .map(|(_, q)| q)
+        .ok_or_else(|| format!("unknown source quality {}", echo(text)))
     }
 
     /// The code stored in `telemetry.readings.source_quality`.
@@ -69,7 +73,10 @@ pub const FLAGS: [(i32, &str); 11] = [
 ];
 
 fn flag(name: &str) -> i32 {
-    FLAGS.iter().find(|(_, n)| *n == name).map_or(0, |(bit, _)| *bit)
+    FLAGS
+        .iter()
+        .find(|(_, n)| *n == name)
+        .map_or(0, |(bit, _)| *bit)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -94,7 +101,8 @@ pub struct Params {
 pub struct Reading<'a> {
     pub rule: Option<&'a MetricRule>,
     pub value: Option<f64>,
-    /// Ingestion time minus source time, in seconds; `None` when the source sent no time.
+    pub has_source_time: bool,
+    /// Ingestion time minus source time, in seconds; `None` when either is unknown.
     pub delay_s: Option<f64>,
     /// The previous value and the seconds since it.
     pub previous: Option<(f64, f64)>,
@@ -141,8 +149,8 @@ pub fn assess(r: &Reading, p: &Params) -> Assessment {
     let status = check(r.rule, r.value);
     let finite_value = r.value.filter(|v| v.is_finite());
 
-    let completeness = f64::from(u8::from(r.value.is_some()) + u8::from(r.delay_s.is_some())) / 2.0;
-    if r.delay_s.is_none() {
+    let completeness = f64::from(u8::from(r.value.is_some()) + u8::from(r.has_source_time)) / 2.0;
+    if !r.has_source_time {
         flags |= flag("no_source_time");
     }
 
@@ -163,18 +171,26 @@ pub fn assess(r: &Reading, p: &Params) -> Assessment {
         Status::Missing => Some(0.0),
     };
 
-    let rate = match (finite_value, r.previous, r.rule.and_then(|x| x.max_rate_of_change)) {
-        (Some(v), Some((pv, dt)), Some(_)) if dt > 0.0 && pv.is_finite() => Some((v - pv).abs() / dt),
+    let rate = match (
+        finite_value,
+        r.previous,
+        r.rule.and_then(|x| x.max_rate_of_change),
+    ) {
+        (Some(v), Some((pv, dt)), Some(_)) if dt > 0.0 && pv.is_finite() => {
+            Some((v - pv).abs() / dt)
+        }
         _ => None,
     };
-    let rate_score = rate.zip(r.rule.and_then(|x| x.max_rate_of_change)).map(|(rate, max)| {
-        if rate <= max {
-            1.0
-        } else {
-            flags |= flag("spike");
-            max / rate
-        }
-    });
+    let rate_score = rate
+        .zip(r.rule.and_then(|x| x.max_rate_of_change))
+        .map(|(rate, max)| {
+            if rate <= max {
+                1.0
+            } else {
+                flags |= flag("spike");
+                max / rate
+            }
+        });
     let z = match (finite_value, r.recent) {
         (Some(v), Some((mean, sd))) if mean.is_finite() && sd.is_finite() && sd >= 0.0 => {
             let dev = (v - mean).abs();
@@ -221,10 +237,22 @@ pub fn assess(r: &Reading, p: &Params) -> Assessment {
 
     let w = p.weights;
     let a = Assessment {
-        completeness: Component { score: Some(completeness), weight: w.completeness },
-        validity: Component { score: validity, weight: w.validity },
-        consistency: Component { score: consistency, weight: w.consistency },
-        timeliness: Component { score: timeliness, weight: w.timeliness },
+        completeness: Component {
+            score: Some(completeness),
+            weight: w.completeness,
+        },
+        validity: Component {
+            score: validity,
+            weight: w.validity,
+        },
+        consistency: Component {
+            score: consistency,
+            weight: w.consistency,
+        },
+        timeliness: Component {
+            score: timeliness,
+            weight: w.timeliness,
+        },
         status,
         rate,
         z,
@@ -239,7 +267,10 @@ pub fn assess(r: &Reading, p: &Params) -> Assessment {
         .filter_map(|(_, c)| c.score.map(|s| (s * c.weight, c.weight)))
         .fold((0.0, 0.0), |(s, w), (cs, cw)| (s + cs, w + cw));
     let base = if weight > 0.0 { sum / weight } else { 1.0 };
-    Assessment { score: round6((base * source_factor).clamp(0.0, 1.0)), ..a }
+    Assessment {
+        score: round6((base * source_factor).clamp(0.0, 1.0)),
+        ..a
+    }
 }
 
 /// Six decimals is finer than any use of a score and hides float noise (0.8999999999999999).
@@ -266,11 +297,12 @@ fn assess_sql(
     unit: Option<&str>,
 ) -> Assessment {
     let reg = registry::get();
-    let rule = metric.and_then(|m| reg.rule(m));
-    let canonical = |v: f64| match (unit, rule) {
-        (Some(u), Some(r)) if v.is_finite() => {
-            reg.units.convert(v, u, &r.unit).unwrap_or_else(|e| crate::units::report(e))
-        }
+    let (rule, unit) = reg.rule_and_unit(metric, unit);
+    let canonical = |v: f64| match (&unit, rule) {
+        (Some(u), Some(r)) if v.is_finite() => reg
+            .units
+            .convert(v, u, &r.unit)
+            .unwrap_or_else(|e| crate::units::report(e)),
         _ => v,
     };
     let source = SourceQuality::parse(source_quality.unwrap_or("")).unwrap_or_else(|msg| {
@@ -282,11 +314,16 @@ fn assess_sql(
     let reading = Reading {
         rule,
         value: value.map(canonical),
-        delay_s: source_time.zip(ingested_at).map(|(s, i)| seconds_between(i, s)),
+        has_source_time: source_time.is_some(),
+        delay_s: source_time
+            .zip(ingested_at)
+            .map(|(s, i)| seconds_between(i, s)),
         previous: previous_value
             .zip(source_time.zip(previous_time))
             .map(|(pv, (now, then))| (canonical(pv), seconds_between(now, then))),
-        recent: recent_mean.zip(recent_stddev).map(|(m, s)| (canonical(m), canonical(s) - canonical(0.0))),
+        recent: recent_mean
+            .zip(recent_stddev)
+            .map(|(m, s)| (canonical(m), canonical(s) - canonical(0.0))),
         source,
     };
     assess(&reading, &gucs::quality_params())
@@ -309,8 +346,16 @@ fn quality_score(
     unit: default!(Option<&str>, "NULL"),
 ) -> f64 {
     assess_sql(
-        metric, value, source_time, ingested_at, source_quality, previous_value, previous_time,
-        recent_mean, recent_stddev, unit,
+        metric,
+        value,
+        source_time,
+        ingested_at,
+        source_quality,
+        previous_value,
+        previous_time,
+        recent_mean,
+        recent_stddev,
+        unit,
     )
     .score
 }
@@ -341,15 +386,32 @@ fn quality_explain(
     ),
 > {
     let a = assess_sql(
-        metric, value, source_time, ingested_at, source_quality, previous_value, previous_time,
-        recent_mean, recent_stddev, unit,
+        metric,
+        value,
+        source_time,
+        ingested_at,
+        source_quality,
+        previous_value,
+        previous_time,
+        recent_mean,
+        recent_stddev,
+        unit,
     );
-    let total_weight: f64 = a.components().iter().filter(|(_, c)| c.score.is_some()).map(|(_, c)| c.weight).sum();
+    let total_weight: f64 = a
+        .components()
+        .iter()
+        .filter(|(_, c)| c.score.is_some())
+        .map(|(_, c)| c.weight)
+        .sum();
     let mut rows: Vec<_> = a
         .components()
         .into_iter()
         .map(|(name, c)| {
-            let share = if total_weight > 0.0 { c.weight / total_weight } else { 0.0 };
+            let share = if total_weight > 0.0 {
+                c.weight / total_weight
+            } else {
+                0.0
+            };
             (
                 name.to_string(),
                 c.score.map(round6),
@@ -366,7 +428,13 @@ fn quality_explain(
         None,
         "multiplies the weighted score".into(),
     ));
-    rows.push(("total".into(), Some(a.score), None, None, flag_list(a.flags).join(", ")));
+    rows.push((
+        "total".into(),
+        Some(a.score),
+        None,
+        None,
+        flag_list(a.flags).join(", "),
+    ));
     TableIterator::new(rows)
 }
 
@@ -395,7 +463,9 @@ fn describe(component: &str, a: &Assessment) -> String {
         _ => applies(
             a.timeliness,
             match a.delay_s {
-                Some(d) => format!("ingestion delay {d:.3} s against telemetry.timeliness_threshold"),
+                Some(d) => {
+                    format!("ingestion delay {d:.3} s against telemetry.timeliness_threshold")
+                }
                 None => "no source timestamp".into(),
             },
         ),
@@ -403,7 +473,11 @@ fn describe(component: &str, a: &Assessment) -> String {
 }
 
 fn flag_list(flags: i32) -> Vec<String> {
-    FLAGS.iter().filter(|(bit, _)| flags & bit != 0).map(|(_, n)| n.to_string()).collect()
+    FLAGS
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(_, n)| n.to_string())
+        .collect()
 }
 
 /// The names of the bits set in a `telemetry.readings.flags` value.
@@ -418,7 +492,10 @@ fn flag_names(flags: i32) -> Vec<String> {
 fn source_quality_code(source_quality: &str) -> i16 {
     SourceQuality::parse(source_quality)
         .unwrap_or_else(|msg| {
-            invalid_parameter(msg, Some("Use GOOD, UNCERTAIN, BAD or a numeric OPC UA status code.".into()))
+            invalid_parameter(
+                msg,
+                Some("Use GOOD, UNCERTAIN, BAD or a numeric OPC UA status code.".into()),
+            )
         })
         .code()
 }
@@ -429,7 +506,12 @@ mod tests {
 
     fn params() -> Params {
         Params {
-            weights: Weights { completeness: 0.30, validity: 0.30, consistency: 0.25, timeliness: 0.15 },
+            weights: Weights {
+                completeness: 0.30,
+                validity: 0.30,
+                consistency: 0.25,
+                timeliness: 0.15,
+            },
             timeliness_threshold_s: 300.0,
             max_clock_skew_s: 60.0,
             uncertain_factor: 0.5,
@@ -451,6 +533,7 @@ mod tests {
         Reading {
             rule: Some(rule),
             value: Some(20.0),
+            has_source_time: true,
             delay_s: Some(1.0),
             previous: Some((19.5, 10.0)),
             recent: Some((20.0, 1.0)),
@@ -469,7 +552,15 @@ mod tests {
     #[test]
     fn out_of_range_loses_the_validity_weight() {
         let r = rule();
-        let a = assess(&Reading { value: Some(250.0), previous: None, recent: None, ..reading(&r) }, &params());
+        let a = assess(
+            &Reading {
+                value: Some(250.0),
+                previous: None,
+                recent: None,
+                ..reading(&r)
+            },
+            &params(),
+        );
         // completeness 1 * .30 + validity 0 * .30 + timeliness 1 * .15, over .75 (consistency n/a)
         assert!((a.score - 0.45 / 0.75).abs() < 1e-12, "{}", a.score);
         assert_eq!(flag_list(a.flags), ["out_of_range"]);
@@ -478,7 +569,12 @@ mod tests {
     #[test]
     fn unknown_metric_renormalises_instead_of_punishing() {
         let a = assess(
-            &Reading { rule: None, previous: None, recent: None, ..reading(&rule()) },
+            &Reading {
+                rule: None,
+                previous: None,
+                recent: None,
+                ..reading(&rule())
+            },
             &params(),
         );
         assert_eq!(a.score, 1.0);
@@ -489,30 +585,92 @@ mod tests {
     #[test]
     fn spikes_and_anomalies_lower_consistency() {
         let r = rule();
-        let spike = assess(&Reading { previous: Some((10.0, 5.0)), recent: None, ..reading(&r) }, &params());
+        let spike = assess(
+            &Reading {
+                previous: Some((10.0, 5.0)),
+                recent: None,
+                ..reading(&r)
+            },
+            &params(),
+        );
         assert!((spike.consistency.score.unwrap() - 0.5).abs() < 1e-12);
         assert!(spike.flags & flag("spike") != 0);
-        let z45 = assess(&Reading { value: Some(24.5), previous: None, ..reading(&r) }, &params());
+        let z45 = assess(
+            &Reading {
+                value: Some(24.5),
+                previous: None,
+                ..reading(&r)
+            },
+            &params(),
+        );
         assert!((z45.consistency.score.unwrap() - 0.5).abs() < 1e-12);
         assert!(z45.flags & flag("anomaly") != 0);
-        let flat = assess(&Reading { previous: None, recent: Some((21.0, 0.0)), ..reading(&r) }, &params());
+        let flat = assess(
+            &Reading {
+                previous: None,
+                recent: Some((21.0, 0.0)),
+                ..reading(&r)
+            },
+            &params(),
+        );
         assert_eq!(flat.consistency.score, Some(0.0));
     }
 
     #[test]
     fn late_future_and_missing_time() {
         let r = rule();
-        let late = assess(&Reading { delay_s: Some(600.0), ..reading(&r) }, &params());
+        let late = assess(
+            &Reading {
+                delay_s: Some(600.0),
+                ..reading(&r)
+            },
+            &params(),
+        );
         assert_eq!(late.timeliness.score, Some(0.5));
         assert_eq!(flag_list(late.flags), ["late"]);
-        let future = assess(&Reading { delay_s: Some(-61.0), ..reading(&r) }, &params());
+        let future = assess(
+            &Reading {
+                delay_s: Some(-61.0),
+                ..reading(&r)
+            },
+            &params(),
+        );
         assert_eq!(future.timeliness.score, Some(0.0));
-        let skewed = assess(&Reading { delay_s: Some(-59.0), ..reading(&r) }, &params());
+        let skewed = assess(
+            &Reading {
+                delay_s: Some(-59.0),
+                ..reading(&r)
+            },
+            &params(),
+        );
         assert_eq!(skewed.timeliness.score, Some(1.0));
-        let untimed = assess(&Reading { delay_s: None, ..reading(&r) }, &params());
+        let untimed = assess(
+            &Reading {
+                has_source_time: false,
+                delay_s: None,
+                ..reading(&r)
+            },
+            &params(),
+        );
         assert_eq!(untimed.completeness.score, Some(0.5));
         assert_eq!(untimed.timeliness.score, None);
-        let infinite = assess(&Reading { delay_s: Some(f64::INFINITY), ..reading(&r) }, &params());
+        // A source time without an ingestion time is complete, just not judged for timeliness.
+        let unjudged = assess(
+            &Reading {
+                delay_s: None,
+                ..reading(&r)
+            },
+            &params(),
+        );
+        assert_eq!(unjudged.completeness.score, Some(1.0));
+        assert_eq!(unjudged.flags, 0);
+        let infinite = assess(
+            &Reading {
+                delay_s: Some(f64::INFINITY),
+                ..reading(&r)
+            },
+            &params(),
+        );
         assert_eq!(infinite.timeliness.score, Some(0.0));
     }
 
@@ -520,7 +678,13 @@ mod tests {
     fn missing_and_non_finite_values() {
         let r = rule();
         for v in [None, Some(f64::NAN), Some(f64::INFINITY)] {
-            let a = assess(&Reading { value: v, ..reading(&r) }, &params());
+            let a = assess(
+                &Reading {
+                    value: v,
+                    ..reading(&r)
+                },
+                &params(),
+            );
             assert_eq!(a.validity.score, Some(0.0));
             assert_eq!(a.consistency.score, None);
             assert!(a.score.is_finite() && a.score < 1.0);
@@ -531,15 +695,40 @@ mod tests {
     fn source_quality_multiplies() {
         let r = rule();
         let p = params();
-        assert_eq!(assess(&Reading { source: SourceQuality::Uncertain, ..reading(&r) }, &p).score, 0.5);
-        assert_eq!(assess(&Reading { source: SourceQuality::Bad, ..reading(&r) }, &p).score, 0.0);
+        assert_eq!(
+            assess(
+                &Reading {
+                    source: SourceQuality::Uncertain,
+                    ..reading(&r)
+                },
+                &p
+            )
+            .score,
+            0.5
+        );
+        assert_eq!(
+            assess(
+                &Reading {
+                    source: SourceQuality::Bad,
+                    ..reading(&r)
+                },
+                &p
+            )
+            .score,
+            0.0
+        );
     }
 
     #[test]
     fn zero_weights_do_not_divide_by_zero() {
         let r = rule();
         let p = Params {
-            weights: Weights { completeness: 0.0, validity: 0.0, consistency: 0.0, timeliness: 0.0 },
+            weights: Weights {
+                completeness: 0.0,
+                validity: 0.0,
+                consistency: 0.0,
+                timeliness: 0.0,
+            },
             ..params()
         };
         assert_eq!(assess(&reading(&r), &p).score, 1.0);

@@ -14,9 +14,9 @@ use std::rc::Rc;
 use crate::errors::internal;
 use crate::metrics::{MetricCatalog, MetricRule, NameError};
 use crate::routes::{Pattern, Route};
-use std::collections::HashMap;
 use crate::units::{Catalog, Unit};
 use crate::validate::Status;
+use std::collections::HashMap;
 
 pub struct Registry {
     pub units: Catalog,
@@ -35,7 +35,22 @@ pub type SeriesKey = (String, String, String, String);
 impl Registry {
     /// The rule for a metric under any name: canonical, alias, or either with a unit suffix.
     pub fn rule(&self, name: &str) -> Option<&MetricRule> {
-        self.metrics.rule_with_unit(name, &self.units).map(|(rule, _)| rule)
+        self.metrics
+            .rule_with_unit(name, &self.units)
+            .map(|(rule, _)| rule)
+    }
+
+    /// The rule for a metric and the unit its values are in: `unit` when given, else a unit
+    /// the name ends in (`temperature_f`), else none (the canonical unit).
+    pub fn rule_and_unit(
+        &self,
+        metric: Option<&str>,
+        unit: Option<&str>,
+    ) -> (Option<&MetricRule>, Option<String>) {
+        match metric.and_then(|m| self.metrics.rule_with_unit(m, &self.units)) {
+            Some((rule, suffix)) => (Some(rule), unit.map(str::to_string).or(suffix)),
+            None => (None, unit.map(str::to_string)),
+        }
     }
 
     /// The canonical metric for a vendor name; a name no rule knows is only normalised.
@@ -59,7 +74,10 @@ thread_local! {
 
 pub fn init() {
     unsafe {
-        pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0));
+        pg_sys::CacheRegisterRelcacheCallback(
+            Some(on_relcache_invalidation),
+            pg_sys::Datum::from(0),
+        );
     }
 }
 
@@ -81,7 +99,9 @@ pub fn get() -> Rc<Registry> {
         return r;
     }
     let generation = GENERATION.with(Cell::get);
-    let registry = Rc::new(load().unwrap_or_else(|e| internal(format!("cannot read the telemetry registries: {e}"))));
+    let registry = Rc::new(
+        load().unwrap_or_else(|e| internal(format!("cannot read the telemetry registries: {e}"))),
+    );
     // An invalidation that arrived while loading may mean we read stale rows: use them for
     // this call, but do not keep them.
     if GENERATION.with(Cell::get) == generation {
@@ -104,7 +124,11 @@ fn load() -> Result<Registry, pgrx::spi::Error> {
             .map(|row| row.get::<pg_sys::Oid>(1).map(Option::unwrap_or_default))
             .collect::<Result<Vec<_>, _>>()?;
         let units = client
-            .select(r#"SELECT unit, dimension, factor, "offset" FROM telemetry.units"#, None, &[])?
+            .select(
+                r#"SELECT unit, dimension, factor, "offset" FROM telemetry.units"#,
+                None,
+                &[],
+            )?
             .map(|row| {
                 Ok(Unit {
                     code: row.get::<String>(1)?.unwrap_or_default(),
@@ -114,7 +138,8 @@ fn load() -> Result<Registry, pgrx::spi::Error> {
                 })
             })
             .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;
-        let unit_aliases = pairs(client.select("SELECT alias, unit FROM telemetry.unit_aliases", None, &[])?)?;
+        let unit_aliases =
+            pairs(client.select("SELECT alias, unit FROM telemetry.unit_aliases", None, &[])?)?;
         let rules = client
             .select(
                 "SELECT metric, unit, valid_min, valid_max, max_rate_of_change FROM telemetry.metric_rules",
@@ -131,7 +156,11 @@ fn load() -> Result<Registry, pgrx::spi::Error> {
                 })
             })
             .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;
-        let metric_aliases = pairs(client.select("SELECT alias, metric FROM telemetry.metric_aliases", None, &[])?)?;
+        let metric_aliases = pairs(client.select(
+            "SELECT alias, metric FROM telemetry.metric_aliases",
+            None,
+            &[],
+        )?)?;
         let routes = client
             .select(
                 "SELECT pattern, site_id, asset_id, sensor_id, metric, unit
@@ -143,7 +172,8 @@ fn load() -> Result<Registry, pgrx::spi::Error> {
                 let pattern = row.get::<String>(1)?.unwrap_or_default();
                 Ok(Route {
                     // The CHECK on telemetry.routes.pattern admits only patterns that parse.
-                    pattern: Pattern::parse(&pattern).unwrap_or_else(|e| internal(format!("route {pattern}: {e}"))),
+                    pattern: Pattern::parse(&pattern)
+                        .unwrap_or_else(|e| internal(format!("route {pattern}: {e}"))),
                     site: row.get::<String>(2)?,
                     asset: row.get::<String>(3)?,
                     sensor: row.get::<String>(4)?,
@@ -164,8 +194,14 @@ fn load() -> Result<Registry, pgrx::spi::Error> {
                 status_oids[*s as usize] = row.get::<pg_sys::Oid>(2)?.unwrap_or_default();
             }
         }
-        if let Some(s) = Status::ALL.iter().find(|s| status_oids[**s as usize] == pg_sys::InvalidOid) {
-            internal(format!("telemetry.validation_status has no label {}", s.label()));
+        if let Some(s) = Status::ALL
+            .iter()
+            .find(|s| status_oids[**s as usize] == pg_sys::InvalidOid)
+        {
+            internal(format!(
+                "telemetry.validation_status has no label {}",
+                s.label()
+            ));
         }
         Ok(Registry {
             units: Catalog::new(units, unit_aliases),
@@ -180,7 +216,12 @@ fn load() -> Result<Registry, pgrx::spi::Error> {
 
 fn pairs(table: pgrx::spi::SpiTupleTable) -> Result<Vec<(String, String)>, pgrx::spi::Error> {
     table
-        .map(|row| Ok((row.get::<String>(1)?.unwrap_or_default(), row.get::<String>(2)?.unwrap_or_default())))
+        .map(|row| {
+            Ok((
+                row.get::<String>(1)?.unwrap_or_default(),
+                row.get::<String>(2)?.unwrap_or_default(),
+            ))
+        })
         .collect()
 }
 
@@ -206,15 +247,18 @@ mod tests {
     #[pg_test]
     fn new_alias_is_seen_by_the_next_statement() {
         assert_eq!(convert("'kW', 'W'").unwrap(), Some(1000.0));
-        Spi::run("INSERT INTO telemetry.unit_aliases (alias, unit) VALUES ('kilowatz', 'kW')").unwrap();
+        Spi::run("INSERT INTO telemetry.unit_aliases (alias, unit) VALUES ('kilowatz', 'kW')")
+            .unwrap();
         assert_eq!(convert("'kilowatz', 'W'").unwrap(), Some(1000.0));
     }
 
     #[pg_test]
     fn rule_change_is_seen_by_the_next_statement() {
-        let status = || Spi::get_one::<String>("SELECT telemetry.validate('humidity', 150)::text").unwrap();
+        let status =
+            || Spi::get_one::<String>("SELECT telemetry.validate('humidity', 150)::text").unwrap();
         assert_eq!(status().as_deref(), Some("above_max"));
-        Spi::run("UPDATE telemetry.metric_rules SET valid_max = 200 WHERE metric = 'humidity'").unwrap();
+        Spi::run("UPDATE telemetry.metric_rules SET valid_max = 200 WHERE metric = 'humidity'")
+            .unwrap();
         assert_eq!(status().as_deref(), Some("ok"));
     }
 
@@ -228,12 +272,16 @@ mod tests {
     #[pg_test]
     fn truncate_empties_the_cache_too() {
         assert_eq!(
-            Spi::get_one::<String>("SELECT telemetry.normalize_metric('soc')").unwrap().as_deref(),
+            Spi::get_one::<String>("SELECT telemetry.normalize_metric('soc')")
+                .unwrap()
+                .as_deref(),
             Some("state_of_charge")
         );
         Spi::run("TRUNCATE telemetry.metric_aliases").unwrap();
         assert_eq!(
-            Spi::get_one::<String>("SELECT telemetry.normalize_metric('soc')").unwrap().as_deref(),
+            Spi::get_one::<String>("SELECT telemetry.normalize_metric('soc')")
+                .unwrap()
+                .as_deref(),
             Some("soc")
         );
     }

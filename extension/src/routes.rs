@@ -55,7 +55,9 @@ impl Route {
 
 /// The first route, in priority order, whose pattern matches the topic.
 pub fn route<'r, 't>(routes: &'r [Route], topic: &'t str) -> Option<(&'r Route, Captures<'t>)> {
-    routes.iter().find_map(|r| r.pattern.captures(topic).map(|c| (r, c)))
+    routes
+        .iter()
+        .find_map(|r| r.pattern.captures(topic).map(|c| (r, c)))
 }
 
 /// What a matching topic said about its readings.
@@ -70,7 +72,10 @@ pub struct Captures<'t> {
 impl Pattern {
     pub fn parse(pattern: &str) -> Result<Pattern, String> {
         if pattern.is_empty() || pattern.len() > 1024 {
-            return Err(format!("a route pattern needs 1 to 1024 bytes, got {}", pattern.len()));
+            return Err(format!(
+                "a route pattern needs 1 to 1024 bytes, got {}",
+                pattern.len()
+            ));
         }
         let parts: Vec<&str> = pattern.split('/').collect();
         let mut levels = Vec::with_capacity(parts.len());
@@ -86,11 +91,16 @@ impl Pattern {
                         "sensor_id" => Some(Field::Sensor),
                         "metric" => Some(Field::Metric),
                         name if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => None,
-                        name => return Err(format!("capture name {} is not a plain word", echo(name))),
+                        name => {
+                            return Err(format!("capture name {} is not a plain word", echo(name)))
+                        }
                     })
                 }
                 p if p.contains(['+', '#', '{', '}']) => {
-                    return Err(format!("level {} mixes a wildcard or capture with text", echo(p)))
+                    return Err(format!(
+                        "level {} mixes a wildcard or capture with text",
+                        echo(p)
+                    ))
                 }
                 p => Level::Literal(p.to_string()),
             };
@@ -128,9 +138,12 @@ impl Pattern {
 /// CHECK on `telemetry.routes.pattern`: true, or an error saying what is wrong with it.
 #[pg_extern(immutable, strict, parallel_safe)]
 pub fn check_route_pattern(pattern: &str) -> bool {
-    Pattern::parse(pattern)
-        .map(|_| true)
-        .unwrap_or_else(|e| invalid_parameter(format!("invalid route pattern {}: {e}", echo(pattern)), None))
+    Pattern::parse(pattern).map(|_| true).unwrap_or_else(|e| {
+        invalid_parameter(
+            format!("invalid route pattern {}: {e}", echo(pattern)),
+            None,
+        )
+    })
 }
 
 /// The fields a topic fills under a pattern: one row when the pattern matches, none otherwise.
@@ -147,10 +160,21 @@ fn match_topic(
         name!(metric, Option<String>),
     ),
 > {
-    let p = Pattern::parse(pattern)
-        .unwrap_or_else(|e| invalid_parameter(format!("invalid route pattern {}: {e}", echo(pattern)), None));
+    let p = Pattern::parse(pattern).unwrap_or_else(|e| {
+        invalid_parameter(
+            format!("invalid route pattern {}: {e}", echo(pattern)),
+            None,
+        )
+    });
     let owned = |s: Option<&str>| s.map(str::to_string);
-    let row = p.captures(topic).map(|c| (owned(c.site), owned(c.asset), owned(c.sensor), owned(c.metric)));
+    let row = p.captures(topic).map(|c| {
+        (
+            owned(c.site),
+            owned(c.asset),
+            owned(c.sensor),
+            owned(c.metric),
+        )
+    });
     TableIterator::new(row)
 }
 
@@ -161,22 +185,41 @@ mod tests {
     #[test]
     fn seed_topic_layouts() {
         let p = Pattern::parse("telemetry/{site_id}/{asset_id}/{metric}").unwrap();
-        let c = p.captures("telemetry/site-001/asset-001/TEMPERATURE").unwrap();
-        assert_eq!((c.site, c.asset, c.metric), (Some("site-001"), Some("asset-001"), Some("TEMPERATURE")));
+        let c = p
+            .captures("telemetry/site-001/asset-001/TEMPERATURE")
+            .unwrap();
+        assert_eq!(
+            (c.site, c.asset, c.metric),
+            (Some("site-001"), Some("asset-001"), Some("TEMPERATURE"))
+        );
         assert!(p.captures("telemetry/site-001/asset-001").is_none());
         assert!(p.captures("telemetry/site-001/asset-001/x/y").is_none());
         assert!(p.captures("other/site-001/asset-001/x").is_none());
 
         let p = Pattern::parse("site/{site_id}/{asset_type}/{asset_id}/{metric}").unwrap();
         let c = p.captures("site/ALPHA-001/inverter/INV-01/power").unwrap();
-        assert_eq!((c.site, c.asset, c.metric), (Some("ALPHA-001"), Some("INV-01"), Some("power")));
+        assert_eq!(
+            (c.site, c.asset, c.metric),
+            (Some("ALPHA-001"), Some("INV-01"), Some("power"))
+        );
 
         let p = Pattern::parse("smart-dairy/{site_id}/sensors/#").unwrap();
-        assert_eq!(p.captures("smart-dairy/farm-1/sensors/barn/3").unwrap().site, Some("farm-1"));
-        assert_eq!(p.captures("smart-dairy/farm-1/sensors").unwrap().site, Some("farm-1"));
+        assert_eq!(
+            p.captures("smart-dairy/farm-1/sensors/barn/3")
+                .unwrap()
+                .site,
+            Some("farm-1")
+        );
+        assert_eq!(
+            p.captures("smart-dairy/farm-1/sensors").unwrap().site,
+            Some("farm-1")
+        );
 
         let p = Pattern::parse("spBv1.0/{group}/DDATA/{edge_node}/{asset_id}").unwrap();
-        assert_eq!(p.captures("spBv1.0/g1/DDATA/edge1/pump-7").unwrap().asset, Some("pump-7"));
+        assert_eq!(
+            p.captures("spBv1.0/g1/DDATA/edge1/pump-7").unwrap().asset,
+            Some("pump-7")
+        );
     }
 
     #[test]
@@ -185,7 +228,10 @@ mod tests {
         assert!(p.captures("a/b/c").is_some());
         assert!(p.captures("a//c").is_some());
         assert!(p.captures("a/b/d").is_none());
-        assert!(Pattern::parse("#").unwrap().captures("anything/at/all").is_some());
+        assert!(Pattern::parse("#")
+            .unwrap()
+            .captures("anything/at/all")
+            .is_some());
     }
 
     #[test]

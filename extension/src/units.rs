@@ -35,8 +35,17 @@ impl Unit {
 pub enum UnitError {
     Unknown(String),
     Ambiguous(String, Vec<String>),
-    Incompatible { from: String, from_dimension: String, to: String, to_dimension: String },
-    OutOfRange { value: f64, from: String, to: String },
+    Incompatible {
+        from: String,
+        from_dimension: String,
+        to: String,
+        to_dimension: String,
+    },
+    OutOfRange {
+        value: f64,
+        from: String,
+        to: String,
+    },
 }
 
 impl fmt::Display for UnitError {
@@ -61,8 +70,8 @@ impl fmt::Display for UnitError {
 pub struct Catalog {
     units: Vec<Unit>,
     exact: HashMap<String, usize>,
-    /// Lower-cased spelling to every unit it could mean; more than one is ambiguous.
-    folded: HashMap<String, Vec<usize>>,
+    /// Lower-cased spelling to the units it could mean, with the spelling that leads to each.
+    folded: HashMap<String, Vec<(usize, String)>>,
 }
 
 /// Fold the Unicode look-alikes devices send (℃, µ vs μ, ³) into one spelling.
@@ -86,26 +95,37 @@ impl Catalog {
     /// Build from unit rows and (alias, unit code) pairs. Aliases naming no unit are skipped:
     /// the foreign key on `telemetry.unit_aliases` makes that impossible for table data.
     pub fn new(units: Vec<Unit>, aliases: Vec<(String, String)>) -> Catalog {
-        let mut catalog = Catalog { units, ..Catalog::default() };
-        let codes: Vec<(String, usize)> =
-            catalog.units.iter().enumerate().map(|(i, u)| (u.code.clone(), i)).collect();
+        let mut catalog = Catalog {
+            units,
+            ..Catalog::default()
+        };
+        let codes: Vec<(String, usize)> = catalog
+            .units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.code.clone(), i))
+            .collect();
         let index: HashMap<String, usize> = codes.iter().cloned().collect();
-        let names = codes
+        // Codes go last so that an alias spelled like a code cannot take it over.
+        let names = aliases
             .into_iter()
-            .chain(aliases.into_iter().filter_map(|(a, u)| index.get(&u).map(|&i| (a, i))));
+            .filter_map(|(a, u)| index.get(&u).map(|&i| (a, i)))
+            .chain(codes);
         for (name, i) in names {
             let name = fold_unicode(name.trim());
             catalog.exact.insert(name.clone(), i);
             let meanings = catalog.folded.entry(name.to_lowercase()).or_default();
-            if !meanings.contains(&i) {
-                meanings.push(i);
+            if !meanings.iter().any(|(j, _)| *j == i) {
+                meanings.push((i, name));
             }
         }
         catalog
     }
 
     /// Find a unit by code or alias: exactly first (so mW and MW stay apart), then
-    /// case-insensitively when only one unit answers to that spelling.
+    /// case-insensitively when only one unit answers to that spelling. In short spellings
+    /// (symbols) the case of m and M is never guessed: milli and mega are 10^9 apart, and the
+    /// registry may hold only one of them (mOhm must not become MOhm).
     pub fn resolve(&self, name: &str) -> Result<&Unit, UnitError> {
         let trimmed = name.trim();
         if let Some(&i) = self.exact.get(trimmed) {
@@ -118,13 +138,27 @@ impl Catalog {
         if let Some(&i) = self.exact.get(&folded) {
             return Ok(&self.units[i]);
         }
-        match self.folded.get(&folded.to_lowercase()).map(Vec::as_slice) {
-            Some(&[i]) => Ok(&self.units[i]),
-            Some(many @ [_, _, ..]) => Err(UnitError::Ambiguous(
+        let candidates = self
+            .folded
+            .get(&folded.to_lowercase())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let milli_or_mega = candidates
+            .iter()
+            .any(|(_, spelling)| recases_milli_or_mega(&folded, spelling));
+        match candidates {
+            [] => Err(UnitError::Unknown(name.to_string())),
+            [(i, _)] if !milli_or_mega => Ok(&self.units[*i]),
+            [(i, _)] => Err(UnitError::Ambiguous(
                 name.to_string(),
-                many.iter().map(|&i| self.units[i].code.clone()).collect(),
+                vec![format!("{} (with that case)", self.units[*i].code)],
             )),
-            _ => Err(UnitError::Unknown(name.to_string())),
+            many => Err(UnitError::Ambiguous(
+                name.to_string(),
+                many.iter()
+                    .map(|(i, _)| self.units[*i].code.clone())
+                    .collect(),
+            )),
         }
     }
 
@@ -132,6 +166,16 @@ impl Catalog {
         let (f, t) = (self.resolve(from)?, self.resolve(to)?);
         convert_between(value, f, t)
     }
+}
+
+/// Whether reading `input` as `spelling` would change the case of a leading m or M in a
+/// symbol, where it is the prefix: milli or mega.
+fn recases_milli_or_mega(input: &str, spelling: &str) -> bool {
+    input.chars().count() <= 4
+        && matches!(
+            (input.chars().next(), spelling.chars().next()),
+            (Some('m'), Some('M')) | (Some('M'), Some('m'))
+        )
 }
 
 pub fn convert_between(value: f64, from: &Unit, to: &Unit) -> Result<f64, UnitError> {
@@ -148,13 +192,26 @@ pub fn convert_between(value: f64, from: &Unit, to: &Unit) -> Result<f64, UnitEr
     }
     let result = if from.offset == 0.0 && to.offset == 0.0 {
         // Multiply then divide: 1500 W -> kW is exactly 1.5, where * 0.001 would not be.
-        value * from.factor / to.factor
+        // Only if the product overflows, take the ratio first (1e300 GW is 1e303 MW).
+        match value * from.factor {
+            product if product.is_finite() => product / to.factor,
+            _ => value * (from.factor / to.factor),
+        }
     } else {
+        let ratio = from.factor / to.factor;
         let scaled = from.to_base(value) / to.factor;
-        round_to_precision(scaled - to.offset, scaled.abs().max(to.offset.abs()))
+        let magnitude = (value * ratio)
+            .abs()
+            .max((from.offset * ratio).abs())
+            .max(to.offset.abs());
+        round_to_precision(scaled - to.offset, magnitude)
     };
     if value.is_finite() && !result.is_finite() {
-        return Err(UnitError::OutOfRange { value, from: from.code.clone(), to: to.code.clone() });
+        return Err(UnitError::OutOfRange {
+            value,
+            from: from.code.clone(),
+            to: to.code.clone(),
+        });
     }
     Ok(result)
 }
@@ -203,7 +260,9 @@ pub fn report(e: UnitError) -> ! {
 #[pg_extern(stable, strict, parallel_safe)]
 fn convert(value: f64, from_unit: &str, to_unit: &str) -> f64 {
     let reg = registry::get();
-    reg.units.convert(value, from_unit, to_unit).unwrap_or_else(|e| report(e))
+    reg.units
+        .convert(value, from_unit, to_unit)
+        .unwrap_or_else(|e| report(e))
 }
 
 /// The canonical code of a unit spelling (`'celsius'` gives `'Cel'`).
@@ -221,21 +280,17 @@ mod tests {
     use super::*;
 
     fn unit(code: &str, dimension: &str, factor: f64, offset: f64) -> Unit {
-        Unit { code: code.into(), dimension: dimension.into(), factor, offset }
+        Unit {
+            code: code.into(),
+            dimension: dimension.into(),
+            factor,
+            offset,
+        }
     }
 
     fn catalog() -> Catalog {
         Catalog::new(
-            vec![
-                unit("K", "temperature", 1.0, 0.0),
-                unit("Cel", "temperature", 1.0, 273.15),
-                unit("[degF]", "temperature", 5.0 / 9.0, 459.67),
-                unit("W", "power", 1.0, 0.0),
-                unit("kW", "power", 1e3, 0.0),
-                unit("MW", "power", 1e6, 0.0),
-                unit("mW", "power", 1e-3, 0.0),
-                unit("m3/h", "volume_flow", 1.0 / 3600.0, 0.0),
-            ],
+            catalog_units(),
             vec![
                 ("celsius".into(), "Cel".into()),
                 ("°C".into(), "Cel".into()),
@@ -244,6 +299,19 @@ mod tests {
                 ("ghost".into(), "nope".into()),
             ],
         )
+    }
+
+    fn catalog_units() -> Vec<Unit> {
+        vec![
+            unit("K", "temperature", 1.0, 0.0),
+            unit("Cel", "temperature", 1.0, 273.15),
+            unit("[degF]", "temperature", 5.0 / 9.0, 459.67),
+            unit("W", "power", 1.0, 0.0),
+            unit("kW", "power", 1e3, 0.0),
+            unit("MW", "power", 1e6, 0.0),
+            unit("mW", "power", 1e-3, 0.0),
+            unit("m3/h", "volume_flow", 1.0 / 3600.0, 0.0),
+        ]
     }
 
     #[test]
@@ -272,7 +340,53 @@ mod tests {
         assert_eq!(c.resolve("CELSIUS").unwrap().code, "Cel");
         assert_eq!(c.resolve("mW").unwrap().code, "mW");
         assert_eq!(c.resolve("MW").unwrap().code, "MW");
-        assert!(matches!(c.resolve("mw"), Err(UnitError::Ambiguous(_, v)) if v.len() == 2));
+        assert!(matches!(
+            c.resolve("mw"),
+            Err(UnitError::Ambiguous(..)) | Err(UnitError::Unknown(_))
+        ));
+    }
+
+    #[test]
+    fn milli_and_mega_are_never_guessed() {
+        let c = Catalog::new(
+            vec![
+                unit("MOhm", "resistance", 1e6, 0.0),
+                unit("MWh", "energy", 3.6e9, 0.0),
+            ],
+            vec![],
+        );
+        for s in ["mOhm", "mohm", "mWh", "mwh", "mWH"] {
+            assert!(matches!(c.resolve(s), Err(UnitError::Ambiguous(..))), "{s}");
+        }
+        assert_eq!(c.resolve("MWH").unwrap().code, "MWh");
+        assert_eq!(c.resolve("MOHM").unwrap().code, "MOhm");
+        let c = Catalog::new(
+            vec![unit("min", "time", 60.0, 0.0)],
+            vec![("minutes".into(), "min".into())],
+        );
+        assert_eq!(c.resolve("MINUTES").unwrap().code, "min");
+    }
+
+    #[test]
+    fn an_alias_cannot_take_over_a_code() {
+        let c = Catalog::new(catalog_units(), vec![("W".into(), "kW".into())]);
+        assert_eq!(c.resolve("W").unwrap().code, "W");
+    }
+
+    #[test]
+    fn affine_rounding_accounts_for_the_source_offset() {
+        let c = catalog();
+        assert_eq!(c.convert(-273.0, "Cel", "K").unwrap(), 0.15);
+        assert_eq!(c.convert(-273.14, "Cel", "K").unwrap(), 0.01);
+    }
+
+    #[test]
+    fn huge_values_that_fit_do_not_overflow() {
+        let c = Catalog::new(
+            vec![unit("GW", "power", 1e9, 0.0), unit("MW", "power", 1e6, 0.0)],
+            vec![],
+        );
+        assert_eq!(c.convert(1e300, "GW", "MW").unwrap(), 1e303);
     }
 
     #[test]
@@ -290,9 +404,14 @@ mod tests {
         assert_eq!(e, UnitError::Unknown("furlong".into()));
         assert!(e.to_string().contains("\"furlong\""));
         let e = c.convert(1.0, "kW", "Cel").unwrap_err();
-        assert!(e.to_string().contains("kW (power)") && e.to_string().contains("Cel (temperature)"));
+        assert!(
+            e.to_string().contains("kW (power)") && e.to_string().contains("Cel (temperature)")
+        );
         assert!(matches!(c.resolve(""), Err(UnitError::Unknown(_))));
-        assert!(matches!(c.resolve(&"k".repeat(10_000)), Err(UnitError::Unknown(_))));
+        assert!(matches!(
+            c.resolve(&"k".repeat(10_000)),
+            Err(UnitError::Unknown(_))
+        ));
         assert!(matches!(c.resolve("ghost"), Err(UnitError::Unknown(_))));
     }
 
@@ -306,7 +425,10 @@ mod tests {
     #[test]
     fn overflow_is_an_error() {
         let c = catalog();
-        assert!(matches!(c.convert(1e308, "MW", "W"), Err(UnitError::OutOfRange { .. })));
+        assert!(matches!(
+            c.convert(1e308, "MW", "W"),
+            Err(UnitError::OutOfRange { .. })
+        ));
         assert_eq!(c.convert(1e308, "W", "MW").unwrap(), 1e302);
     }
 
@@ -314,6 +436,9 @@ mod tests {
     fn non_finite_values_pass_through() {
         let c = catalog();
         assert!(c.convert(f64::NAN, "W", "kW").unwrap().is_nan());
-        assert_eq!(c.convert(f64::INFINITY, "degF", "Cel").unwrap(), f64::INFINITY);
+        assert_eq!(
+            c.convert(f64::INFINITY, "degF", "Cel").unwrap(),
+            f64::INFINITY
+        );
     }
 }

@@ -46,11 +46,15 @@ impl Status {
 /// Validate a value, in its metric's canonical unit. A missing or non-finite value is judged
 /// before the metric is looked at: it is bad whatever the metric.
 pub fn check(rule: Option<&MetricRule>, value: Option<f64>) -> Status {
-    let Some(v) = value else { return Status::Missing };
+    let Some(v) = value else {
+        return Status::Missing;
+    };
     if !v.is_finite() {
         return Status::NotFinite;
     }
-    let Some(rule) = rule else { return Status::UnknownMetric };
+    let Some(rule) = rule else {
+        return Status::UnknownMetric;
+    };
     match (rule.valid_min, rule.valid_max) {
         (Some(min), _) if v < min => Status::BelowMin,
         (_, Some(max)) if v > max => Status::AboveMax,
@@ -67,8 +71,9 @@ unsafe impl SqlTranslatable for StatusDatum {
     const TYPE_ORIGIN: TypeOrigin = TypeOrigin::External;
     const ARGUMENT_SQL: Result<SqlMappingRef, ArgumentError> =
         Err(ArgumentError::NotValidAsArgument("StatusDatum"));
-    const RETURN_SQL: Result<ReturnsRef, ReturnsError> =
-        Ok(ReturnsRef::One(SqlMappingRef::literal("telemetry.validation_status")));
+    const RETURN_SQL: Result<ReturnsRef, ReturnsError> = Ok(ReturnsRef::One(
+        SqlMappingRef::literal("telemetry.validation_status"),
+    ));
 }
 
 unsafe impl BoxRet for StatusDatum {
@@ -85,11 +90,13 @@ fn validate(
     unit: default!(Option<&str>, "NULL"),
 ) -> StatusDatum {
     let reg = registry::get();
-    let rule = metric.and_then(|m| reg.rule(m));
+    let (rule, unit) = reg.rule_and_unit(metric, unit);
     let value = match (value, unit, rule) {
-        (Some(v), Some(u), Some(r)) if v.is_finite() => {
-            Some(reg.units.convert(v, u, &r.unit).unwrap_or_else(|e| crate::units::report(e)))
-        }
+        (Some(v), Some(u), Some(r)) if v.is_finite() => Some(
+            reg.units
+                .convert(v, &u, &r.unit)
+                .unwrap_or_else(|e| crate::units::report(e)),
+        ),
         _ => value,
     };
     StatusDatum(reg.status_oid(check(rule, value)))

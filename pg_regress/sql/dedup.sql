@@ -7,8 +7,11 @@ SELECT telemetry.normalize_metric('--');
 SELECT telemetry.normalize_metric(repeat('a', 129));
 SELECT telemetry.normalize_metric(NULL) IS NULL;
 -- A DBA maps a vendor name.
-INSERT INTO telemetry.metric_aliases (alias, metric) VALUES ('inv_pac_w', 'active_power');
-SELECT telemetry.normalize_metric('INV.PacW'), telemetry.normalize_metric('inv_pac_w');
+INSERT INTO telemetry.metric_aliases (alias, metric) VALUES ('inv_pac_total', 'active_power');
+SELECT telemetry.normalize_metric('INV.PacTotal'), telemetry.normalize_metric('inv_pac_total');
+-- Short words are abbreviations or units, not camelCase; a trailing unit is understood.
+SELECT telemetry.normalize_metric('SoC'), telemetry.normalize_metric('ActivePower_kW'), telemetry.normalize_metric('temperature_F');
+SELECT telemetry.validate('temperature_f', 212), telemetry.validate('body_temp_f', 212);
 INSERT INTO telemetry.metric_aliases (alias, metric) VALUES ('Not Normalised', 'active_power');
 -- reading_key: stable, alias-blind, and sensitive to every identity field.
 SELECT telemetry.reading_key('site-1', 'inv-01', 'active_power', '2025-06-01 12:00:00+00');
@@ -28,4 +31,5 @@ INSERT INTO raw VALUES ('s1', 'a1', 'soc', '2025-06-01 12:00:00+00', 50), ('s1',
                        ('s1', 'a1', 'SOC', '2025-06-01 12:00:01+00', 51);
 SELECT count(*) AS rows, count(DISTINCT telemetry.reading_key(site, asset, metric, ts)) AS readings FROM raw;
 SELECT telemetry.reading_key('s', 'a', '', now());
-SELECT telemetry.reading_key('s', 'a', 'm', 'infinity') IS NOT NULL AS infinite_time_has_a_key;
+-- An infinite time has no key.
+SELECT telemetry.reading_key('s', 'a', 'm', 'infinity');

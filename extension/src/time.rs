@@ -1,0 +1,30 @@
+//! Timestamps between PostgreSQL (microseconds since 2000-01-01) and Unix microseconds, the
+//! form payloads and reading keys use.
+
+use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
+
+/// Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01).
+const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
+
+/// Unix microseconds of a finite timestamp; `what` names it in the error for an infinite one.
+pub fn unix_micros(ts: TimestampWithTimeZone, what: &str) -> i64 {
+    match ts.into_inner().checked_add(PG_EPOCH_UNIX_MICROS) {
+        Some(micros) if ts.is_finite() => micros,
+        _ => {
+            ereport!(
+                ERROR,
+                // 22008, which PostgreSQL also calls datetime_value_out_of_range.
+                PgSqlErrorCode::ERRCODE_DATETIME_FIELD_OVERFLOW,
+                format!("{what} must be a finite timestamp")
+            );
+        }
+    }
+}
+
+/// The timestamp of Unix microseconds that payload decoding has already bounded to 1970..9999.
+pub fn timestamp(unix_micros: i64) -> TimestampWithTimeZone {
+    TimestampWithTimeZone::try_from(unix_micros - PG_EPOCH_UNIX_MICROS).unwrap_or_else(|_| {
+        crate::errors::internal(format!("timestamp {unix_micros} out of range"))
+    })
+}
