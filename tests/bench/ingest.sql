@@ -1,0 +1,129 @@
+-- Benchmark: the ingest pipeline from raw JSON payloads against binary COPY of the same
+-- readings, already decoded, into a bare hypertable with the same unique index. Same run, same
+-- 1,000,000 readings over 10,000 series (override with -v readings=N -v series=N).
+\set ON_ERROR_STOP 1
+\if :{?readings}
+\else
+  \set readings 1000000
+\endif
+\if :{?series}
+\else
+  \set series 10000
+\endif
+\set batch 5000
+SET client_min_messages = warning;
+DROP SCHEMA IF EXISTS bench_ingest CASCADE;
+CREATE SCHEMA bench_ingest;
+
+-- 10 metrics per asset, 1 s apart; the series id is its position, as the pipeline will assign.
+CREATE TABLE bench_ingest.decoded AS
+SELECT s AS series_id,
+       'site-' || (s / 1000) AS site_id, 'asset-' || (s / 10) AS asset_id,
+       (ARRAY['active_power', 'reactive_power', 'voltage', 'current', 'frequency', 'temperature',
+              'irradiance', 'state_of_charge', 'humidity', 'wind_speed'])[1 + s % 10] AS metric,
+       timestamptz '2025-06-01 00:00:00+00' + k * interval '1 second' AS time,
+       k, round((50 + 10 * sin(s + k))::numeric, 3)::float8 AS value
+FROM generate_series(0, :series - 1) AS s, generate_series(0, :readings / :series - 1) AS k;
+ANALYZE bench_ingest.decoded;
+COPY (SELECT time, now() AS ingested_at, value, series_id, 1::real AS quality, 0 AS flags, 0::smallint AS source_quality
+        FROM bench_ingest.decoded ORDER BY time, series_id) TO '/tmp/telemetry-bench-decoded.bin' WITH (FORMAT binary);
+
+-- Raw messages as devices publish them. Many readings per message: one multi-metric object
+-- per asset and second (seed 000 section 11.1), two seconds per message: 20 readings.
+CREATE TABLE bench_ingest.raw_multi AS
+SELECT row_number() OVER (ORDER BY pair, asset_id) AS n,
+       'site/' || min(site_id) || '/telemetry' AS topic,
+       convert_to(json_agg(obj ORDER BY k)::text, 'UTF8') AS payload
+FROM (SELECT site_id, asset_id, k, k / 2 AS pair,
+             json_build_object('assetId', asset_id, 'ts', extract(epoch FROM time)::bigint * 1000,
+                               'metrics', json_object_agg(metric, value)) AS obj
+        FROM bench_ingest.decoded GROUP BY site_id, asset_id, k, time) per_second
+GROUP BY asset_id, pair;
+-- One reading per message (seed 001): topic telemetry/{site}/{asset}/{metric}.
+CREATE TABLE bench_ingest.raw_single AS
+SELECT row_number() OVER (ORDER BY time, series_id) AS n,
+       format('telemetry/%s/%s/%s', site_id, asset_id, metric) AS topic,
+       convert_to(format('{"value": %s, "ts": %s}', value, extract(epoch FROM time)::bigint), 'UTF8') AS payload
+FROM bench_ingest.decoded;
+
+-- The baseline: a bare hypertable shaped like telemetry.readings with the same unique index.
+CREATE TABLE bench_ingest.baseline (LIKE telemetry.readings INCLUDING DEFAULTS, UNIQUE (series_id, time));
+SELECT create_hypertable('bench_ingest.baseline', by_range('time', interval '1 day'));
+
+-- Seed 000's sensor_readings: text identifiers on every row.
+CREATE TABLE bench_ingest.sensor_readings (
+    reading_id UUID NOT NULL, site_id VARCHAR(50) NOT NULL, asset_id VARCHAR(100) NOT NULL,
+    sensor_id VARCHAR(100) NOT NULL, timestamp TIMESTAMPTZ NOT NULL,
+    ingestion_timestamp TIMESTAMPTZ NOT NULL DEFAULT NOW(), metric_name VARCHAR(100) NOT NULL,
+    value DOUBLE PRECISION NOT NULL, unit VARCHAR(20) NOT NULL, quality VARCHAR(20) NOT NULL,
+    quality_detail TEXT, PRIMARY KEY (timestamp, site_id, asset_id, sensor_id, metric_name));
+SELECT create_hypertable('bench_ingest.sensor_readings', by_range('timestamp', interval '1 day'));
+
+-- The pipeline as the shim drives it: COPY a batch of raw messages into the staging table, run
+-- the pipeline, commit; batches of :batch messages (about the shim's 4 MiB default).
+CREATE PROCEDURE bench_ingest.pipeline(source regclass, batch int, INOUT ms float8 DEFAULT NULL)
+LANGUAGE plpgsql AS $$
+DECLARE t timestamptz := clock_timestamp(); last bigint; k bigint := 0;
+BEGIN
+  EXECUTE format('SELECT max(n) FROM %s', source) INTO last;
+  PERFORM telemetry.prepare_staging();
+  WHILE k < last LOOP
+    EXECUTE format('INSERT INTO pg_temp.telemetry_staging (topic, payload)
+                    SELECT topic, payload FROM %s WHERE n > $1 AND n <= $2 ORDER BY n', source)
+      USING k, k + batch;
+    PERFORM * FROM telemetry.ingest_staged();
+    COMMIT;
+    k := k + batch;
+  END LOOP;
+  ms := 1000 * extract(epoch FROM clock_timestamp() - t);
+END $$;
+
+CREATE FUNCTION bench_ingest.copy_ms() RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE t timestamptz := clock_timestamp();
+BEGIN
+  COPY bench_ingest.baseline FROM '/tmp/telemetry-bench-decoded.bin' WITH (FORMAT binary);
+  RETURN 1000 * extract(epoch FROM clock_timestamp() - t);
+END $$;
+
+-- Stored readings must be exactly the sent ones before a time counts.
+CREATE FUNCTION bench_ingest.check(expected bigint) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE stored bigint; dead bigint;
+BEGIN
+  SELECT count(*) INTO stored FROM telemetry.readings;
+  SELECT count(*) INTO dead FROM telemetry.dead_letters;
+  IF stored <> expected OR dead <> 0 THEN
+    RAISE EXCEPTION 'pipeline stored % readings and % dead letters, expected % and 0', stored, dead, expected;
+  END IF;
+  RETURN 'ok';
+END $$;
+
+CREATE FUNCTION bench_ingest.reset() RETURNS void LANGUAGE sql AS $$
+  TRUNCATE telemetry.readings, telemetry.series, telemetry.dead_letters, telemetry.ingest_batches;
+$$;
+
+SELECT bench_ingest.copy_ms() AS copy_ms \gset
+SELECT bench_ingest.reset();
+CALL bench_ingest.pipeline('bench_ingest.raw_multi', 2000, NULL) \gset multi_
+SELECT bench_ingest.check(:readings);
+-- Storage, with telemetry.readings full: bytes per reading, indexes included.
+INSERT INTO bench_ingest.sensor_readings (reading_id, site_id, asset_id, sensor_id, timestamp, metric_name, value, unit, quality)
+SELECT gen_random_uuid(), site_id, asset_id, '', time, metric, value, 'kW', 'GOOD' FROM bench_ingest.decoded;
+SELECT hypertable_size('telemetry.readings')::float8 / :readings AS ours_bytes,
+       hypertable_size('bench_ingest.sensor_readings')::float8 / :readings AS seed_bytes \gset
+SELECT bench_ingest.reset();
+CALL bench_ingest.pipeline('bench_ingest.raw_single', 5000, NULL) \gset single_
+SELECT bench_ingest.check(:readings);
+
+\echo
+\echo :readings 'readings over' :series 'series; readings/s and the ratio to binary COPY of decoded rows'
+SELECT name, round(:readings / (ms / 1000)) AS readings_per_s, round((:copy_ms / ms)::numeric, 2) AS ratio_to_copy, target
+  FROM (VALUES ('binary COPY, decoded rows (baseline)', :copy_ms::float8, ''),
+               ('pipeline, 20 readings per message', :multi_ms::float8, '>= 0.6'),
+               ('pipeline, 1 reading per message', :single_ms::float8, '>= 0.4')) AS r (name, ms, target);
+\echo
+\echo 'Bytes on disk per reading (table and indexes), one row per reading in both'
+SELECT round(:ours_bytes::numeric, 1) AS telemetry_readings,
+       round(:seed_bytes::numeric, 1) AS seed_000_sensor_readings,
+       round((:ours_bytes / :seed_bytes)::numeric, 2) AS ratio, '<= 0.5' AS target;
+SELECT bench_ingest.reset();
+DROP SCHEMA bench_ingest CASCADE;
