@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Benchmarks, each against a baseline measured in the same run, on a scratch cluster.
 # Usage: scripts/bench.sh [ROWS]   (default 1000000)
-# Prints, per function, the best-of-3 time of the Rust function and of an equivalent PL/pgSQL
-# function over the same rows, their ratio, and whether both gave the same result.
+# 1. Each SQL function against an equivalent PL/pgSQL function over ROWS rows: best-of-3 times,
+#    their ratio, and whether both gave the same result (tests/bench/functions.sql).
+# 2. The ingest pipeline from raw JSON against binary COPY of the same ROWS readings, already
+#    decoded, into a bare hypertable; and bytes on disk per reading against seed 000's table
+#    (tests/bench/ingest.sql).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 usage_if_help "$@"
@@ -21,3 +24,5 @@ psql -X -q -h /tmp -p "$TEST_PORT" -U postgres -d postgres -c "CREATE DATABASE b
 psql -X -q -h /tmp -p "$TEST_PORT" -U postgres -d bench -c "SET client_min_messages = warning; CREATE EXTENSION telemetry CASCADE"
 step "Functions against PL/pgSQL equivalents ($ROWS rows)"
 psql -X -q -h /tmp -p "$TEST_PORT" -U postgres -d bench -v rows="$ROWS" -f "$ROOT/tests/bench/functions.sql"
+step "Ingest pipeline against binary COPY ($ROWS readings over 10,000 series)"
+psql -X -q -h /tmp -p "$TEST_PORT" -U postgres -d bench -v readings="$ROWS" -f "$ROOT/tests/bench/ingest.sql"

@@ -6,6 +6,7 @@
 //! session's staging table, filled by COPY) share this one path.
 
 use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::pg_sys::PgTryBuilder;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
@@ -282,16 +283,23 @@ pub fn run(messages: &[Message]) -> Counts {
         ..Counts::default()
     };
     let result = Spi::connect_mut(|client| -> Result<(), pgrx::spi::Error> {
-        let mut keys: Vec<SeriesKey> = cleaned.iter().map(|c| c.key.clone()).collect();
-        keys.sort();
-        keys.dedup();
+        // Distinct series, sorted so that concurrent registrations lock in one order.
+        let mut keys: Vec<SeriesKey> = cleaned
+            .iter()
+            .map(|c| &c.key)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .cloned()
+            .collect();
+        keys.sort_unstable();
         let ids = resolve_series(client, &reg, &keys, &mut counts)?;
+        let series: Vec<Option<i32>> = cleaned.iter().map(|c| ids.get(&c.key).copied()).collect();
 
         // Within the batch the first reading of a (series, time) wins, as in the table.
-        let mut first: HashMap<(i32, i64), usize> = HashMap::new();
+        let mut first: HashMap<(i32, i64), usize> = HashMap::with_capacity(cleaned.len());
         let mut rows: Vec<usize> = Vec::with_capacity(cleaned.len());
         for (i, c) in cleaned.iter().enumerate() {
-            let Some(&id) = ids.get(&c.key) else {
+            let Some(id) = series[i] else {
                 dead.push(DeadLetter {
                     message: c.message,
                     reason: "unknown_series",
@@ -303,9 +311,7 @@ pub fn run(messages: &[Message]) -> Counts {
                 continue;
             };
             match first.get(&(id, c.time)) {
-                Some(&j) if cleaned[j].value.to_bits() == c.value.to_bits() => {
-                    counts.duplicates += 1
-                }
+                Some(&j) if cleaned[j].value.to_bits() == c.value.to_bits() => counts.duplicates += 1,
                 Some(&j) => conflict(&mut dead, &mut counts, c, cleaned[j].value),
                 None => {
                     first.insert((id, c.time), i);
@@ -316,73 +322,61 @@ pub fn run(messages: &[Message]) -> Counts {
 
         // One global order of index keys: two sessions inserting overlapping batches then wait
         // for each other instead of deadlocking.
-        rows.sort_by_key(|&i| (ids[&cleaned[i].key], cleaned[i].time));
-        let inserted: HashSet<(i32, i64)> = client
-            .update(
-                "INSERT INTO telemetry.readings (time, value, series_id, quality, flags, source_quality)
-                 SELECT * FROM unnest($1::timestamptz[], $2::float8[], $3::int4[], $4::float4[], $5::int4[], $6::int2[])
-                 ON CONFLICT (series_id, time) DO NOTHING
-                 RETURNING series_id, time",
-                None,
-                &[
-                    rows.iter().map(|&i| timestamp(cleaned[i].time)).collect::<Vec<_>>().into(),
-                    rows.iter().map(|&i| cleaned[i].value).collect::<Vec<_>>().into(),
-                    rows.iter().map(|&i| ids[&cleaned[i].key]).collect::<Vec<_>>().into(),
-                    rows.iter().map(|&i| cleaned[i].quality).collect::<Vec<_>>().into(),
-                    rows.iter().map(|&i| cleaned[i].flags).collect::<Vec<_>>().into(),
-                    rows.iter().map(|&i| cleaned[i].source_quality).collect::<Vec<_>>().into(),
-                ],
-            )?
-            .map(|row| {
-                let id = row.get::<i32>(1)?.unwrap_or_default();
-                let t = row.get::<TimestampWithTimeZone>(2)?.map_or(0, |t| unix_micros(t, "time"));
-                Ok((id, t))
-            })
-            .collect::<Result<_, pgrx::spi::Error>>()?;
-        counts.readings = inserted.len() as i32;
+        rows.sort_unstable_by_key(|&i| (series[i], cleaned[i].time));
+        let id_of = |i: usize| series[i].unwrap_or_default();
+        let columns = || -> [pgrx::datum::DatumWithOid<'static>; 6] {
+            [
+                rows.iter().map(|&i| timestamp(cleaned[i].time)).collect::<Vec<_>>().into(),
+                rows.iter().map(|&i| cleaned[i].value).collect::<Vec<_>>().into(),
+                rows.iter().map(|&i| id_of(i)).collect::<Vec<_>>().into(),
+                rows.iter().map(|&i| cleaned[i].quality).collect::<Vec<_>>().into(),
+                rows.iter().map(|&i| cleaned[i].flags).collect::<Vec<_>>().into(),
+                rows.iter().map(|&i| cleaned[i].source_quality).collect::<Vec<_>>().into(),
+            ]
+        };
+        const INSERT: &str = "INSERT INTO telemetry.readings (time, value, series_id, quality, flags, source_quality)
+             SELECT * FROM unnest($1::timestamptz[], $2::float8[], $3::int4[], $4::float4[], $5::int4[], $6::int2[])";
+        // Most batches hold no stored key, and a plain INSERT is about a third cheaper than
+        // ON CONFLICT: try it in a subtransaction and fall back only on a unique violation.
+        let args = columns();
+        let plain = in_subtransaction(PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, || {
+            client.update(INSERT, None, &args).map(|t| t.len())
+        });
+        let inserted = match plain {
+            Some(done) => done?,
+            None => client
+                .update(&format!("{INSERT} ON CONFLICT (series_id, time) DO NOTHING"), None, &args)?
+                .len(),
+        };
+        counts.readings = inserted as i32;
 
-        // Not inserted: the table already holds that series and time. Same value: a harmless
-        // redelivery. Another value: the first stays, the newcomer is dead-lettered with both.
-        let clashes: Vec<usize> = rows
-            .into_iter()
-            .filter(|&i| !inserted.contains(&(ids[&cleaned[i].key], cleaned[i].time)))
-            .collect();
-        if !clashes.is_empty() {
-            let stored: HashMap<(i32, i64), f64> = client
+        // Some keys were already stored: a redelivery (same value, a harmless duplicate) or a
+        // conflict (another value: the first stays, the newcomer is dead-lettered with both).
+        // Only then is it worth asking which, so the common case costs nothing.
+        if inserted < rows.len() {
+            let mut differing: Vec<(usize, f64)> = client
                 .select(
-                    "SELECT r.series_id, r.time, r.value
-                       FROM unnest($1::int4[], $2::timestamptz[]) AS k (series_id, time)
-                       JOIN telemetry.readings r USING (series_id, time)",
+                    "SELECT k.i, r.value
+                       FROM unnest($1::int4[], $2::timestamptz[], $3::float8[]) WITH ORDINALITY AS k (series_id, time, value, i)
+                       JOIN telemetry.readings r USING (series_id, time)
+                      WHERE r.value IS DISTINCT FROM k.value",
                     None,
                     &[
-                        clashes
-                            .iter()
-                            .map(|&i| ids[&cleaned[i].key])
-                            .collect::<Vec<_>>()
-                            .into(),
-                        clashes
-                            .iter()
-                            .map(|&i| timestamp(cleaned[i].time))
-                            .collect::<Vec<_>>()
-                            .into(),
+                        rows.iter().map(|&i| id_of(i)).collect::<Vec<_>>().into(),
+                        rows.iter().map(|&i| timestamp(cleaned[i].time)).collect::<Vec<_>>().into(),
+                        rows.iter().map(|&i| cleaned[i].value).collect::<Vec<_>>().into(),
                     ],
                 )?
                 .map(|row| {
-                    let id = row.get::<i32>(1)?.unwrap_or_default();
-                    let t = row
-                        .get::<TimestampWithTimeZone>(2)?
-                        .map_or(0, |t| unix_micros(t, "time"));
-                    Ok(((id, t), row.get::<f64>(3)?.unwrap_or(f64::NAN)))
+                    let ordinal = row.get::<i64>(1)?.unwrap_or_default();
+                    Ok((usize::try_from(ordinal - 1).unwrap_or_default(), row.get::<f64>(2)?.unwrap_or(f64::NAN)))
                 })
                 .collect::<Result<_, pgrx::spi::Error>>()?;
-            for i in clashes {
-                let c = &cleaned[i];
-                match stored.get(&(ids[&c.key], c.time)) {
-                    Some(v) if v.to_bits() == c.value.to_bits() => counts.duplicates += 1,
-                    Some(&v) => conflict(&mut dead, &mut counts, c, v),
-                    None => internal("a reading neither inserted nor found".into()),
-                }
+            differing.sort_unstable_by_key(|&(k, _)| k);
+            for &(k, stored) in &differing {
+                conflict(&mut dead, &mut counts, &cleaned[rows[k]], stored);
             }
+            counts.duplicates += (rows.len() - inserted - differing.len()) as i32;
         }
 
         write_dead_letters(client, messages, &dead)?;
@@ -406,6 +400,38 @@ pub fn run(messages: &[Message]) -> Counts {
     });
     result.unwrap_or_else(|e| internal(format!("ingest failed: {e}")));
     counts
+}
+
+/// Run `f` in a subtransaction, as PL/pgSQL runs a block with an EXCEPTION clause: `None` when
+/// it failed with `code` and was rolled back; any other error propagates.
+fn in_subtransaction<R>(code: PgSqlErrorCode, f: impl FnOnce() -> R) -> Option<R> {
+    use pgrx::pg_sys;
+    let (context, owner) = unsafe { (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner) };
+    let restore = move || unsafe {
+        pg_sys::MemoryContextSwitchTo(context);
+        pg_sys::CurrentResourceOwner = owner;
+    };
+    unsafe {
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(context);
+    }
+    PgTryBuilder::new(std::panic::AssertUnwindSafe(|| {
+        let out = f();
+        unsafe { pg_sys::ReleaseCurrentSubTransaction() };
+        restore();
+        Some(out)
+    }))
+    .catch_when(code, |_| {
+        unsafe { pg_sys::RollbackAndReleaseCurrentSubTransaction() };
+        restore();
+        None
+    })
+    .catch_others(|e| {
+        unsafe { pg_sys::RollbackAndReleaseCurrentSubTransaction() };
+        restore();
+        e.rethrow()
+    })
+    .execute()
 }
 
 fn conflict(dead: &mut Vec<DeadLetter>, counts: &mut Counts, c: &Clean, stored: f64) {
