@@ -17,7 +17,8 @@ use crate::gucs;
 use crate::payload::{decode_json, Candidate, Reason, Rejection};
 use crate::quality::{assess, Reading, SourceQuality, FLAGS};
 use crate::registry::{self, Registry, SeriesKey};
-use crate::routes::route;
+use crate::routes::{route, Format};
+use crate::sparkplug::{self, Source};
 use crate::time::{timestamp, unix_micros};
 use crate::units::UnitError;
 
@@ -70,8 +71,79 @@ fn unit_reason(e: &UnitError) -> &'static str {
     }
 }
 
+/// Sparkplug aliases of the nodes and devices in a batch: as stored, then as births change them.
+#[derive(Default)]
+struct SparkplugAliases {
+    known: HashMap<Source, HashMap<u64, String>>,
+    born: std::collections::BTreeSet<Source>,
+}
+
+impl SparkplugAliases {
+    /// The stored aliases of every Sparkplug node and device the batch's topics name.
+    fn load(client: &SpiClient<'_>, messages: &[Message]) -> Result<Self, pgrx::spi::Error> {
+        let sources: std::collections::BTreeSet<Source> =
+            messages.iter().filter_map(|m| sparkplug::parse_topic(&m.topic)).map(|(_, s)| s).collect();
+        let mut out = SparkplugAliases::default();
+        if sources.is_empty() {
+            return Ok(out);
+        }
+        let column = |f: fn(&Source) -> &String| sources.iter().map(|s| f(s).clone()).collect::<Vec<_>>();
+        let rows = client.select(
+            "SELECT a.group_id, a.edge_node_id, a.device_id, a.alias, a.metric
+               FROM unnest($1::text[], $2::text[], $3::text[]) AS k (group_id, edge_node_id, device_id)
+               JOIN telemetry.sparkplug_aliases a USING (group_id, edge_node_id, device_id)",
+            None,
+            &[column(|s| &s.group).into(), column(|s| &s.edge_node).into(), column(|s| &s.device).into()],
+        )?;
+        for row in rows {
+            let source = Source {
+                group: row.get::<String>(1)?.unwrap_or_default(),
+                edge_node: row.get::<String>(2)?.unwrap_or_default(),
+                device: row.get::<String>(3)?.unwrap_or_default(),
+            };
+            let alias = u64::try_from(row.get::<i64>(4)?.unwrap_or_default()).unwrap_or_default();
+            out.known.entry(source).or_default().insert(alias, row.get::<String>(5)?.unwrap_or_default());
+        }
+        Ok(out)
+    }
+
+    /// Replace the stored aliases of every node and device that was born in this batch.
+    fn save(&self, client: &mut SpiClient<'_>) -> Result<(), pgrx::spi::Error> {
+        for source in &self.born {
+            let aliases = self.known.get(source).cloned().unwrap_or_default();
+            let args = || -> [pgrx::datum::DatumWithOid<'static>; 3] {
+                [source.group.clone().into(), source.edge_node.clone().into(), source.device.clone().into()]
+            };
+            client.update(
+                "DELETE FROM telemetry.sparkplug_aliases WHERE group_id = $1 AND edge_node_id = $2 AND device_id = $3",
+                None,
+                &args(),
+            )?;
+            let [g, e, d] = args();
+            client.update(
+                "INSERT INTO telemetry.sparkplug_aliases (group_id, edge_node_id, device_id, alias, metric)
+                 SELECT $1, $2, $3, a, m FROM unnest($4::int8[], $5::text[]) AS x (a, m)",
+                None,
+                &[
+                    g,
+                    e,
+                    d,
+                    aliases.keys().map(|&a| a as i64).collect::<Vec<_>>().into(),
+                    aliases.values().cloned().collect::<Vec<_>>().into(),
+                ],
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// Decode, route and clean every message: the pure half of the pipeline.
-fn clean(reg: &Registry, messages: &[Message], dead: &mut Vec<DeadLetter>) -> Vec<Clean> {
+fn clean(
+    reg: &Registry,
+    messages: &[Message],
+    aliases: &mut SparkplugAliases,
+    dead: &mut Vec<DeadLetter>,
+) -> Vec<Clean> {
     let params = gucs::quality_params();
     let max_payload = gucs::max_payload_bytes();
     let mut out = Vec::with_capacity(messages.len());
@@ -100,7 +172,23 @@ fn clean(reg: &Registry, messages: &[Message], dead: &mut Vec<DeadLetter>) -> Ve
             );
             continue;
         };
-        let candidates = match decode_json(&m.payload, &captures, &route.defaults()) {
+        let decoded = match route.format {
+            Format::Json => decode_json(&m.payload, &captures, &route.defaults()),
+            Format::SparkplugB => match sparkplug::parse_topic(&m.topic) {
+                Some((kind, source)) => {
+                    if kind == sparkplug::Kind::Birth {
+                        aliases.born.insert(source.clone());
+                    }
+                    let known = aliases.known.entry(source.clone()).or_default();
+                    sparkplug::decode(&m.payload, kind, &source, known)
+                }
+                None => Err(Rejection {
+                    reason: Reason::Other("bad_topic"),
+                    detail: "not a Sparkplug B topic: spBv1.0/group/type/edge_node[/device]".into(),
+                }),
+            },
+        };
+        let candidates = match decoded {
             Ok(c) => c,
             Err(Rejection { reason, detail }) => {
                 reject(reason.code(), detail);
@@ -277,7 +365,9 @@ pub fn run(messages: &[Message]) -> Counts {
     let started = std::time::Instant::now();
     let reg = registry::get();
     let mut dead = Vec::new();
-    let cleaned = clean(&reg, messages, &mut dead);
+    let mut aliases = Spi::connect(|client| SparkplugAliases::load(&client, messages))
+        .unwrap_or_else(|e| internal(format!("cannot read telemetry.sparkplug_aliases: {e}")));
+    let cleaned = clean(&reg, messages, &mut aliases, &mut dead);
     let mut counts = Counts {
         messages: messages.len() as i32,
         ..Counts::default()
@@ -379,6 +469,7 @@ pub fn run(messages: &[Message]) -> Counts {
             counts.duplicates += (rows.len() - inserted - differing.len()) as i32;
         }
 
+        aliases.save(client)?;
         write_dead_letters(client, messages, &dead)?;
         counts.dead_letters = dead.len() as i32;
         client.update(

@@ -15,6 +15,7 @@ mod payload;
 mod quality;
 mod registry;
 mod routes;
+mod sparkplug;
 mod time;
 mod units;
 mod validate;

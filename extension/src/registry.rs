@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use crate::errors::internal;
 use crate::metrics::{MetricCatalog, MetricRule, NameError};
-use crate::routes::{Pattern, Route};
+use crate::routes::{Format, Pattern, Route};
 use crate::units::{Catalog, Unit};
 use crate::validate::Status;
 use std::collections::HashMap;
@@ -163,7 +163,7 @@ fn load() -> Result<Registry, pgrx::spi::Error> {
         )?)?;
         let routes = client
             .select(
-                "SELECT pattern, site_id, asset_id, sensor_id, metric, unit
+                "SELECT pattern, site_id, asset_id, sensor_id, metric, unit, format
                    FROM telemetry.routes WHERE enabled ORDER BY priority, route_id",
                 None,
                 &[],
@@ -179,6 +179,10 @@ fn load() -> Result<Registry, pgrx::spi::Error> {
                     sensor: row.get::<String>(4)?,
                     metric: row.get::<String>(5)?,
                     unit: row.get::<String>(6)?,
+                    format: match row.get::<String>(7)?.as_deref() {
+                        Some("sparkplug_b") => Format::SparkplugB,
+                        _ => Format::Json,
+                    },
                 })
             })
             .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;

@@ -30,11 +30,18 @@ pub struct Pattern {
     levels: Vec<Level>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    SparkplugB,
+}
+
 /// A row of `telemetry.routes`: its pattern and the fixed values it gives readings whose topic
 /// and payload leave a field open.
 #[derive(Debug, Clone)]
 pub struct Route {
     pub pattern: Pattern,
+    pub format: Format,
     pub site: Option<String>,
     pub asset: Option<String>,
     pub sensor: Option<String>,

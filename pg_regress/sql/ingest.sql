@@ -96,3 +96,22 @@ INSERT INTO telemetry.routes (pattern) VALUES ('a/{bad name}');
 -- A new session has no staging table until it asks for one.
 \c
 SELECT * FROM telemetry.ingest_staged();
+
+-- Sparkplug B (protobuf, encoded by hand here): a birth declares aliases, data uses them.
+SET timezone = 'UTC';
+SELECT * FROM telemetry.ingest('spBv1.0/plant-1/NBIRTH/edge-7', '\x0880dcf3daf232120d0a056264536571100020085000121c0a144e6f646520436f6e74726f6c2f526562697274681001200b50001800', '2025-06-01 12:00:05+00');
+SELECT * FROM telemetry.ingest('spBv1.0/plant-1/DBIRTH/edge-7/pump-3', '\x0880dcf3daf23212210a124469736368617267652050726573737572651001200a69000000000064894012150a0a4d6f746f722054656d70100220096500007642121d0a1050726f706572746965732f4d6f64656c1003200c7a054553502d391800', '2025-06-01 12:00:05+00');
+SELECT group_id, edge_node_id, device_id, alias, metric FROM telemetry.sparkplug_aliases ORDER BY 1, 2, 3, 4;
+SELECT * FROM telemetry.ingest('spBv1.0/plant-1/DDATA/edge-7/pump-3', '\x08e8e3f3daf232120d1001200a6900000000007889401210100218dce7f3daf232200965000078421800', '2025-06-01 12:00:05+00');
+-- The aliases outlive the batch: a later message in a new transaction still resolves them.
+SELECT * FROM telemetry.ingest('spBv1.0/plant-1/DDATA/edge-7/pump-3', '\x08a0fbf3daf232120d1001200a690000000000a089401800', '2025-06-01 12:00:05+00');
+SELECT s.site_id, s.asset_id, s.sensor_id, s.metric, r.time, r.value
+  FROM telemetry.readings r JOIN telemetry.series s USING (series_id) WHERE s.site_id = 'plant-1' ORDER BY s.metric, r.time;
+-- Unknown alias, a string value, a death (consumed), a command (not telemetry), corrupt bytes.
+SELECT * FROM telemetry.ingest('spBv1.0/plant-1/DDATA/edge-7/pump-3', '\x08d0ebf3daf232120d1009200a69000000000000f03f1800', '2025-06-01 12:00:05+00');
+SELECT * FROM telemetry.ingest('spBv1.0/plant-1/DDATA/edge-7/pump-3', '\x08b8f3f3daf23212130a06537461747573200c7a0772756e6e696e671800', '2025-06-01 12:00:05+00');
+SELECT * FROM telemetry.ingest('spBv1.0/plant-1/DDEATH/edge-7/pump-3', '\x', '2025-06-01 12:00:05+00');
+SELECT * FROM telemetry.ingest('spBv1.0/plant-1/NCMD/edge-7', '\x', '2025-06-01 12:00:05+00');
+SELECT * FROM telemetry.ingest('spBv1.0/plant-1/DDATA/edge-7/pump-3', '\xffffff', '2025-06-01 12:00:05+00');
+SELECT * FROM telemetry.ingest('spBv1.0/plant-1/DDATA', '\x', '2025-06-01 12:00:05+00');
+SELECT reason, topic, detail FROM telemetry.dead_letters WHERE topic LIKE 'spBv1.0/%' ORDER BY dead_letter_id;

@@ -1,0 +1,303 @@
+//! Sparkplug B: the Eclipse Tahu protobuf payload and its topic namespace.
+//!
+//! `spBv1.0/{group_id}/{message_type}/{edge_node_id}[/{device_id}]`. Readings take the group as
+//! site, the edge node as asset and the device (empty for node metrics) as sensor. Births
+//! (NBIRTH, DBIRTH) declare metric names with numeric aliases that later DATA messages use
+//! instead of names; the pipeline keeps them per node or device in `telemetry.sparkplug_aliases`.
+
+use std::collections::HashMap;
+
+use crate::payload::{Candidate, Reason, Rejection};
+
+/// The message types that carry readings, and those that only manage the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Birth,
+    Data,
+    Death,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Source {
+    pub group: String,
+    pub edge_node: String,
+    pub device: String,
+}
+
+pub fn parse_topic(topic: &str) -> Option<(Kind, Source)> {
+    let mut parts = topic.split('/');
+    if parts.next()? != "spBv1.0" {
+        return None;
+    }
+    let group = parts.next()?;
+    let kind = match parts.next()? {
+        "NBIRTH" | "DBIRTH" => Kind::Birth,
+        "NDATA" | "DDATA" => Kind::Data,
+        "NDEATH" | "DDEATH" => Kind::Death,
+        _ => Kind::Other,
+    };
+    let edge_node = parts.next()?;
+    let device = parts.next().unwrap_or("");
+    if parts.next().is_some() || group.is_empty() || edge_node.is_empty() {
+        return None;
+    }
+    Some((
+        kind,
+        Source { group: group.into(), edge_node: edge_node.into(), device: device.into() },
+    ))
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Payload {
+    #[prost(uint64, optional, tag = "1")]
+    pub timestamp: Option<u64>,
+    #[prost(message, repeated, tag = "2")]
+    pub metrics: Vec<Metric>,
+    #[prost(uint64, optional, tag = "3")]
+    pub seq: Option<u64>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Metric {
+    #[prost(string, optional, tag = "1")]
+    pub name: Option<String>,
+    #[prost(uint64, optional, tag = "2")]
+    pub alias: Option<u64>,
+    #[prost(uint64, optional, tag = "3")]
+    pub timestamp: Option<u64>,
+    #[prost(uint32, optional, tag = "4")]
+    pub datatype: Option<u32>,
+    #[prost(bool, optional, tag = "7")]
+    pub is_null: Option<bool>,
+    #[prost(oneof = "Value", tags = "10, 11, 12, 13, 14, 15")]
+    pub value: Option<Value>,
+}
+
+#[derive(Clone, PartialEq, prost::Oneof)]
+pub enum Value {
+    #[prost(uint32, tag = "10")]
+    Int(u32),
+    #[prost(uint64, tag = "11")]
+    Long(u64),
+    #[prost(float, tag = "12")]
+    Float(f32),
+    #[prost(double, tag = "13")]
+    Double(f64),
+    #[prost(bool, tag = "14")]
+    Boolean(bool),
+    #[prost(string, tag = "15")]
+    String(String),
+}
+
+/// Sparkplug datatype codes (Tahu `DataType`).
+const INT8: u32 = 1;
+const INT16: u32 = 2;
+const INT32: u32 = 3;
+const INT64: u32 = 4;
+
+fn reject(reason: Reason, detail: String) -> Rejection {
+    Rejection { reason, detail }
+}
+
+/// The value as a double: signed integer types are carried in unsigned fields, two's complement.
+fn numeric(m: &Metric, name: &str) -> Result<f64, Rejection> {
+    if m.is_null == Some(true) {
+        return Err(reject(Reason::MissingValue, format!("{name}: is_null")));
+    }
+    let datatype = m.datatype.unwrap_or(0);
+    match &m.value {
+        Some(Value::Int(v)) => Ok(match datatype {
+            INT8 => f64::from(*v as u8 as i8),
+            INT16 => f64::from(*v as u16 as i16),
+            INT32 => f64::from(*v as i32),
+            _ => f64::from(*v),
+        }),
+        Some(Value::Long(v)) if datatype == INT64 => Ok(*v as i64 as f64),
+        Some(Value::Long(v)) => Ok(*v as f64),
+        Some(Value::Float(v)) => Ok(f64::from(*v)),
+        Some(Value::Double(v)) => Ok(*v),
+        Some(Value::Boolean(b)) => Ok(f64::from(u8::from(*b))),
+        Some(Value::String(s)) => Err(reject(
+            Reason::BadValue,
+            format!("{name}: a string ({}), not a number", crate::errors::echo(s)),
+        )),
+        None => Err(reject(Reason::MissingValue, format!("{name}: no value of a numeric type"))),
+    }
+}
+
+/// Metrics that run the Sparkplug session rather than measure anything.
+fn is_protocol_metric(name: &str) -> bool {
+    name == "bdSeq"
+        || ["Node Control/", "Device Control/", "Properties/"].iter().any(|p| name.starts_with(p))
+}
+
+/// Decode one Sparkplug message. A birth first replaces the aliases of its node or device.
+/// Deaths yield nothing; commands and host state are not telemetry.
+pub fn decode(
+    payload: &[u8],
+    kind: Kind,
+    source: &Source,
+    aliases: &mut HashMap<u64, String>,
+) -> Result<Vec<Result<Candidate, Rejection>>, Rejection> {
+    use prost::Message;
+    match kind {
+        Kind::Death => return Ok(Vec::new()),
+        Kind::Other => {
+            return Err(reject(
+                Reason::Other("not_telemetry"),
+                "a Sparkplug command or host state message, not telemetry".into(),
+            ))
+        }
+        Kind::Birth | Kind::Data => {}
+    }
+    let p = Payload::decode(payload).map_err(|e| reject(Reason::Other("bad_protobuf"), e.to_string()))?;
+    if kind == Kind::Birth {
+        aliases.clear();
+        for m in &p.metrics {
+            if let (Some(name), Some(alias)) = (&m.name, m.alias) {
+                aliases.insert(alias, name.clone());
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(p.metrics.len());
+    for m in &p.metrics {
+        let name = match (&m.name, m.alias) {
+            (Some(n), _) => n.clone(),
+            (None, Some(a)) => match aliases.get(&a) {
+                Some(n) => n.clone(),
+                None => {
+                    out.push(Err(reject(
+                        Reason::Other("unknown_alias"),
+                        format!("alias {a} was not declared by a birth certificate"),
+                    )));
+                    continue;
+                }
+            },
+            (None, None) => {
+                out.push(Err(reject(Reason::MissingField, "a metric with neither name nor alias".into())));
+                continue;
+            }
+        };
+        if is_protocol_metric(&name) {
+            continue;
+        }
+        let time = m
+            .timestamp
+            .or(p.timestamp)
+            .and_then(|ms| i64::try_from(ms).ok())
+            .map(|ms| ms.saturating_mul(1000));
+        out.push(numeric(m, &name).map(|value| Candidate {
+            site: source.group.clone(),
+            asset: source.edge_node.clone(),
+            sensor: source.device.clone(),
+            metric: name,
+            value,
+            unit: None,
+            time,
+            quality: None,
+            event_id: None,
+        }));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    fn metric(name: Option<&str>, alias: Option<u64>, datatype: u32, value: Value) -> Metric {
+        Metric {
+            name: name.map(str::to_string),
+            alias,
+            timestamp: None,
+            datatype: Some(datatype),
+            is_null: None,
+            value: Some(value),
+        }
+    }
+
+    fn encode(metrics: Vec<Metric>) -> Vec<u8> {
+        Payload { timestamp: Some(1_748_779_200_000), metrics, seq: Some(0) }.encode_to_vec()
+    }
+
+    fn source() -> Source {
+        Source { group: "plant-1".into(), edge_node: "edge-7".into(), device: "pump-3".into() }
+    }
+
+    #[test]
+    fn topics() {
+        let (kind, s) = parse_topic("spBv1.0/plant-1/DDATA/edge-7/pump-3").unwrap();
+        assert_eq!((kind, s), (Kind::Data, source()));
+        let (kind, s) = parse_topic("spBv1.0/plant-1/NBIRTH/edge-7").unwrap();
+        assert_eq!((kind, s.device.as_str()), (Kind::Birth, ""));
+        assert_eq!(parse_topic("spBv1.0/plant-1/NCMD/edge-7").unwrap().0, Kind::Other);
+        assert!(parse_topic("spBv1.0/plant-1/DDATA").is_none());
+        assert!(parse_topic("spBv1.0/plant-1/DDATA/e/d/extra").is_none());
+        assert!(parse_topic("other/plant-1/DDATA/e/d").is_none());
+    }
+
+    #[test]
+    fn birth_aliases_apply_to_data() {
+        let mut aliases = HashMap::new();
+        let birth = encode(vec![
+            metric(Some("bdSeq"), Some(0), 8, Value::Long(1)),
+            metric(Some("Discharge Pressure"), Some(1), 10, Value::Double(812.5)),
+            metric(Some("Motor Temp"), Some(2), 9, Value::Float(61.5)),
+        ]);
+        let born = decode(&birth, Kind::Birth, &source(), &mut aliases).unwrap();
+        assert_eq!(born.len(), 2, "bdSeq is protocol, not a reading");
+        assert_eq!(aliases.len(), 3);
+
+        let mut late = metric(None, Some(2), 9, Value::Float(62.0));
+        late.timestamp = Some(1_748_779_201_000);
+        let data = encode(vec![metric(None, Some(1), 10, Value::Double(815.0)), late]);
+        let r: Vec<Candidate> = decode(&data, Kind::Data, &source(), &mut aliases)
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(r[0].metric, "Discharge Pressure");
+        assert_eq!(r[0].value, 815.0);
+        assert_eq!(r[0].time, Some(1_748_779_200_000_000));
+        assert_eq!(r[1].time, Some(1_748_779_201_000_000));
+        assert_eq!((r[1].site.as_str(), r[1].asset.as_str(), r[1].sensor.as_str()), ("plant-1", "edge-7", "pump-3"));
+    }
+
+    #[test]
+    fn datatypes() {
+        let mut aliases = HashMap::new();
+        let data = encode(vec![
+            metric(Some("i8"), None, INT8, Value::Int(0xFF)),
+            metric(Some("i16"), None, INT16, Value::Int(0xFFFE)),
+            metric(Some("i32"), None, INT32, Value::Int(u32::MAX)),
+            metric(Some("u32"), None, 7, Value::Int(u32::MAX)),
+            metric(Some("i64"), None, INT64, Value::Long(u64::MAX)),
+            metric(Some("b"), None, 11, Value::Boolean(true)),
+            metric(Some("s"), None, 12, Value::String("on".into())),
+        ]);
+        let r = decode(&data, Kind::Data, &source(), &mut aliases).unwrap();
+        let values: Vec<Result<f64, Reason>> = r.into_iter().map(|c| c.map(|c| c.value).map_err(|e| e.reason)).collect();
+        assert_eq!(
+            values,
+            vec![Ok(-1.0), Ok(-2.0), Ok(-1.0), Ok(4_294_967_295.0), Ok(-1.0), Ok(1.0), Err(Reason::BadValue)]
+        );
+    }
+
+    #[test]
+    fn bad_messages() {
+        let mut aliases = HashMap::new();
+        let e = decode(&[0xff, 0xff, 0xff], Kind::Data, &source(), &mut aliases).unwrap_err();
+        assert_eq!(e.reason.code(), "bad_protobuf");
+        let unknown = encode(vec![metric(None, Some(9), 10, Value::Double(1.0))]);
+        let r = decode(&unknown, Kind::Data, &source(), &mut aliases).unwrap();
+        assert_eq!(r[0].clone().unwrap_err().reason.code(), "unknown_alias");
+        let mut null = metric(Some("x"), None, 10, Value::Double(1.0));
+        null.is_null = Some(true);
+        let r = decode(&encode(vec![null]), Kind::Data, &source(), &mut aliases).unwrap();
+        assert_eq!(r[0].clone().unwrap_err().reason, Reason::MissingValue);
+        assert!(decode(b"", Kind::Death, &source(), &mut aliases).unwrap().is_empty());
+        assert_eq!(decode(b"", Kind::Other, &source(), &mut aliases).unwrap_err().reason.code(), "not_telemetry");
+    }
+}
