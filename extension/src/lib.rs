@@ -15,6 +15,7 @@ mod payload;
 mod quality;
 mod registry;
 mod routes;
+mod row_trigger;
 mod sparkplug;
 mod time;
 mod units;

@@ -1,0 +1,225 @@
+//! `telemetry.clean_row()`: a row trigger that validates, converts and scores readings in a
+//! table of the DBA's own, wide (one column per metric) or narrow (metric and value columns).
+//!
+//! Configured by trigger arguments, `key=value` each:
+//! - wide: `column=metric` or `column=metric@unit` (the unit values arrive in; they are
+//!   converted in place to the metric's canonical unit);
+//! - narrow: `metric_column=col`, `value_column=col`, optionally `unit_column=col`;
+//! - both: `time_column=col` (source time, for timeliness), `quality_column=col` (gets the
+//!   score, the mean over the row's values), `flags_column=col` (gets the quality flags), and
+//!   `on_invalid=keep|null|reject` for values out of range or not finite (default keep).
+
+use pgrx::prelude::*;
+use pgrx::{AllocatedByRust, PgTriggerError};
+
+use crate::errors::{echo, invalid_parameter};
+use crate::quality::{assess, Reading, SourceQuality};
+use crate::registry::{self, Registry};
+use crate::validate::Status;
+use crate::{gucs, time};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnInvalid {
+    Keep,
+    Null,
+    Reject,
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Config {
+    /// Wide mappings: (column, metric, unit the values arrive in).
+    pub wide: Vec<(String, String, Option<String>)>,
+    /// Narrow columns: (metric, value, unit).
+    pub narrow: Option<(String, String, Option<String>)>,
+    pub time: Option<String>,
+    pub quality: Option<String>,
+    pub flags: Option<String>,
+    pub on_invalid: Option<OnInvalid>,
+}
+
+pub fn parse_args(args: &[String]) -> Result<Config, String> {
+    let mut c = Config::default();
+    let (mut metric, mut value, mut unit) = (None, None, None);
+    for arg in args {
+        let Some((key, val)) = arg.split_once('=') else {
+            return Err(format!("argument {} is not key=value", echo(arg)));
+        };
+        let (key, val) = (key.trim(), val.trim());
+        if key.is_empty() || val.is_empty() {
+            return Err(format!("argument {} has an empty side", echo(arg)));
+        }
+        let slot = match key {
+            "metric_column" => &mut metric,
+            "value_column" => &mut value,
+            "unit_column" => &mut unit,
+            "time_column" => &mut c.time,
+            "quality_column" => &mut c.quality,
+            "flags_column" => &mut c.flags,
+            "on_invalid" => {
+                c.on_invalid = Some(match val {
+                    "keep" => OnInvalid::Keep,
+                    "null" => OnInvalid::Null,
+                    "reject" => OnInvalid::Reject,
+                    other => return Err(format!("on_invalid must be keep, null or reject, not {}", echo(other))),
+                });
+                continue;
+            }
+            column => {
+                let (metric, unit) = match val.split_once('@') {
+                    Some((m, u)) => (m.to_string(), Some(u.to_string())),
+                    None => (val.to_string(), None),
+                };
+                c.wide.push((column.to_string(), metric, unit));
+                continue;
+            }
+        };
+        *slot = Some(val.to_string());
+    }
+    match (metric, value, unit) {
+        (Some(m), Some(v), u) => c.narrow = Some((m, v, u)),
+        (None, None, None) => {}
+        _ => return Err("narrow mode needs both metric_column and value_column".into()),
+    }
+    if c.narrow.is_none() && c.wide.is_empty() {
+        return Err("no value to clean: give column=metric pairs, or metric_column and value_column".into());
+    }
+    Ok(c)
+}
+
+/// One value cleaned: converted, judged and scored.
+struct Cleaned {
+    value: f64,
+    status: Status,
+    score: f64,
+    flags: i32,
+}
+
+fn clean_value(reg: &Registry, metric: &str, value: f64, unit: Option<&str>, delay_s: Option<f64>) -> Cleaned {
+    let (rule, unit) = reg.rule_and_unit(Some(metric), unit);
+    let value = match (rule, unit) {
+        (Some(r), Some(u)) if value.is_finite() => {
+            reg.units.convert(value, &u, &r.unit).unwrap_or_else(|e| crate::units::report(e))
+        }
+        _ => value,
+    };
+    let a = assess(
+        &Reading {
+            rule,
+            value: Some(value),
+            has_source_time: delay_s.is_some(),
+            delay_s,
+            previous: None,
+            recent: None,
+            source: SourceQuality::Good,
+        },
+        &gucs::quality_params(),
+    );
+    Cleaned { value, status: a.status, score: a.score, flags: a.flags }
+}
+
+type Tuple<'a> = PgHeapTuple<'a, AllocatedByRust>;
+
+fn column_error(column: &str, e: impl std::fmt::Display) -> ! {
+    invalid_parameter(format!("telemetry.clean_row: column {}: {e}", echo(column)), None)
+}
+
+/// A numeric column as double, whether it is real or double precision.
+fn get_number(t: &Tuple, column: &str) -> Option<f64> {
+    match t.get_by_name::<f64>(column) {
+        Ok(v) => v,
+        Err(_) => t.get_by_name::<f32>(column).unwrap_or_else(|e| column_error(column, e)).map(f64::from),
+    }
+}
+
+fn set_number(t: &mut Tuple, column: &str, v: Option<f64>) {
+    if t.set_by_name(column, v).is_err() {
+        t.set_by_name(column, v.map(|x| x as f32)).unwrap_or_else(|e| column_error(column, e));
+    }
+}
+
+fn get_text(t: &Tuple, column: &str) -> Option<String> {
+    t.get_by_name::<String>(column).unwrap_or_else(|e| column_error(column, e))
+}
+
+#[pg_trigger]
+fn clean_row<'a>(
+    trigger: &'a pgrx::PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgTriggerError> {
+    let config = parse_args(&trigger.extra_args()?).unwrap_or_else(|e| {
+        invalid_parameter(
+            format!("telemetry.clean_row on {}: {e}", trigger.table_name().unwrap_or_default()),
+            Some("See COMMENT ON FUNCTION telemetry.clean_row for the arguments.".into()),
+        )
+    });
+    let Some(new) = trigger.new() else { return Ok(None) };
+    let mut row = new.into_owned();
+    // On UPDATE a value that did not change was converted when it was written: leave it be.
+    let old = trigger.old().map(PgHeapTuple::into_owned);
+    let reg = registry::get();
+    let delay_s = config.time.as_deref().and_then(|c| {
+        let t = row.get_by_name::<TimestampWithTimeZone>(c).unwrap_or_else(|e| column_error(c, e))?;
+        let now = time::unix_micros(unsafe { TimestampWithTimeZone::try_from(pg_sys::GetCurrentTransactionStartTimestamp()).ok()? }, "now");
+        Some((now - time::unix_micros(t, c)) as f64 / 1e6)
+    });
+
+    let mut values: Vec<(String, String, Option<String>)> = config.wide.clone();
+    if let Some((metric_col, value_col, unit_col)) = &config.narrow {
+        if let Some(metric) = get_text(&row, metric_col) {
+            let unit = unit_col.as_deref().and_then(|c| get_text(&row, c));
+            values.push((value_col.clone(), metric, unit));
+        }
+    }
+    let (mut score_sum, mut scored, mut flags) = (0.0, 0, 0);
+    for (column, metric, unit) in &values {
+        let Some(v) = get_number(&row, column) else { continue };
+        let unchanged = old.as_ref().is_some_and(|o| get_number(o, column).map(f64::to_bits) == Some(v.to_bits()));
+        let unit = if unchanged { None } else { unit.as_deref() };
+        let c = clean_value(&reg, metric, v, unit, delay_s);
+        let invalid = matches!(c.status, Status::BelowMin | Status::AboveMax | Status::NotFinite);
+        match config.on_invalid.unwrap_or(OnInvalid::Keep) {
+            OnInvalid::Reject if invalid => invalid_parameter(
+                format!("{column} = {v}: {} for metric {metric}", c.status.label()),
+                Some("telemetry.clean_row was created with on_invalid=reject.".into()),
+            ),
+            OnInvalid::Null if invalid => set_number(&mut row, column, None),
+            _ => set_number(&mut row, column, Some(c.value)),
+        }
+        score_sum += c.score;
+        scored += 1;
+        flags |= c.flags;
+    }
+    if let Some(q) = &config.quality {
+        set_number(&mut row, q, (scored > 0).then(|| score_sum / f64::from(scored)));
+    }
+    if let Some(f) = &config.flags {
+        row.set_by_name(f, flags).unwrap_or_else(|e| column_error(f, e));
+    }
+    Ok(Some(row))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn wide_and_narrow() {
+        let c = parse_args(&args(&["temperature=temperature@degF", "pressure=pressure", "quality_column=q", "on_invalid=null"])).unwrap();
+        assert_eq!(c.wide[0], ("temperature".into(), "temperature".into(), Some("degF".into())));
+        assert_eq!(c.wide[1], ("pressure".into(), "pressure".into(), None));
+        assert_eq!((c.quality.as_deref(), c.on_invalid), (Some("q"), Some(OnInvalid::Null)));
+        let c = parse_args(&args(&["metric_column=m", "value_column=v", "unit_column=u", "time_column=ts"])).unwrap();
+        assert_eq!(c.narrow, Some(("m".into(), "v".into(), Some("u".into()))));
+        assert_eq!(c.time.as_deref(), Some("ts"));
+    }
+
+    #[test]
+    fn bad_arguments() {
+        for bad in [&["x"][..], &["=m"], &["c="], &["on_invalid=maybe"], &["metric_column=m"], &["quality_column=q"], &[]] {
+            assert!(parse_args(&args(bad)).is_err(), "{bad:?}");
+        }
+    }
+}
