@@ -27,6 +27,7 @@ GRANT SELECT, INSERT ON telemetry.readings, telemetry.series TO telemetry_writer
 GRANT SELECT ON telemetry.sites, telemetry.assets TO telemetry_writer;
 GRANT INSERT ON telemetry.dead_letters, telemetry.ingest_batches TO telemetry_writer;
 GRANT SELECT, INSERT, DELETE ON telemetry.sparkplug_aliases TO telemetry_writer;
+GRANT SELECT, INSERT, UPDATE, DELETE ON telemetry.recent_events TO telemetry_writer;
 GRANT SELECT ON telemetry.sparkplug_aliases TO telemetry_reader;
 GRANT USAGE ON SEQUENCE telemetry.series_series_id_seq, telemetry.dead_letters_dead_letter_id_seq,
   telemetry.ingest_batches_batch_id_seq TO telemetry_writer;

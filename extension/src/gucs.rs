@@ -14,6 +14,7 @@ static ANOMALY_Z: GucSetting<f64> = GucSetting::<f64>::new(3.0);
 static MAX_PAYLOAD_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1024 * 1024);
 static DEAD_LETTER_MAX_PAYLOAD: GucSetting<i32> = GucSetting::<i32>::new(64 * 1024);
 static AUTO_REGISTER_SERIES: GucSetting<bool> = GucSetting::<bool>::new(true);
+static EVENT_ID_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(3600);
 
 pub fn init() {
     // Weights default to seed 002 section 8.1: 0.30 / 0.30 / 0.25 / 0.15.
@@ -110,6 +111,16 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::UNIT_BYTE,
     );
+    GucRegistry::define_int_guc(
+        c"telemetry.event_id_window",
+        c"How long a payload event_id is remembered to recognise a resent reading.",
+        c"A reading whose series and event_id were seen within it is a duplicate even with another timestamp. 0 turns the check off.",
+        &EVENT_ID_WINDOW,
+        0,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_S,
+    );
     GucRegistry::define_bool_guc(
         c"telemetry.auto_register_series",
         c"Whether ingest registers series it has not seen.",
@@ -126,6 +137,10 @@ pub fn max_payload_bytes() -> usize {
 
 pub fn dead_letter_max_payload() -> usize {
     usize::try_from(DEAD_LETTER_MAX_PAYLOAD.get()).unwrap_or(0)
+}
+
+pub fn event_id_window_seconds() -> i32 {
+    EVENT_ID_WINDOW.get()
 }
 
 pub fn auto_register_series() -> bool {

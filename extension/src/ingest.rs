@@ -54,6 +54,7 @@ struct Clean {
     quality: f32,
     flags: i32,
     source_quality: i16,
+    event_id: Option<String>,
 }
 
 fn flag(name: &str) -> i32 {
@@ -274,6 +275,7 @@ fn clean_one(
         quality: assessment.score as f32,
         flags: assessment.flags | converted,
         source_quality: source.code(),
+        event_id: c.event_id,
     })
 }
 
@@ -410,6 +412,14 @@ pub fn run(messages: &[Message]) -> Counts {
             }
         }
 
+        // A payload event_id seen again within the window is a duplicate even with another
+        // timestamp (a device that re-stamps what it resends).
+        let repeated = repeated_events(client, &rows, &cleaned, &series)?;
+        if !repeated.is_empty() {
+            counts.duplicates += repeated.len() as i32;
+            rows.retain(|i| !repeated.contains(i));
+        }
+
         // One global order of index keys: two sessions inserting overlapping batches then wait
         // for each other instead of deadlocking.
         rows.sort_unstable_by_key(|&i| (series[i], cleaned[i].time));
@@ -491,6 +501,62 @@ pub fn run(messages: &[Message]) -> Counts {
     });
     result.unwrap_or_else(|e| internal(format!("ingest failed: {e}")));
     counts
+}
+
+/// The rows whose (series, event_id) was recorded within `telemetry.event_id_window`; the
+/// others are recorded now. Within the batch the first occurrence counts as the new one.
+fn repeated_events(
+    client: &mut SpiClient<'_>,
+    rows: &[usize],
+    cleaned: &[Clean],
+    series: &[Option<i32>],
+) -> Result<HashSet<usize>, pgrx::spi::Error> {
+    let window = gucs::event_id_window_seconds();
+    let mut first: HashMap<(i32, &str), usize> = HashMap::new();
+    let mut repeated = HashSet::new();
+    for &i in rows {
+        if let (Some(event), Some(id)) = (cleaned[i].event_id.as_deref(), series[i]) {
+            if window == 0 {
+                continue;
+            }
+            match first.entry((id, event)) {
+                std::collections::hash_map::Entry::Occupied(_) => {
+                    repeated.insert(i);
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(i);
+                }
+            }
+        }
+    }
+    if first.is_empty() {
+        return Ok(repeated);
+    }
+    let (keys, events): (Vec<i32>, Vec<String>) = first.keys().map(|&(id, e)| (id, e.to_string())).unzip();
+    // An expired record is renewed and counts as new; RETURNING lists the new ones.
+    let fresh: HashSet<(i32, String)> = client
+        .update(
+            "INSERT INTO telemetry.recent_events AS r (series_id, event_id, seen_at)
+             SELECT s, e, now() FROM unnest($1::int4[], $2::text[]) AS k (s, e) ORDER BY s, e
+             ON CONFLICT (series_id, event_id) DO UPDATE SET seen_at = EXCLUDED.seen_at
+              WHERE r.seen_at < now() - make_interval(secs => $3)
+             RETURNING series_id, event_id",
+            None,
+            &[keys.into(), events.into(), f64::from(window).into()],
+        )?
+        .map(|row| Ok((row.get::<i32>(1)?.unwrap_or_default(), row.get::<String>(2)?.unwrap_or_default())))
+        .collect::<Result<_, pgrx::spi::Error>>()?;
+    for ((id, event), i) in first {
+        if !fresh.contains(&(id, event.to_string())) {
+            repeated.insert(i);
+        }
+    }
+    client.update(
+        "DELETE FROM telemetry.recent_events WHERE seen_at < now() - make_interval(secs => $1)",
+        None,
+        &[f64::from(window).into()],
+    )?;
+    Ok(repeated)
 }
 
 /// Run `f` in a subtransaction, as PL/pgSQL runs a block with an EXCEPTION clause: `None` when

@@ -29,6 +29,18 @@ SELECT * FROM telemetry.ingest('telemetry/site-001/asset-001/humidity', pg_temp.
 SELECT * FROM telemetry.ingest('telemetry/site-001/asset-001/humidity', pg_temp.j('{"value": 56, "ts": "2025-06-01T12:00:05Z"}'), :rx);
 -- Within one message too.
 SELECT * FROM telemetry.ingest('telemetry/site-001/asset-002/humidity', pg_temp.j('[{"value": 1, "ts": 1748779200}, {"value": 1, "ts": 1748779200}, {"value": 2, "ts": 1748779200}]'), :rx);
+-- A resent reading with the same event_id is a duplicate even when the device re-stamped it;
+-- another metric of the same event is not.
+SELECT * FROM telemetry.ingest('telemetry/site-001/asset-004/humidity', pg_temp.j('{"event_id": "evt-9", "value": 41, "ts": 1748779200}'), :rx);
+SELECT * FROM telemetry.ingest('telemetry/site-001/asset-004/humidity', pg_temp.j('{"event_id": "evt-9", "value": 41, "ts": 1748779201}'), :rx);
+SELECT * FROM telemetry.ingest('site/site-001/telemetry', pg_temp.j('{"assetId": "asset-004", "event_id": "evt-10", "ts": 1748779300, "metrics": {"humidity": 42, "temperature": 20}}'), :rx);
+SELECT * FROM telemetry.ingest('site/site-001/telemetry', pg_temp.j('[{"assetId": "asset-004", "event_id": "evt-11", "ts": 1748779400, "metrics": {"humidity": 43}},
+                                                                    {"assetId": "asset-004", "event_id": "evt-11", "ts": 1748779401, "metrics": {"humidity": 43}}]'), :rx);
+SET telemetry.event_id_window = 0;
+SELECT * FROM telemetry.ingest('telemetry/site-001/asset-004/humidity', pg_temp.j('{"event_id": "evt-9", "value": 41, "ts": 1748779202}'), :rx);
+RESET telemetry.event_id_window;
+SELECT count(*) AS readings_of_asset_004 FROM telemetry.readings r JOIN telemetry.series s USING (series_id) WHERE s.asset_id = 'asset-004';
+
 -- Out of order and late: all stored; the one older than telemetry.timeliness_threshold is flagged.
 SELECT * FROM telemetry.ingest('telemetry/site-001/asset-003/humidity', pg_temp.j('[{"value": 3, "ts": 1748779200}, {"value": 1, "ts": 1748779000}, {"value": 2, "ts": 1748779100}, {"value": 0, "ts": 1748776800}]'), :rx);
 SELECT time, value, telemetry.flag_names(flags) FROM telemetry.readings r JOIN telemetry.series s USING (series_id)
