@@ -24,7 +24,7 @@ GRANT SELECT ON telemetry.readings, telemetry.series, telemetry.sites, telemetry
 -- Writer: ingest only. It registers new series and records dead letters, and reads what it must
 -- to resolve series; it cannot change or delete stored readings.
 GRANT SELECT, INSERT ON telemetry.readings, telemetry.series TO telemetry_writer;
-GRANT SELECT ON telemetry.sites, telemetry.assets TO telemetry_writer;
+GRANT SELECT, INSERT ON telemetry.sites, telemetry.assets TO telemetry_writer;
 GRANT INSERT ON telemetry.dead_letters, telemetry.ingest_batches TO telemetry_writer;
 GRANT SELECT, INSERT, DELETE ON telemetry.sparkplug_aliases TO telemetry_writer;
 GRANT SELECT, INSERT, UPDATE, DELETE ON telemetry.recent_events TO telemetry_writer;

@@ -344,6 +344,19 @@ fn resolve_series(
             .cloned()
             .collect();
         let (a, b, c, d) = columns(&new);
+        // New series may come from sites and assets the registry has not seen: list them there,
+        // so the DBA finds every publisher in telemetry.sites and telemetry.assets to describe.
+        client.update(
+            "INSERT INTO telemetry.sites (site_id) SELECT DISTINCT unnest($1::text[]) ORDER BY 1 ON CONFLICT DO NOTHING",
+            None,
+            &[a.clone().into()],
+        )?;
+        client.update(
+            "INSERT INTO telemetry.assets (site_id, asset_id)
+             SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) ORDER BY 1, 2 ON CONFLICT DO NOTHING",
+            None,
+            &[a.clone().into(), b.clone().into()],
+        )?;
         let created = client.update(
             "INSERT INTO telemetry.series (site_id, asset_id, sensor_id, metric)
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])

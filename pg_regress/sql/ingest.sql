@@ -23,6 +23,10 @@ SELECT s.site_id, s.asset_id, s.sensor_id, s.metric, r.time, r.value, r.quality,
        telemetry.flag_names(r.flags) AS flags, r.source_quality
   FROM telemetry.readings r JOIN telemetry.series s USING (series_id) ORDER BY s.site_id, s.asset_id, s.metric;
 
+-- Sites and assets seen for the first time are listed in the registry for the DBA to describe.
+SELECT a.site_id, a.asset_id, a.asset_type, s.name IS NULL AS undescribed
+  FROM telemetry.assets a JOIN telemetry.sites s USING (site_id) ORDER BY 1, 2;
+
 -- Duplicates: the same reading again is dropped and counted; the same key with another value
 -- keeps the first and dead-letters the newcomer with both values.
 SELECT * FROM telemetry.ingest('telemetry/site-001/asset-001/humidity', pg_temp.j('{"value": 55, "ts": "2025-06-01T12:00:05Z"}'), :rx);
