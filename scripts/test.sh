@@ -11,6 +11,10 @@ chown postgres:postgres "$WORK"
 trap 'stop_cluster "$WORK/docs-pgdata"; rm -rf "$WORK"' EXIT
 failures=()
 
+step "Format and lints (cargo fmt --check, cargo clippy -D warnings)"
+( cd "$ROOT" && cargo fmt --all --check ) || failures+=("cargo fmt")
+( cd "$ROOT" && cargo clippy -p telemetry -q -- -D warnings ) || failures+=("cargo clippy")
+
 step "Rust unit tests"
 # The #[pg_test] tests need a cluster; the next step runs them.
 ( cd "$ROOT" && cargo test -p telemetry --lib -- --skip tests::pg_ ) || failures+=("unit tests")

@@ -82,13 +82,17 @@ struct SparkplugAliases {
 impl SparkplugAliases {
     /// The stored aliases of every Sparkplug node and device the batch's topics name.
     fn load(client: &SpiClient<'_>, messages: &[Message]) -> Result<Self, pgrx::spi::Error> {
-        let sources: std::collections::BTreeSet<Source> =
-            messages.iter().filter_map(|m| sparkplug::parse_topic(&m.topic)).map(|(_, s)| s).collect();
+        let sources: std::collections::BTreeSet<Source> = messages
+            .iter()
+            .filter_map(|m| sparkplug::parse_topic(&m.topic))
+            .map(|(_, s)| s)
+            .collect();
         let mut out = SparkplugAliases::default();
         if sources.is_empty() {
             return Ok(out);
         }
-        let column = |f: fn(&Source) -> &String| sources.iter().map(|s| f(s).clone()).collect::<Vec<_>>();
+        let column =
+            |f: fn(&Source) -> &String| sources.iter().map(|s| f(s).clone()).collect::<Vec<_>>();
         let rows = client.select(
             "SELECT a.group_id, a.edge_node_id, a.device_id, a.alias, a.metric
                FROM unnest($1::text[], $2::text[], $3::text[]) AS k (group_id, edge_node_id, device_id)
@@ -103,7 +107,10 @@ impl SparkplugAliases {
                 device: row.get::<String>(3)?.unwrap_or_default(),
             };
             let alias = u64::try_from(row.get::<i64>(4)?.unwrap_or_default()).unwrap_or_default();
-            out.known.entry(source).or_default().insert(alias, row.get::<String>(5)?.unwrap_or_default());
+            out.known
+                .entry(source)
+                .or_default()
+                .insert(alias, row.get::<String>(5)?.unwrap_or_default());
         }
         Ok(out)
     }
@@ -113,7 +120,11 @@ impl SparkplugAliases {
         for source in &self.born {
             let aliases = self.known.get(source).cloned().unwrap_or_default();
             let args = || -> [pgrx::datum::DatumWithOid<'static>; 3] {
-                [source.group.clone().into(), source.edge_node.clone().into(), source.device.clone().into()]
+                [
+                    source.group.clone().into(),
+                    source.edge_node.clone().into(),
+                    source.device.clone().into(),
+                ]
             };
             client.update(
                 "DELETE FROM telemetry.sparkplug_aliases WHERE group_id = $1 AND edge_node_id = $2 AND device_id = $3",
@@ -380,7 +391,7 @@ pub fn run(messages: &[Message]) -> Counts {
     let started = std::time::Instant::now();
     let reg = registry::get();
     let mut dead = Vec::new();
-    let mut aliases = Spi::connect(|client| SparkplugAliases::load(&client, messages))
+    let mut aliases = Spi::connect(|client| SparkplugAliases::load(client, messages))
         .unwrap_or_else(|e| internal(format!("cannot read telemetry.sparkplug_aliases: {e}")));
     let cleaned = clean(&reg, messages, &mut aliases, &mut dead);
     let mut counts = Counts {
@@ -416,7 +427,9 @@ pub fn run(messages: &[Message]) -> Counts {
                 continue;
             };
             match first.get(&(id, c.time)) {
-                Some(&j) if cleaned[j].value.to_bits() == c.value.to_bits() => counts.duplicates += 1,
+                Some(&j) if cleaned[j].value.to_bits() == c.value.to_bits() => {
+                    counts.duplicates += 1
+                }
                 Some(&j) => conflict(&mut dead, &mut counts, c, cleaned[j].value),
                 None => {
                     first.insert((id, c.time), i);
@@ -439,12 +452,27 @@ pub fn run(messages: &[Message]) -> Counts {
         let id_of = |i: usize| series[i].unwrap_or_default();
         let columns = || -> [pgrx::datum::DatumWithOid<'static>; 6] {
             [
-                rows.iter().map(|&i| timestamp(cleaned[i].time)).collect::<Vec<_>>().into(),
-                rows.iter().map(|&i| cleaned[i].value).collect::<Vec<_>>().into(),
+                rows.iter()
+                    .map(|&i| timestamp(cleaned[i].time))
+                    .collect::<Vec<_>>()
+                    .into(),
+                rows.iter()
+                    .map(|&i| cleaned[i].value)
+                    .collect::<Vec<_>>()
+                    .into(),
                 rows.iter().map(|&i| id_of(i)).collect::<Vec<_>>().into(),
-                rows.iter().map(|&i| cleaned[i].quality).collect::<Vec<_>>().into(),
-                rows.iter().map(|&i| cleaned[i].flags).collect::<Vec<_>>().into(),
-                rows.iter().map(|&i| cleaned[i].source_quality).collect::<Vec<_>>().into(),
+                rows.iter()
+                    .map(|&i| cleaned[i].quality)
+                    .collect::<Vec<_>>()
+                    .into(),
+                rows.iter()
+                    .map(|&i| cleaned[i].flags)
+                    .collect::<Vec<_>>()
+                    .into(),
+                rows.iter()
+                    .map(|&i| cleaned[i].source_quality)
+                    .collect::<Vec<_>>()
+                    .into(),
             ]
         };
         const INSERT: &str = "INSERT INTO telemetry.readings (time, value, series_id, quality, flags, source_quality)
@@ -458,7 +486,11 @@ pub fn run(messages: &[Message]) -> Counts {
         let inserted = match plain {
             Some(done) => done?,
             None => client
-                .update(&format!("{INSERT} ON CONFLICT (series_id, time) DO NOTHING"), None, &args)?
+                .update(
+                    &format!("{INSERT} ON CONFLICT (series_id, time) DO NOTHING"),
+                    None,
+                    &args,
+                )?
                 .len(),
         };
         counts.readings = inserted as i32;
@@ -545,7 +577,8 @@ fn repeated_events(
     if first.is_empty() {
         return Ok(repeated);
     }
-    let (keys, events): (Vec<i32>, Vec<String>) = first.keys().map(|&(id, e)| (id, e.to_string())).unzip();
+    let (keys, events): (Vec<i32>, Vec<String>) =
+        first.keys().map(|&(id, e)| (id, e.to_string())).unzip();
     // An expired record is renewed and counts as new; RETURNING lists the new ones.
     let fresh: HashSet<(i32, String)> = client
         .update(
@@ -557,7 +590,12 @@ fn repeated_events(
             None,
             &[keys.into(), events.into(), f64::from(window).into()],
         )?
-        .map(|row| Ok((row.get::<i32>(1)?.unwrap_or_default(), row.get::<String>(2)?.unwrap_or_default())))
+        .map(|row| {
+            Ok((
+                row.get::<i32>(1)?.unwrap_or_default(),
+                row.get::<String>(2)?.unwrap_or_default(),
+            ))
+        })
         .collect::<Result<_, pgrx::spi::Error>>()?;
     for ((id, event), i) in first {
         if !fresh.contains(&(id, event.to_string())) {

@@ -4,6 +4,10 @@
 //! `#[pg_extern]` layer. Registries the DBA edits are read through [`registry`], a per-backend
 //! cache invalidated by PostgreSQL's own relcache machinery.
 
+// pgrx reads SQL signatures from the literal types of #[pg_extern] functions, so table-returning
+// functions cannot name their row type through an alias.
+#![allow(clippy::type_complexity)]
+
 use pgrx::prelude::*;
 
 mod dedup;

@@ -60,7 +60,12 @@ pub fn parse_args(args: &[String]) -> Result<Config, String> {
                     "keep" => OnInvalid::Keep,
                     "null" => OnInvalid::Null,
                     "reject" => OnInvalid::Reject,
-                    other => return Err(format!("on_invalid must be keep, null or reject, not {}", echo(other))),
+                    other => {
+                        return Err(format!(
+                            "on_invalid must be keep, null or reject, not {}",
+                            echo(other)
+                        ))
+                    }
                 });
                 continue;
             }
@@ -81,7 +86,9 @@ pub fn parse_args(args: &[String]) -> Result<Config, String> {
         _ => return Err("narrow mode needs both metric_column and value_column".into()),
     }
     if c.narrow.is_none() && c.wide.is_empty() {
-        return Err("no value to clean: give column=metric pairs, or metric_column and value_column".into());
+        return Err(
+            "no value to clean: give column=metric pairs, or metric_column and value_column".into(),
+        );
     }
     Ok(c)
 }
@@ -94,12 +101,19 @@ struct Cleaned {
     flags: i32,
 }
 
-fn clean_value(reg: &Registry, metric: &str, value: f64, unit: Option<&str>, delay_s: Option<f64>) -> Cleaned {
+fn clean_value(
+    reg: &Registry,
+    metric: &str,
+    value: f64,
+    unit: Option<&str>,
+    delay_s: Option<f64>,
+) -> Cleaned {
     let (rule, unit) = reg.rule_and_unit(Some(metric), unit);
     let value = match (rule, unit) {
-        (Some(r), Some(u)) if value.is_finite() => {
-            reg.units.convert(value, &u, &r.unit).unwrap_or_else(|e| crate::units::report(e))
-        }
+        (Some(r), Some(u)) if value.is_finite() => reg
+            .units
+            .convert(value, &u, &r.unit)
+            .unwrap_or_else(|e| crate::units::report(e)),
         _ => value,
     };
     let a = assess(
@@ -114,31 +128,44 @@ fn clean_value(reg: &Registry, metric: &str, value: f64, unit: Option<&str>, del
         },
         &gucs::quality_params(),
     );
-    Cleaned { value, status: a.status, score: a.score, flags: a.flags }
+    Cleaned {
+        value,
+        status: a.status,
+        score: a.score,
+        flags: a.flags,
+    }
 }
 
 type Tuple<'a> = PgHeapTuple<'a, AllocatedByRust>;
 
 fn column_error(column: &str, e: impl std::fmt::Display) -> ! {
-    invalid_parameter(format!("telemetry.clean_row: column {}: {e}", echo(column)), None)
+    invalid_parameter(
+        format!("telemetry.clean_row: column {}: {e}", echo(column)),
+        None,
+    )
 }
 
 /// A numeric column as double, whether it is real or double precision.
 fn get_number(t: &Tuple, column: &str) -> Option<f64> {
     match t.get_by_name::<f64>(column) {
         Ok(v) => v,
-        Err(_) => t.get_by_name::<f32>(column).unwrap_or_else(|e| column_error(column, e)).map(f64::from),
+        Err(_) => t
+            .get_by_name::<f32>(column)
+            .unwrap_or_else(|e| column_error(column, e))
+            .map(f64::from),
     }
 }
 
 fn set_number(t: &mut Tuple, column: &str, v: Option<f64>) {
     if t.set_by_name(column, v).is_err() {
-        t.set_by_name(column, v.map(|x| x as f32)).unwrap_or_else(|e| column_error(column, e));
+        t.set_by_name(column, v.map(|x| x as f32))
+            .unwrap_or_else(|e| column_error(column, e));
     }
 }
 
 fn get_text(t: &Tuple, column: &str) -> Option<String> {
-    t.get_by_name::<String>(column).unwrap_or_else(|e| column_error(column, e))
+    t.get_by_name::<String>(column)
+        .unwrap_or_else(|e| column_error(column, e))
 }
 
 #[pg_trigger]
@@ -147,18 +174,31 @@ fn clean_row<'a>(
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgTriggerError> {
     let config = parse_args(&trigger.extra_args()?).unwrap_or_else(|e| {
         invalid_parameter(
-            format!("telemetry.clean_row on {}: {e}", trigger.table_name().unwrap_or_default()),
+            format!(
+                "telemetry.clean_row on {}: {e}",
+                trigger.table_name().unwrap_or_default()
+            ),
             Some("See COMMENT ON FUNCTION telemetry.clean_row for the arguments.".into()),
         )
     });
-    let Some(new) = trigger.new() else { return Ok(None) };
+    let Some(new) = trigger.new() else {
+        return Ok(None);
+    };
     let mut row = new.into_owned();
     // On UPDATE a value that did not change was converted when it was written: leave it be.
     let old = trigger.old().map(PgHeapTuple::into_owned);
     let reg = registry::get();
     let delay_s = config.time.as_deref().and_then(|c| {
-        let t = row.get_by_name::<TimestampWithTimeZone>(c).unwrap_or_else(|e| column_error(c, e))?;
-        let now = time::unix_micros(unsafe { TimestampWithTimeZone::try_from(pg_sys::GetCurrentTransactionStartTimestamp()).ok()? }, "now");
+        let t = row
+            .get_by_name::<TimestampWithTimeZone>(c)
+            .unwrap_or_else(|e| column_error(c, e))?;
+        let now = time::unix_micros(
+            unsafe {
+                TimestampWithTimeZone::try_from(pg_sys::GetCurrentTransactionStartTimestamp())
+                    .ok()?
+            },
+            "now",
+        );
         Some((now - time::unix_micros(t, c)) as f64 / 1e6)
     });
 
@@ -171,11 +211,18 @@ fn clean_row<'a>(
     }
     let (mut score_sum, mut scored, mut flags) = (0.0, 0, 0);
     for (column, metric, unit) in &values {
-        let Some(v) = get_number(&row, column) else { continue };
-        let unchanged = old.as_ref().is_some_and(|o| get_number(o, column).map(f64::to_bits) == Some(v.to_bits()));
+        let Some(v) = get_number(&row, column) else {
+            continue;
+        };
+        let unchanged = old
+            .as_ref()
+            .is_some_and(|o| get_number(o, column).map(f64::to_bits) == Some(v.to_bits()));
         let unit = if unchanged { None } else { unit.as_deref() };
         let c = clean_value(&reg, metric, v, unit, delay_s);
-        let invalid = matches!(c.status, Status::BelowMin | Status::AboveMax | Status::NotFinite);
+        let invalid = matches!(
+            c.status,
+            Status::BelowMin | Status::AboveMax | Status::NotFinite
+        );
         match config.on_invalid.unwrap_or(OnInvalid::Keep) {
             OnInvalid::Reject if invalid => invalid_parameter(
                 format!("{column} = {v}: {} for metric {metric}", c.status.label()),
@@ -189,10 +236,15 @@ fn clean_row<'a>(
         flags |= c.flags;
     }
     if let Some(q) = &config.quality {
-        set_number(&mut row, q, (scored > 0).then(|| score_sum / f64::from(scored)));
+        set_number(
+            &mut row,
+            q,
+            (scored > 0).then(|| score_sum / f64::from(scored)),
+        );
     }
     if let Some(f) = &config.flags {
-        row.set_by_name(f, flags).unwrap_or_else(|e| column_error(f, e));
+        row.set_by_name(f, flags)
+            .unwrap_or_else(|e| column_error(f, e));
     }
     Ok(Some(row))
 }
@@ -207,18 +259,48 @@ mod tests {
 
     #[test]
     fn wide_and_narrow() {
-        let c = parse_args(&args(&["temperature=temperature@degF", "pressure=pressure", "quality_column=q", "on_invalid=null"])).unwrap();
-        assert_eq!(c.wide[0], ("temperature".into(), "temperature".into(), Some("degF".into())));
+        let c = parse_args(&args(&[
+            "temperature=temperature@degF",
+            "pressure=pressure",
+            "quality_column=q",
+            "on_invalid=null",
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.wide[0],
+            (
+                "temperature".into(),
+                "temperature".into(),
+                Some("degF".into())
+            )
+        );
         assert_eq!(c.wide[1], ("pressure".into(), "pressure".into(), None));
-        assert_eq!((c.quality.as_deref(), c.on_invalid), (Some("q"), Some(OnInvalid::Null)));
-        let c = parse_args(&args(&["metric_column=m", "value_column=v", "unit_column=u", "time_column=ts"])).unwrap();
+        assert_eq!(
+            (c.quality.as_deref(), c.on_invalid),
+            (Some("q"), Some(OnInvalid::Null))
+        );
+        let c = parse_args(&args(&[
+            "metric_column=m",
+            "value_column=v",
+            "unit_column=u",
+            "time_column=ts",
+        ]))
+        .unwrap();
         assert_eq!(c.narrow, Some(("m".into(), "v".into(), Some("u".into()))));
         assert_eq!(c.time.as_deref(), Some("ts"));
     }
 
     #[test]
     fn bad_arguments() {
-        for bad in [&["x"][..], &["=m"], &["c="], &["on_invalid=maybe"], &["metric_column=m"], &["quality_column=q"], &[]] {
+        for bad in [
+            &["x"][..],
+            &["=m"],
+            &["c="],
+            &["on_invalid=maybe"],
+            &["metric_column=m"],
+            &["quality_column=q"],
+            &[],
+        ] {
             assert!(parse_args(&args(bad)).is_err(), "{bad:?}");
         }
     }

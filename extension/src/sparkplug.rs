@@ -44,7 +44,11 @@ pub fn parse_topic(topic: &str) -> Option<(Kind, Source)> {
     }
     Some((
         kind,
-        Source { group: group.into(), edge_node: edge_node.into(), device: device.into() },
+        Source {
+            group: group.into(),
+            edge_node: edge_node.into(),
+            device: device.into(),
+        },
     ))
 }
 
@@ -120,16 +124,24 @@ fn numeric(m: &Metric, name: &str) -> Result<f64, Rejection> {
         Some(Value::Boolean(b)) => Ok(f64::from(u8::from(*b))),
         Some(Value::String(s)) => Err(reject(
             Reason::BadValue,
-            format!("{name}: a string ({}), not a number", crate::errors::echo(s)),
+            format!(
+                "{name}: a string ({}), not a number",
+                crate::errors::echo(s)
+            ),
         )),
-        None => Err(reject(Reason::MissingValue, format!("{name}: no value of a numeric type"))),
+        None => Err(reject(
+            Reason::MissingValue,
+            format!("{name}: no value of a numeric type"),
+        )),
     }
 }
 
 /// Metrics that run the Sparkplug session rather than measure anything.
 fn is_protocol_metric(name: &str) -> bool {
     name == "bdSeq"
-        || ["Node Control/", "Device Control/", "Properties/"].iter().any(|p| name.starts_with(p))
+        || ["Node Control/", "Device Control/", "Properties/"]
+            .iter()
+            .any(|p| name.starts_with(p))
 }
 
 /// Decode one Sparkplug message. A birth first replaces the aliases of its node or device.
@@ -151,7 +163,8 @@ pub fn decode(
         }
         Kind::Birth | Kind::Data => {}
     }
-    let p = Payload::decode(payload).map_err(|e| reject(Reason::Other("bad_protobuf"), e.to_string()))?;
+    let p = Payload::decode(payload)
+        .map_err(|e| reject(Reason::Other("bad_protobuf"), e.to_string()))?;
     if kind == Kind::Birth {
         aliases.clear();
         for m in &p.metrics {
@@ -175,7 +188,10 @@ pub fn decode(
                 }
             },
             (None, None) => {
-                out.push(Err(reject(Reason::MissingField, "a metric with neither name nor alias".into())));
+                out.push(Err(reject(
+                    Reason::MissingField,
+                    "a metric with neither name nor alias".into(),
+                )));
                 continue;
             }
         };
@@ -219,11 +235,20 @@ mod tests {
     }
 
     fn encode(metrics: Vec<Metric>) -> Vec<u8> {
-        Payload { timestamp: Some(1_748_779_200_000), metrics, seq: Some(0) }.encode_to_vec()
+        Payload {
+            timestamp: Some(1_748_779_200_000),
+            metrics,
+            seq: Some(0),
+        }
+        .encode_to_vec()
     }
 
     fn source() -> Source {
-        Source { group: "plant-1".into(), edge_node: "edge-7".into(), device: "pump-3".into() }
+        Source {
+            group: "plant-1".into(),
+            edge_node: "edge-7".into(),
+            device: "pump-3".into(),
+        }
     }
 
     #[test]
@@ -232,7 +257,10 @@ mod tests {
         assert_eq!((kind, s), (Kind::Data, source()));
         let (kind, s) = parse_topic("spBv1.0/plant-1/NBIRTH/edge-7").unwrap();
         assert_eq!((kind, s.device.as_str()), (Kind::Birth, ""));
-        assert_eq!(parse_topic("spBv1.0/plant-1/NCMD/edge-7").unwrap().0, Kind::Other);
+        assert_eq!(
+            parse_topic("spBv1.0/plant-1/NCMD/edge-7").unwrap().0,
+            Kind::Other
+        );
         assert!(parse_topic("spBv1.0/plant-1/DDATA").is_none());
         assert!(parse_topic("spBv1.0/plant-1/DDATA/e/d/extra").is_none());
         assert!(parse_topic("other/plant-1/DDATA/e/d").is_none());
@@ -243,7 +271,12 @@ mod tests {
         let mut aliases = HashMap::new();
         let birth = encode(vec![
             metric(Some("bdSeq"), Some(0), 8, Value::Long(1)),
-            metric(Some("Discharge Pressure"), Some(1), 10, Value::Double(812.5)),
+            metric(
+                Some("Discharge Pressure"),
+                Some(1),
+                10,
+                Value::Double(812.5),
+            ),
             metric(Some("Motor Temp"), Some(2), 9, Value::Float(61.5)),
         ]);
         let born = decode(&birth, Kind::Birth, &source(), &mut aliases).unwrap();
@@ -262,7 +295,14 @@ mod tests {
         assert_eq!(r[0].value, 815.0);
         assert_eq!(r[0].time, Some(1_748_779_200_000_000));
         assert_eq!(r[1].time, Some(1_748_779_201_000_000));
-        assert_eq!((r[1].site.as_str(), r[1].asset.as_str(), r[1].sensor.as_str()), ("plant-1", "edge-7", "pump-3"));
+        assert_eq!(
+            (
+                r[1].site.as_str(),
+                r[1].asset.as_str(),
+                r[1].sensor.as_str()
+            ),
+            ("plant-1", "edge-7", "pump-3")
+        );
     }
 
     #[test]
@@ -278,10 +318,21 @@ mod tests {
             metric(Some("s"), None, 12, Value::String("on".into())),
         ]);
         let r = decode(&data, Kind::Data, &source(), &mut aliases).unwrap();
-        let values: Vec<Result<f64, Reason>> = r.into_iter().map(|c| c.map(|c| c.value).map_err(|e| e.reason)).collect();
+        let values: Vec<Result<f64, Reason>> = r
+            .into_iter()
+            .map(|c| c.map(|c| c.value).map_err(|e| e.reason))
+            .collect();
         assert_eq!(
             values,
-            vec![Ok(-1.0), Ok(-2.0), Ok(-1.0), Ok(4_294_967_295.0), Ok(-1.0), Ok(1.0), Err(Reason::BadValue)]
+            vec![
+                Ok(-1.0),
+                Ok(-2.0),
+                Ok(-1.0),
+                Ok(4_294_967_295.0),
+                Ok(-1.0),
+                Ok(1.0),
+                Err(Reason::BadValue)
+            ]
         );
     }
 
@@ -297,7 +348,15 @@ mod tests {
         null.is_null = Some(true);
         let r = decode(&encode(vec![null]), Kind::Data, &source(), &mut aliases).unwrap();
         assert_eq!(r[0].clone().unwrap_err().reason, Reason::MissingValue);
-        assert!(decode(b"", Kind::Death, &source(), &mut aliases).unwrap().is_empty());
-        assert_eq!(decode(b"", Kind::Other, &source(), &mut aliases).unwrap_err().reason.code(), "not_telemetry");
+        assert!(decode(b"", Kind::Death, &source(), &mut aliases)
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            decode(b"", Kind::Other, &source(), &mut aliases)
+                .unwrap_err()
+                .reason
+                .code(),
+            "not_telemetry"
+        );
     }
 }
