@@ -10,6 +10,7 @@ use pgrx::pg_sys::PgTryBuilder;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
+use rustc_hash::FxHashMap;
 use std::collections::{HashMap, HashSet};
 
 use crate::errors::internal;
@@ -290,100 +291,99 @@ fn clean_one(
     })
 }
 
-/// Series ids for the keys, registering new series when `telemetry.auto_register_series` is on.
+/// Series ids for the keys, in their order (`None`: not registered), registering new series
+/// when `telemetry.auto_register_series` is on.
 fn resolve_series(
     client: &mut SpiClient<'_>,
     reg: &Registry,
-    keys: &[SeriesKey],
+    keys: &[&SeriesKey],
     counts: &mut Counts,
-) -> Result<HashMap<SeriesKey, i32>, pgrx::spi::Error> {
-    let mut known = HashMap::new();
-    let mut missing: Vec<SeriesKey> = Vec::new();
-    {
+) -> Result<Vec<Option<i32>>, pgrx::spi::Error> {
+    let mut ids: Vec<Option<i32>> = {
         let cache = reg.series.borrow();
-        for k in keys {
-            match cache.get(k) {
-                Some(id) => {
-                    known.insert(k.clone(), *id);
-                }
-                None => missing.push(k.clone()),
-            }
-        }
-    }
+        keys.iter().map(|k| cache.get(*k).copied()).collect()
+    };
+    let missing: Vec<usize> = (0..keys.len()).filter(|&i| ids[i].is_none()).collect();
     if missing.is_empty() {
-        return Ok(known);
+        return Ok(ids);
     }
-    let columns = |ks: &[SeriesKey]| {
-        (
-            ks.iter().map(|k| k.0.clone()).collect::<Vec<_>>(),
-            ks.iter().map(|k| k.1.clone()).collect::<Vec<_>>(),
-            ks.iter().map(|k| k.2.clone()).collect::<Vec<_>>(),
-            ks.iter().map(|k| k.3.clone()).collect::<Vec<_>>(),
-        )
+    let column = |ix: &[usize], field: fn(&SeriesKey) -> &String| -> Vec<String> {
+        ix.iter().map(|&i| field(keys[i]).clone()).collect()
     };
-    let lookup = |client: &SpiClient<'_>,
-                  ks: &[SeriesKey]|
-     -> Result<Vec<(SeriesKey, i32)>, pgrx::spi::Error> {
-        let (a, b, c, d) = columns(ks);
-        client
-            .select(
-                "SELECT s.site_id, s.asset_id, s.sensor_id, s.metric, s.series_id
-                   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k (site_id, asset_id, sensor_id, metric)
-                   JOIN telemetry.series s USING (site_id, asset_id, sensor_id, metric)",
+    let lookup =
+        |client: &SpiClient<'_>, ix: &[usize]| -> Result<Vec<(usize, i32)>, pgrx::spi::Error> {
+            let rows = client.select(
+                "SELECT k.i, s.series_id
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY
+                    AS k (site_id, asset_id, sensor_id, metric, i)
+               JOIN telemetry.series s USING (site_id, asset_id, sensor_id, metric)",
                 None,
-                &[a.into(), b.into(), c.into(), d.into()],
-            )?
-            .map(|row| {
-                Ok((
-                    (
-                        row.get::<String>(1)?.unwrap_or_default(),
-                        row.get::<String>(2)?.unwrap_or_default(),
-                        row.get::<String>(3)?.unwrap_or_default(),
-                        row.get::<String>(4)?.unwrap_or_default(),
-                    ),
-                    row.get::<i32>(5)?.unwrap_or_default(),
-                ))
-            })
-            .collect()
-    };
-    let mut found = lookup(client, &missing)?;
-    if found.len() < missing.len() && gucs::auto_register_series() {
-        let have: HashSet<&SeriesKey> = found.iter().map(|(k, _)| k).collect();
-        let new: Vec<SeriesKey> = missing
-            .iter()
-            .filter(|k| !have.contains(k))
-            .cloned()
-            .collect();
-        let (a, b, c, d) = columns(&new);
+                &[
+                    column(ix, |k| &k.0).into(),
+                    column(ix, |k| &k.1).into(),
+                    column(ix, |k| &k.2).into(),
+                    column(ix, |k| &k.3).into(),
+                ],
+            )?;
+            let mut found = Vec::with_capacity(ix.len());
+            for row in rows {
+                let ordinal = row.get::<i64>(1)?.unwrap_or_default();
+                let slot = usize::try_from(ordinal - 1)
+                    .ok()
+                    .and_then(|o| ix.get(o).copied());
+                match (slot, row.get::<i32>(2)?) {
+                    (Some(i), Some(id)) => found.push((i, id)),
+                    _ => internal(format!("series lookup returned ordinal {ordinal}")),
+                }
+            }
+            Ok(found)
+        };
+    for (i, id) in lookup(client, &missing)? {
+        ids[i] = Some(id);
+    }
+    let new: Vec<usize> = missing
+        .iter()
+        .copied()
+        .filter(|&i| ids[i].is_none())
+        .collect();
+    if !new.is_empty() && gucs::auto_register_series() {
         // New series may come from sites and assets the registry has not seen: list them there,
         // so the DBA finds every publisher in telemetry.sites and telemetry.assets to describe.
         client.update(
             "INSERT INTO telemetry.sites (site_id) SELECT DISTINCT unnest($1::text[]) ORDER BY 1 ON CONFLICT DO NOTHING",
             None,
-            &[a.clone().into()],
+            &[column(&new, |k| &k.0).into()],
         )?;
         client.update(
             "INSERT INTO telemetry.assets (site_id, asset_id)
              SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) ORDER BY 1, 2 ON CONFLICT DO NOTHING",
             None,
-            &[a.clone().into(), b.clone().into()],
+            &[column(&new, |k| &k.0).into(), column(&new, |k| &k.1).into()],
         )?;
         let created = client.update(
             "INSERT INTO telemetry.series (site_id, asset_id, sensor_id, metric)
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
              ON CONFLICT DO NOTHING",
             None,
-            &[a.into(), b.into(), c.into(), d.into()],
+            &[
+                column(&new, |k| &k.0).into(),
+                column(&new, |k| &k.1).into(),
+                column(&new, |k| &k.2).into(),
+                column(&new, |k| &k.3).into(),
+            ],
         )?;
         counts.series_created += created.len() as i32;
-        found.extend(lookup(client, &new)?);
+        for (i, id) in lookup(client, &new)? {
+            ids[i] = Some(id);
+        }
     }
     let mut cache = reg.series.borrow_mut();
-    for (k, id) in found {
-        cache.insert(k.clone(), id);
-        known.insert(k, id);
+    for &i in &missing {
+        if let Some(id) = ids[i] {
+            cache.insert(keys[i].clone(), id);
+        }
     }
-    Ok(known)
+    Ok(ids)
 }
 
 /// Run the pipeline over a batch of messages inside the current transaction.
@@ -399,20 +399,34 @@ pub fn run(messages: &[Message]) -> Counts {
         ..Counts::default()
     };
     let result = Spi::connect_mut(|client| -> Result<(), pgrx::spi::Error> {
-        // Distinct series, sorted so that concurrent registrations lock in one order.
-        let mut keys: Vec<SeriesKey> = cleaned
+        // Each reading's series key is hashed once, to its slot among the batch's distinct keys.
+        let mut slots: FxHashMap<&SeriesKey, usize> = FxHashMap::default();
+        let mut distinct: Vec<&SeriesKey> = Vec::new();
+        let slot: Vec<usize> = cleaned
             .iter()
-            .map(|c| &c.key)
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .cloned()
+            .map(|c| {
+                *slots.entry(&c.key).or_insert_with(|| {
+                    distinct.push(&c.key);
+                    distinct.len() - 1
+                })
+            })
             .collect();
-        keys.sort_unstable();
-        let ids = resolve_series(client, &reg, &keys, &mut counts)?;
-        let series: Vec<Option<i32>> = cleaned.iter().map(|c| ids.get(&c.key).copied()).collect();
+        // Sorted, so that concurrent registrations lock in one order.
+        let mut order: Vec<usize> = (0..distinct.len()).collect();
+        order.sort_unstable_by(|&a, &b| distinct[a].cmp(distinct[b]));
+        let keys: Vec<&SeriesKey> = order.iter().map(|&s| distinct[s]).collect();
+        let mut id_of_slot = vec![None; distinct.len()];
+        for (j, id) in resolve_series(client, &reg, &keys, &mut counts)?
+            .into_iter()
+            .enumerate()
+        {
+            id_of_slot[order[j]] = id;
+        }
+        let series: Vec<Option<i32>> = slot.iter().map(|&s| id_of_slot[s]).collect();
 
         // Within the batch the first reading of a (series, time) wins, as in the table.
-        let mut first: HashMap<(i32, i64), usize> = HashMap::with_capacity(cleaned.len());
+        let mut first: FxHashMap<(i32, i64), usize> =
+            FxHashMap::with_capacity_and_hasher(cleaned.len(), Default::default());
         let mut rows: Vec<usize> = Vec::with_capacity(cleaned.len());
         for (i, c) in cleaned.iter().enumerate() {
             let Some(id) = series[i] else {

@@ -16,7 +16,7 @@ use crate::metrics::{MetricCatalog, MetricRule, NameError};
 use crate::routes::{Format, Pattern, Route};
 use crate::units::{Catalog, Unit};
 use crate::validate::Status;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 pub struct Registry {
     pub units: Catalog,
@@ -25,7 +25,7 @@ pub struct Registry {
     pub routes: Vec<Route>,
     /// Series ids already resolved by this backend: (site, asset, sensor, metric) -> id.
     /// Series are only added between invalidations, so a cached id stays right until then.
-    pub series: RefCell<HashMap<SeriesKey, i32>>,
+    pub series: RefCell<FxHashMap<SeriesKey, i32>>,
     relids: Vec<pg_sys::Oid>,
     status_oids: [pg_sys::Oid; Status::ALL.len()],
 }
@@ -211,7 +211,7 @@ fn load() -> Result<Registry, pgrx::spi::Error> {
             units: Catalog::new(units, unit_aliases),
             metrics: MetricCatalog::new(rules, metric_aliases),
             routes,
-            series: RefCell::new(HashMap::new()),
+            series: RefCell::new(FxHashMap::default()),
             relids,
             status_oids,
         })
