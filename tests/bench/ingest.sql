@@ -10,7 +10,6 @@
 \else
   \set series 10000
 \endif
-\set batch 5000
 SET client_min_messages = warning;
 DROP SCHEMA IF EXISTS bench_ingest CASCADE;
 CREATE SCHEMA bench_ingest;
@@ -69,7 +68,7 @@ CREATE INDEX ON bench_ingest.sensor_readings (metric_name, timestamp DESC);
 CREATE INDEX ON bench_ingest.sensor_readings (quality, timestamp DESC) WHERE quality != 'GOOD';
 
 -- The pipeline as the shim drives it: COPY a batch of raw messages into the staging table, run
--- the pipeline, commit; batches of :batch messages (about the shim's 4 MiB default).
+-- the pipeline, commit. A batch closes at the shim's defaults, 5,000 messages or 4 MiB.
 CREATE PROCEDURE bench_ingest.pipeline(source regclass, batch int, INOUT ms float8 DEFAULT NULL)
 LANGUAGE plpgsql AS $$
 DECLARE t timestamptz := clock_timestamp(); last bigint; k bigint := 0;
@@ -112,7 +111,10 @@ $$;
 
 SELECT bench_ingest.copy_ms() AS copy_ms \gset
 SELECT bench_ingest.reset() \gset
-CALL bench_ingest.pipeline('bench_ingest.raw_multi', 2000, NULL) \gset multi_
+SELECT least(5000, floor(4194304 / avg(octet_length(payload))))::int AS multi_batch,
+       least(5000, floor(4194304 / (SELECT avg(octet_length(payload)) FROM bench_ingest.raw_single)))::int AS single_batch
+  FROM bench_ingest.raw_multi \gset
+CALL bench_ingest.pipeline('bench_ingest.raw_multi', :multi_batch, NULL) \gset multi_
 SELECT bench_ingest.check(:readings) \gset
 -- Storage, with telemetry.readings full: bytes per reading, in the heap and with the indexes.
 INSERT INTO bench_ingest.sensor_readings (reading_id, site_id, asset_id, sensor_id, timestamp, metric_name, value, unit, quality)
@@ -124,11 +126,11 @@ SELECT hypertable_size('telemetry.readings')::float8 / :readings AS ours_bytes,
        (SELECT sum(pg_table_size(format('%I.%I', chunk_schema, chunk_name)))
           FROM timescaledb_information.chunks WHERE hypertable_name = 'sensor_readings')::float8 / :readings AS seed_heap \gset
 SELECT bench_ingest.reset() \gset
-CALL bench_ingest.pipeline('bench_ingest.raw_single', 5000, NULL) \gset single_
+CALL bench_ingest.pipeline('bench_ingest.raw_single', :single_batch, NULL) \gset single_
 SELECT bench_ingest.check(:readings) \gset
 
 \echo
-\echo :readings 'readings over' :series 'series; readings/s and the ratio to binary COPY of decoded rows'
+\echo :readings 'readings over' :series 'series, batches of' :multi_batch 'and' :single_batch 'messages; readings/s and the ratio to binary COPY of decoded rows'
 SELECT name, round(:readings / (ms / 1000)) AS readings_per_s, round((:copy_ms / ms)::numeric, 2) AS ratio_to_copy, target
   FROM (VALUES ('binary COPY, decoded rows (baseline)', :copy_ms::float8, ''),
                ('pipeline, 20 readings per message', :multi_ms::float8, '>= 0.6'),
