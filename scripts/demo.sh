@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job: a local PostgreSQL 15 + TimescaleDB cluster with the telemetry extension and a
-# day of sample readings loaded through its SQL API. Runs set-up first when needed.
+# The main job: a local PostgreSQL 15 + TimescaleDB cluster with the telemetry extension, a day
+# of sample readings loaded through its SQL functions and an hour of raw MQTT messages through
+# its ingest pipeline. Runs set-up first when needed.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 usage_if_help "$@"
@@ -27,7 +28,7 @@ psql_demo -q -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREAT
 psql_demo -q -d "$DB" -c "CREATE EXTENSION telemetry CASCADE"
 psql_demo -d "$DB" -tAc "SELECT 'TimescaleDB ' || extversion || ', license ' || telemetry.timescaledb_license() FROM pg_extension WHERE extname = 'timescaledb'" | sed 's/^/    /'
 
-step "Loading one day of sample readings through the SQL API (sql/demo.sql)"
+step "Loading sample readings: a day through the SQL functions, an hour of raw MQTT messages through the ingest pipeline (sql/demo.sql)"
 psql_demo -q -d "$DB" -f "$ROOT/sql/demo.sql"
 psql_demo -d "$DB" -c "
 SELECT s.site_id, s.asset_id, s.metric, r.unit, count(*) AS readings,
@@ -36,7 +37,8 @@ SELECT s.site_id, s.asset_id, s.metric, r.unit, count(*) AS readings,
   FROM telemetry.readings JOIN telemetry.series s USING (series_id)
   JOIN telemetry.metric_rules r USING (metric)
  GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3;" | sed 's/^/    /'
-psql_demo -d "$DB" -c "SELECT reason, count(*) AS dead_letters, min(detail) AS example FROM telemetry.dead_letters GROUP BY 1;" | sed 's/^/    /'
+psql_demo -d "$DB" -c "SELECT batches, messages, readings, duplicates, dead_letters, series_created FROM telemetry.ingest_stats;" | sed 's/^/    /'
+psql_demo -d "$DB" -c "SELECT reason, count(*) AS dead_letters, min(detail) AS example FROM telemetry.dead_letters GROUP BY 1 ORDER BY 1;" | sed 's/^/    /'
 
 step "Done"
 say "Connect:  psql -h /tmp -p $PORT -U postgres $DB"

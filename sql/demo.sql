@@ -55,3 +55,27 @@ SELECT received_at, format('telemetry/%s/%s/%s', site_id, asset_id, vendor_metri
        convert_to(format('{"value": %s, "unit": "%s"}', value, unit), 'UTF8'), NULL,
        'out_of_range', format('%s = %s %s is %s', metric, value, unit, status)
 FROM cleaned WHERE status <> 'ok';
+
+-- The same kind of data as raw MQTT messages through the ingest pipeline, the way the shim
+-- delivers them: seed 001 single readings, seed 000 multi-metric objects, a few bad messages.
+SELECT telemetry.prepare_staging() \gset
+BEGIN;
+INSERT INTO pg_temp.telemetry_staging (received_at, topic, payload)
+SELECT ts + interval '2 seconds', 'telemetry/wind-01/WTG-' || lpad(t::text, 2, '0') || '/WindSpeed',
+       convert_to(format('{"event_id": "wtg%s-%s", "timestamp": %s, "value": %s, "unit": "m/s", "quality_flag": "GOOD"}',
+                         t, extract(epoch FROM ts)::bigint, (extract(epoch FROM ts) * 1000)::bigint,
+                         round((8 + 4 * sin(extract(epoch FROM ts) / 3600 + t))::numeric, 2)), 'UTF8')
+  FROM generate_series(date_trunc('hour', now()) - interval '1 hour', date_trunc('hour', now()) - interval '1 minute', interval '1 minute') AS ts,
+       generate_series(1, 10) AS t
+UNION ALL
+SELECT ts + interval '1 second', 'site/bess-01/telemetry',
+       convert_to(json_build_object('assetId', 'RACK-02', 'timestamp', (extract(epoch FROM ts) * 1000)::bigint,
+                                    'metrics', json_build_object('soc', 60, 'cell_voltage', 3.31, 'temperature_c', 27.5,
+                                                                 'active_power_kw', -250))::text, 'UTF8')
+  FROM generate_series(date_trunc('hour', now()) - interval '1 hour', date_trunc('hour', now()) - interval '1 minute', interval '1 minute') AS ts
+UNION ALL
+VALUES (now(), 'telemetry/wind-01/WTG-01/WindSpeed', convert_to('{"value": "gusty"}', 'UTF8')),
+       (now(), 'unknown/topic', convert_to('{"value": 1}', 'UTF8')),
+       (now(), 'telemetry/wind-01/WTG-01/WindSpeed', convert_to('{"value": 12, "unit": "furlongs"}', 'UTF8'));
+SELECT * FROM telemetry.ingest_staged();
+COMMIT;
