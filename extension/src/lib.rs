@@ -39,10 +39,11 @@ extension_sql_file!(
     name = "ingest",
     requires = ["setup", routes::check_route_pattern]
 );
+extension_sql_file!("../../sql/maintenance.sql", name = "maintenance", requires = ["schema"]);
 extension_sql_file!(
     "../../sql/grants.sql",
     name = "grants",
-    requires = ["ingest"]
+    requires = ["ingest", "maintenance"]
 );
 extension_sql_file!("../../sql/comments.sql", name = "comments", finalize);
 
