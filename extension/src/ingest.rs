@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use crate::errors::internal;
 use crate::gucs;
 use crate::payload::{decode_json, Candidate, Reason, Rejection};
-use crate::quality::{assess, Reading, SourceQuality, FLAGS};
+use crate::quality::{assess, flag, Reading, SourceQuality};
 use crate::registry::{self, Registry, SeriesKey};
 use crate::routes::{route, Format};
 use crate::sparkplug::{self, Source};
@@ -56,13 +56,6 @@ struct Clean {
     flags: i32,
     source_quality: i16,
     event_id: Option<String>,
-}
-
-fn flag(name: &str) -> i32 {
-    FLAGS
-        .iter()
-        .find(|(_, n)| *n == name)
-        .map_or(0, |(bit, _)| *bit)
 }
 
 fn unit_reason(e: &UnitError) -> &'static str {
@@ -119,7 +112,8 @@ impl SparkplugAliases {
     /// Replace the stored aliases of every node and device that was born in this batch.
     fn save(&self, client: &mut SpiClient<'_>) -> Result<(), pgrx::spi::Error> {
         for source in &self.born {
-            let aliases = self.known.get(source).cloned().unwrap_or_default();
+            let none = HashMap::new();
+            let aliases = self.known.get(source).unwrap_or(&none);
             let args = || -> [pgrx::datum::DatumWithOid<'static>; 3] {
                 [
                     source.group.clone().into(),
@@ -209,8 +203,8 @@ fn clean(
             }
         };
         for candidate in candidates {
-            match candidate.and_then(|c| clean_one(reg, route.unit.as_deref(), m, c, &params)) {
-                Ok(c) => out.push(Clean { message: i, ..c }),
+            match candidate.and_then(|c| clean_one(reg, route.unit.as_deref(), i, m, c, &params)) {
+                Ok(c) => out.push(c),
                 Err(Rejection { reason, detail }) => reject(reason.code(), detail),
             }
         }
@@ -221,6 +215,7 @@ fn clean(
 fn clean_one(
     reg: &Registry,
     route_unit: Option<&str>,
+    message: usize,
     m: &Message,
     c: Candidate,
     params: &crate::quality::Params,
@@ -280,7 +275,7 @@ fn clean_one(
         0
     };
     Ok(Clean {
-        message: 0,
+        message,
         key: (c.site, c.asset, c.sensor, rule.metric.clone()),
         time,
         value,

@@ -39,7 +39,11 @@ extension_sql_file!(
     name = "ingest",
     requires = ["setup", routes::check_route_pattern]
 );
-extension_sql_file!("../../sql/maintenance.sql", name = "maintenance", requires = ["schema"]);
+extension_sql_file!(
+    "../../sql/maintenance.sql",
+    name = "maintenance",
+    requires = ["schema"]
+);
 extension_sql_file!(
     "../../sql/grants.sql",
     name = "grants",

@@ -72,7 +72,8 @@ pub const FLAGS: [(i32, &str); 11] = [
     (1 << 10, "converted"),
 ];
 
-fn flag(name: &str) -> i32 {
+/// The bit of a named flag.
+pub fn flag(name: &str) -> i32 {
     FLAGS
         .iter()
         .find(|(_, n)| *n == name)
