@@ -730,19 +730,26 @@ fn ingest(
     counts_row(run(std::slice::from_ref(&message)))
 }
 
+fn staging_exists() -> bool {
+    Spi::get_one::<bool>("SELECT to_regclass('pg_temp.telemetry_staging') IS NOT NULL")
+        == Ok(Some(true))
+}
+
 /// Create this session's staging table if needed: COPY raw messages into it, then call
 /// `telemetry.ingest_staged()` in the same transaction. Rows never outlive the transaction.
 #[pg_extern(volatile, parallel_unsafe)]
 fn prepare_staging() -> String {
-    Spi::run(
-        "CREATE TEMP TABLE IF NOT EXISTS telemetry_staging (
-             received_at timestamptz NOT NULL DEFAULT now(),
-             topic text NOT NULL,
-             payload bytea NOT NULL,
-             seq bigint GENERATED ALWAYS AS IDENTITY
-         ) ON COMMIT DELETE ROWS",
-    )
-    .unwrap_or_else(|e| internal(format!("cannot create the staging table: {e}")));
+    if !staging_exists() {
+        Spi::run(
+            "CREATE TEMP TABLE telemetry_staging (
+                 received_at timestamptz NOT NULL DEFAULT now(),
+                 topic text NOT NULL,
+                 payload bytea NOT NULL,
+                 seq bigint GENERATED ALWAYS AS IDENTITY
+             ) ON COMMIT DELETE ROWS",
+        )
+        .unwrap_or_else(|e| internal(format!("cannot create the staging table: {e}")));
+    }
     "pg_temp.telemetry_staging".into()
 }
 
@@ -759,9 +766,7 @@ fn ingest_staged() -> TableIterator<
         name!(dead_letters, i32),
     ),
 > {
-    let exists =
-        Spi::get_one::<bool>("SELECT to_regclass('pg_temp.telemetry_staging') IS NOT NULL");
-    if exists != Ok(Some(true)) {
+    if !staging_exists() {
         ErrorReport::new(
             PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
             "this session has no staging table pg_temp.telemetry_staging",

@@ -109,6 +109,17 @@ SELECT * FROM telemetry.match_topic('site/{site_id}/{asset_type}/{asset_id}/{met
 SELECT count(*) FROM telemetry.match_topic('site/{site_id}/telemetry', 'site/ALPHA-001/other');
 INSERT INTO telemetry.routes (pattern) VALUES ('a/#/b');
 INSERT INTO telemetry.routes (pattern) VALUES ('a/{bad name}');
+-- The documented path for any client: COPY raw messages into the staging table, then ingest.
+BEGIN;
+SELECT telemetry.prepare_staging();
+COPY pg_temp.telemetry_staging (received_at, topic, payload) FROM STDIN;
+2025-06-01 12:01:05+00	telemetry/copy-site/pump-1/temperature	\\x7b2276616c7565223a2032312e352c20227473223a2022323032352d30362d30315431323a30303a30305a227d
+2025-06-01 12:01:05+00	telemetry/copy-site/pump-1/temperature	\\x7b2276616c7565223a2032322e352c20227473223a2022323032352d30362d30315431323a30313a30305a227d
+\.
+SELECT * FROM telemetry.ingest_staged();
+COMMIT;
+SELECT r.time, r.value FROM telemetry.readings r JOIN telemetry.series s USING (series_id) WHERE s.site_id = 'copy-site' ORDER BY r.time;
+
 -- A new session has no staging table until it asks for one.
 \c
 SELECT * FROM telemetry.ingest_staged();
