@@ -42,3 +42,7 @@ COMMENT ON FUNCTION telemetry.ingest_staged() IS
   'ingest_staged(): run every message in pg_temp.telemetry_staging through the pipeline in arrival order, empty the table, and return the counts. Call it in the transaction that filled the table.';
 COMMENT ON FUNCTION telemetry.clean_row() IS
   'Row trigger for a table of your own: validates, converts to canonical units and scores readings on INSERT or UPDATE. Arguments, key=value each: wide tables name column=metric or column=metric@unit (values arrive in that unit and are converted in place); narrow tables give metric_column, value_column and optionally unit_column; time_column (source time), quality_column (gets the mean score), flags_column (gets the flags) and on_invalid=keep|null|reject for out-of-range or non-finite values are optional.';
+COMMENT ON FUNCTION telemetry.inbox_collect() IS
+  'Row trigger of telemetry.inbox: keeps each inserted message for the end of the statement and stores nothing.';
+COMMENT ON FUNCTION telemetry.inbox_flush() IS
+  'Statement trigger of telemetry.inbox: runs the statement''s messages through the ingest pipeline as one batch.';

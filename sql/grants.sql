@@ -25,7 +25,7 @@ GRANT SELECT ON telemetry.readings, telemetry.series, telemetry.sites, telemetry
 -- to resolve series; it cannot change or delete stored readings.
 GRANT SELECT, INSERT ON telemetry.readings, telemetry.series TO telemetry_writer;
 GRANT SELECT, INSERT ON telemetry.sites, telemetry.assets TO telemetry_writer;
-GRANT INSERT ON telemetry.dead_letters, telemetry.ingest_batches TO telemetry_writer;
+GRANT INSERT ON telemetry.dead_letters, telemetry.ingest_batches, telemetry.inbox TO telemetry_writer;
 GRANT SELECT, INSERT, DELETE ON telemetry.sparkplug_aliases TO telemetry_writer;
 GRANT SELECT, INSERT, UPDATE, DELETE ON telemetry.recent_events TO telemetry_writer;
 GRANT SELECT ON telemetry.sparkplug_aliases TO telemetry_reader;

@@ -730,6 +730,86 @@ fn ingest(
     counts_row(run(std::slice::from_ref(&message)))
 }
 
+/// Rows written to `telemetry.inbox` by the current statement, and which statement that is:
+/// a statement that failed leaves rows the next one must not take for its own.
+type Statement = (i64, u32, u32);
+
+thread_local! {
+    static INBOX: std::cell::RefCell<(Option<Statement>, Vec<Message>)> =
+        const { std::cell::RefCell::new((None, Vec::new())) };
+}
+
+fn current_statement() -> Statement {
+    unsafe {
+        (
+            pg_sys::GetCurrentTransactionStartTimestamp(),
+            pg_sys::GetCurrentSubTransactionId(),
+            pg_sys::GetCurrentCommandId(false),
+        )
+    }
+}
+
+/// BEFORE INSERT row trigger on `telemetry.inbox`: keep the message for the statement's end
+/// and store nothing, so the inbox never holds a row.
+#[pg_trigger]
+pub fn inbox_collect<'a>(
+    trigger: &'a pgrx::PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, pgrx::AllocatedByRust>>, pgrx::PgTriggerError> {
+    let Some(row) = trigger.new() else {
+        return Ok(None);
+    };
+    // The inbox's own columns and types, so a failure here is the extension's own fault.
+    fn column(e: pgrx::datum::TryFromDatumError) -> ! {
+        internal(format!("telemetry.inbox: {e}"))
+    }
+    let message = Message {
+        received_at: row
+            .get_by_name::<TimestampWithTimeZone>("received_at")
+            .unwrap_or_else(|e| column(e))
+            .map_or_else(
+                || unix_micros(now(), "now"),
+                |t| unix_micros(t, "received_at"),
+            ),
+        topic: row
+            .get_by_name::<String>("topic")
+            .unwrap_or_else(|e| column(e))
+            .unwrap_or_default(),
+        payload: row
+            .get_by_name::<&[u8]>("payload")
+            .unwrap_or_else(|e| column(e))
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default(),
+    };
+    let statement = current_statement();
+    INBOX.with(|inbox| {
+        let mut inbox = inbox.borrow_mut();
+        if inbox.0 != Some(statement) {
+            *inbox = (Some(statement), Vec::new());
+        }
+        inbox.1.push(message);
+    });
+    Ok(None)
+}
+
+/// AFTER INSERT statement trigger on `telemetry.inbox`: run the statement's messages through
+/// the pipeline as one batch.
+#[pg_trigger]
+pub fn inbox_flush<'a>(
+    _trigger: &'a pgrx::PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, pgrx::AllocatedByRust>>, pgrx::PgTriggerError> {
+    let statement = current_statement();
+    let (tag, messages) = INBOX.with(|inbox| std::mem::take(&mut *inbox.borrow_mut()));
+    if tag == Some(statement) && !messages.is_empty() {
+        run(&messages);
+    }
+    Ok(None)
+}
+
+fn now() -> TimestampWithTimeZone {
+    TimestampWithTimeZone::try_from(unsafe { pg_sys::GetCurrentTransactionStartTimestamp() })
+        .unwrap_or_else(|_| internal("the transaction start time is out of range".into()))
+}
+
 fn staging_exists() -> bool {
     Spi::get_one::<bool>("SELECT to_regclass('pg_temp.telemetry_staging') IS NOT NULL")
         == Ok(Some(true))

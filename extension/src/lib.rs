@@ -37,7 +37,12 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/ingest.sql",
     name = "ingest",
-    requires = ["setup", routes::check_route_pattern]
+    requires = [
+        "setup",
+        routes::check_route_pattern,
+        ingest::inbox_collect,
+        ingest::inbox_flush
+    ]
 );
 extension_sql_file!(
     "../../sql/maintenance.sql",

@@ -120,6 +120,31 @@ SELECT * FROM telemetry.ingest_staged();
 COMMIT;
 SELECT r.time, r.value FROM telemetry.readings r JOIN telemetry.series s USING (series_id) WHERE s.site_id = 'copy-site' ORDER BY r.time;
 
+-- Clients that can only INSERT or COPY into a table use telemetry.inbox: each statement is one
+-- batch through the same pipeline, and the inbox itself stays empty.
+INSERT INTO telemetry.inbox (received_at, topic, payload) VALUES
+  ('2025-06-01 12:02:05+00', 'telemetry/inbox-site/pump-1/pressure', pg_temp.j('{"value": 2, "unit": "bar", "ts": "2025-06-01T12:02:00Z"}')),
+  ('2025-06-01 12:02:05+00', 'telemetry/inbox-site/pump-1/pressure', pg_temp.j('{"value": 3, "unit": "bar", "ts": "2025-06-01T12:02:01Z"}')),
+  ('2025-06-01 12:02:05+00', 'telemetry/inbox-site/pump-1/pressure', pg_temp.j('not json'));
+COPY telemetry.inbox (topic, payload) FROM STDIN;
+telemetry/inbox-site/pump-2/pressure	\\x7b2276616c7565223a20312c20227473223a20313734383737393230307d
+\.
+SELECT count(*) AS rows_in_inbox FROM telemetry.inbox;
+SELECT s.asset_id, r.time, r.value FROM telemetry.readings r JOIN telemetry.series s USING (series_id)
+ WHERE s.site_id = 'inbox-site' ORDER BY s.asset_id, r.time;
+SELECT messages, readings, dead_letters FROM telemetry.ingest_batches ORDER BY batch_id DESC LIMIT 2;
+-- A statement that fails leaves nothing behind for the next one.
+BEGIN;
+SAVEPOINT s;
+INSERT INTO telemetry.inbox (topic, payload)
+SELECT 'telemetry/inbox-site/pump-3/pressure', pg_temp.j(format('{"value": %s, "ts": %s}', 1 / (3 - g), 1748779200 + g))
+  FROM generate_series(1, 3) AS g;
+ROLLBACK TO SAVEPOINT s;
+INSERT INTO telemetry.inbox (topic, payload) VALUES ('telemetry/inbox-site/pump-4/pressure', pg_temp.j('{"value": 4, "ts": 1748779200}'));
+COMMIT;
+SELECT s.asset_id, count(*) FROM telemetry.readings r JOIN telemetry.series s USING (series_id)
+ WHERE s.site_id = 'inbox-site' AND s.asset_id IN ('pump-3', 'pump-4') GROUP BY 1 ORDER BY 1;
+
 -- A new session has no staging table until it asks for one.
 \c
 SELECT * FROM telemetry.ingest_staged();
