@@ -20,7 +20,7 @@ use crate::quality::{assess, flag, Reading, SourceQuality};
 use crate::registry::{self, Registry, SeriesKey};
 use crate::routes::{route, Format};
 use crate::sparkplug::{self, Source};
-use crate::time::{timestamp, unix_micros};
+use crate::time::{timestamp, transaction_start, unix_micros};
 use crate::units::UnitError;
 
 /// One raw message as it arrived.
@@ -459,36 +459,33 @@ pub fn run(messages: &[Message]) -> Counts {
         // for each other instead of deadlocking.
         rows.sort_unstable_by_key(|&i| (series[i], cleaned[i].time));
         let id_of = |i: usize| series[i].unwrap_or_default();
-        let columns = || -> [pgrx::datum::DatumWithOid<'static>; 6] {
-            [
-                rows.iter()
-                    .map(|&i| timestamp(cleaned[i].time))
-                    .collect::<Vec<_>>()
-                    .into(),
-                rows.iter()
-                    .map(|&i| cleaned[i].value)
-                    .collect::<Vec<_>>()
-                    .into(),
-                rows.iter().map(|&i| id_of(i)).collect::<Vec<_>>().into(),
-                rows.iter()
-                    .map(|&i| cleaned[i].quality)
-                    .collect::<Vec<_>>()
-                    .into(),
-                rows.iter()
-                    .map(|&i| cleaned[i].flags)
-                    .collect::<Vec<_>>()
-                    .into(),
-                rows.iter()
-                    .map(|&i| cleaned[i].source_quality)
-                    .collect::<Vec<_>>()
-                    .into(),
-            ]
-        };
+        let args: [pgrx::datum::DatumWithOid<'static>; 6] = [
+            rows.iter()
+                .map(|&i| timestamp(cleaned[i].time))
+                .collect::<Vec<_>>()
+                .into(),
+            rows.iter()
+                .map(|&i| cleaned[i].value)
+                .collect::<Vec<_>>()
+                .into(),
+            rows.iter().map(|&i| id_of(i)).collect::<Vec<_>>().into(),
+            rows.iter()
+                .map(|&i| cleaned[i].quality)
+                .collect::<Vec<_>>()
+                .into(),
+            rows.iter()
+                .map(|&i| cleaned[i].flags)
+                .collect::<Vec<_>>()
+                .into(),
+            rows.iter()
+                .map(|&i| cleaned[i].source_quality)
+                .collect::<Vec<_>>()
+                .into(),
+        ];
         const INSERT: &str = "INSERT INTO telemetry.readings (time, value, series_id, quality, flags, source_quality)
              SELECT * FROM unnest($1::timestamptz[], $2::float8[], $3::int4[], $4::float4[], $5::int4[], $6::int2[])";
         // Most batches hold no stored key, and a plain INSERT is about a third cheaper than
         // ON CONFLICT: try it in a subtransaction and fall back only on a unique violation.
-        let args = columns();
         let plain = in_subtransaction(PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION, || {
             client.update(INSERT, None, &args).map(|t| t.len())
         });
@@ -766,10 +763,7 @@ pub fn inbox_collect<'a>(
         received_at: row
             .get_by_name::<TimestampWithTimeZone>("received_at")
             .unwrap_or_else(|e| column(e))
-            .map_or_else(
-                || unix_micros(now(), "now"),
-                |t| unix_micros(t, "received_at"),
-            ),
+            .map_or_else(transaction_start, |t| unix_micros(t, "received_at")),
         topic: row
             .get_by_name::<String>("topic")
             .unwrap_or_else(|e| column(e))
@@ -803,11 +797,6 @@ pub fn inbox_flush<'a>(
         run(&messages);
     }
     Ok(None)
-}
-
-fn now() -> TimestampWithTimeZone {
-    TimestampWithTimeZone::try_from(unsafe { pg_sys::GetCurrentTransactionStartTimestamp() })
-        .unwrap_or_else(|_| internal("the transaction start time is out of range".into()))
 }
 
 fn staging_exists() -> bool {

@@ -7,6 +7,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::errors::echo;
 use crate::routes::Captures;
 
 /// Why a message or a reading was not stored: the `reason` of `telemetry.dead_letters`.
@@ -187,7 +188,7 @@ fn parse_value(v: &Value) -> Result<f64, Rejection> {
         Value::String(s) => s.trim().parse::<f64>().map_err(|_| {
             reject(
                 Reason::BadValue,
-                format!("value {} is not a number", short(s)),
+                format!("value {} is not a number", echo(s)),
             )
         }),
         _ => Err(reject(
@@ -195,10 +196,6 @@ fn parse_value(v: &Value) -> Result<f64, Rejection> {
             "value is an object or an array, not a number",
         )),
     }
-}
-
-fn short(s: &str) -> String {
-    crate::errors::echo(s)
 }
 
 /// Plausible epoch values span 1970 to 9999; the magnitude tells seconds from ms, us and ns.
@@ -238,7 +235,7 @@ pub fn parse_time(v: &Value) -> Result<i64, Rejection> {
             parse_iso8601(s).ok_or_else(|| {
                 reject(
                     Reason::BadTimestamp,
-                    format!("timestamp {} is not ISO 8601 or epoch", short(s)),
+                    format!("timestamp {} is not ISO 8601 or epoch", echo(s)),
                 )
             })
         }

@@ -192,13 +192,7 @@ fn clean_row<'a>(
         let t = row
             .get_by_name::<TimestampWithTimeZone>(c)
             .unwrap_or_else(|e| column_error(c, e))?;
-        let now = time::unix_micros(
-            unsafe {
-                TimestampWithTimeZone::try_from(pg_sys::GetCurrentTransactionStartTimestamp())
-                    .ok()?
-            },
-            "now",
-        );
+        let now = time::transaction_start();
         Some((now - time::unix_micros(t, c)) as f64 / 1e6)
     });
 

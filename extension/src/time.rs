@@ -22,6 +22,11 @@ pub fn unix_micros(ts: TimestampWithTimeZone, what: &str) -> i64 {
     }
 }
 
+/// Unix microseconds of the current transaction's start, which is `now()` in SQL.
+pub fn transaction_start() -> i64 {
+    (unsafe { pgrx::pg_sys::GetCurrentTransactionStartTimestamp() }) + PG_EPOCH_UNIX_MICROS
+}
+
 /// The timestamp of Unix microseconds that payload decoding has already bounded to 1970..9999.
 pub fn timestamp(unix_micros: i64) -> TimestampWithTimeZone {
     TimestampWithTimeZone::try_from(unix_micros - PG_EPOCH_UNIX_MICROS).unwrap_or_else(|_| {
