@@ -137,7 +137,10 @@ CREATE TABLE telemetry.dead_letters (
     payload        bytea,
     payload_bytes  integer,
     reason         text NOT NULL CHECK (reason ~ '^[a-z_]+$'),
-    detail         text
+    detail         text,
+    packet_id      integer,
+    retained       boolean,
+    redelivered    boolean
 );
 CREATE INDEX ON telemetry.dead_letters (received_at);
 CREATE INDEX ON telemetry.dead_letters (reason, received_at);
@@ -147,3 +150,6 @@ COMMENT ON COLUMN telemetry.dead_letters.payload IS 'The raw payload, cut to a b
 COMMENT ON COLUMN telemetry.dead_letters.payload_bytes IS 'Size of the original payload, before any cut.';
 COMMENT ON COLUMN telemetry.dead_letters.reason IS 'Reason code: bad_json, no_route, unknown_unit, out_of_range, conflicting_duplicate, ...';
 COMMENT ON COLUMN telemetry.dead_letters.detail IS 'Human-readable detail: which field, which value.';
+COMMENT ON COLUMN telemetry.dead_letters.packet_id IS 'The MQTT packet identifier, when the client passed it on.';
+COMMENT ON COLUMN telemetry.dead_letters.retained IS 'The MQTT retain flag, when the client passed it on.';
+COMMENT ON COLUMN telemetry.dead_letters.redelivered IS 'The MQTT DUP flag (a redelivery), when the client passed it on.';

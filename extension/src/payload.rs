@@ -6,6 +6,7 @@
 //! has a list of accepted names.
 
 use serde_json::{Map, Value};
+use std::rc::Rc;
 
 use crate::errors::echo;
 use crate::routes::Captures;
@@ -50,19 +51,48 @@ fn reject(reason: Reason, detail: impl Into<String>) -> Rejection {
     }
 }
 
+/// A name a batch repeats for many readings (site, asset, metric, unit): shared, not copied.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Name(Rc<str>);
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Name {
+    fn from(s: &str) -> Name {
+        Name(Rc::from(s))
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// One reading as the payload gave it: names and unit as sent, value not yet converted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
-    pub site: String,
-    pub asset: String,
-    pub sensor: String,
-    pub metric: String,
+    pub site: Name,
+    pub asset: Name,
+    pub sensor: Name,
+    pub metric: Name,
     pub value: f64,
-    pub unit: Option<String>,
+    pub unit: Option<Name>,
     /// Unix microseconds; `None` when the payload carried no time.
     pub time: Option<i64>,
-    pub quality: Option<String>,
-    pub event_id: Option<String>,
+    pub quality: Option<Name>,
+    pub event_id: Option<Name>,
 }
 
 const SITE: &[&str] = &["site_id", "siteId", "site"];
@@ -89,55 +119,100 @@ const TIME: &[&str] = &["timestamp", "ts", "time", "t"];
 const QUALITY: &[&str] = &["quality_flag", "qualityFlag", "quality", "q", "status"];
 const EVENT_ID: &[&str] = &["event_id", "eventId", "message_id", "messageId", "id"];
 
-fn field<'a>(obj: &'a Map<String, Value>, names: &[&str]) -> Option<&'a Value> {
-    names
-        .iter()
-        .find_map(|n| obj.get(*n))
-        .filter(|v| !v.is_null())
+/// The fields of one object the decoder reads, found in one pass over its keys: under each
+/// field's most preferred name, nulls skipped.
+#[derive(Default)]
+struct Fields<'a> {
+    found: [Option<(usize, &'a Value)>; FIELDS.len()],
+    /// A value key was present, even if null: a reading without a value, not a non-reading.
+    value_key: bool,
+    metrics: Option<&'a Value>,
 }
 
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+#[derive(Clone, Copy)]
+enum Field {
+    Site,
+    Asset,
+    Sensor,
+    Metric,
+    Value,
+    Unit,
+    Time,
+    Quality,
+    EventId,
+}
+
+const FIELDS: [&[&str]; 9] = [
+    SITE, ASSET, SENSOR, METRIC, VALUE, UNIT, TIME, QUALITY, EVENT_ID,
+];
+
+impl<'a> Fields<'a> {
+    fn of(obj: &'a Map<String, Value>) -> Fields<'a> {
+        let mut f = Fields::default();
+        for (key, v) in obj {
+            if key == "metrics" {
+                f.metrics = Some(v);
+                continue;
+            }
+            for (field, names) in FIELDS.iter().enumerate() {
+                let Some(rank) = names.iter().position(|n| n == key) else {
+                    continue;
+                };
+                if field == Field::Value as usize {
+                    f.value_key = true;
+                }
+                let slot = &mut f.found[field];
+                if !v.is_null() && slot.is_none_or(|(r, _)| rank < r) {
+                    *slot = Some((rank, v));
+                }
+            }
+        }
+        f
     }
-}
 
-fn text_field(obj: &Map<String, Value>, names: &[&str]) -> Option<String> {
-    field(obj, names).and_then(text)
+    fn get(&self, field: Field) -> Option<&'a Value> {
+        self.found[field as usize].map(|(_, v)| v)
+    }
+
+    fn text(&self, field: Field) -> Option<Name> {
+        match self.get(field)? {
+            Value::String(s) if !s.trim().is_empty() => Some(Name::from(s.trim())),
+            Value::Number(n) => Some(Name::from(n.to_string().as_str())),
+            _ => None,
+        }
+    }
 }
 
 /// Identity and context inherited from the topic and from enclosing JSON objects.
 #[derive(Debug, Default, Clone)]
 struct Inherited {
-    site: Option<String>,
-    asset: Option<String>,
-    sensor: Option<String>,
-    metric: Option<String>,
-    unit: Option<String>,
+    site: Option<Name>,
+    asset: Option<Name>,
+    sensor: Option<Name>,
+    metric: Option<Name>,
+    unit: Option<Name>,
     time: Option<i64>,
-    quality: Option<String>,
-    event_id: Option<String>,
+    quality: Option<Name>,
+    event_id: Option<Name>,
 }
 
 impl Inherited {
-    /// Fields of `obj` fill what the topic left open; the topic wins, since the broker's
+    /// Fields of an object fill what the topic left open; the topic wins, since the broker's
     /// access control vouches for it and the payload may be any device's claim.
-    fn with(&self, obj: &Map<String, Value>) -> Result<Inherited, Rejection> {
-        let time = match field(obj, TIME) {
+    fn with(&self, f: &Fields) -> Result<Inherited, Rejection> {
+        let time = match f.get(Field::Time) {
             Some(t) => Some(parse_time(t)?),
             None => self.time,
         };
         Ok(Inherited {
-            site: self.site.clone().or_else(|| text_field(obj, SITE)),
-            asset: self.asset.clone().or_else(|| text_field(obj, ASSET)),
-            sensor: self.sensor.clone().or_else(|| text_field(obj, SENSOR)),
-            metric: self.metric.clone().or_else(|| text_field(obj, METRIC)),
-            unit: text_field(obj, UNIT).or_else(|| self.unit.clone()),
+            site: self.site.clone().or_else(|| f.text(Field::Site)),
+            asset: self.asset.clone().or_else(|| f.text(Field::Asset)),
+            sensor: self.sensor.clone().or_else(|| f.text(Field::Sensor)),
+            metric: self.metric.clone().or_else(|| f.text(Field::Metric)),
+            unit: f.text(Field::Unit).or_else(|| self.unit.clone()),
             time,
-            quality: text_field(obj, QUALITY).or_else(|| self.quality.clone()),
-            event_id: text_field(obj, EVENT_ID).or_else(|| self.event_id.clone()),
+            quality: f.text(Field::Quality).or_else(|| self.quality.clone()),
+            event_id: f.text(Field::EventId).or_else(|| self.event_id.clone()),
         })
     }
 
@@ -278,20 +353,8 @@ pub fn decode_json(
 ) -> Result<Vec<Result<Candidate, Rejection>>, Rejection> {
     let doc: Value =
         serde_json::from_slice(payload).map_err(|e| reject(Reason::BadJson, e.to_string()))?;
-    let base = Inherited {
-        site: topic.site.map(str::to_string),
-        asset: topic.asset.map(str::to_string),
-        sensor: topic.sensor.map(str::to_string),
-        metric: topic.metric.map(str::to_string),
-        ..Inherited::default()
-    };
-    let fallback = Inherited {
-        site: fallback.site.map(str::to_string),
-        asset: fallback.asset.map(str::to_string),
-        sensor: fallback.sensor.map(str::to_string),
-        metric: fallback.metric.map(str::to_string),
-        ..Inherited::default()
-    };
+    let base = Inherited::from(topic);
+    let fallback = Inherited::from(fallback);
     let mut out = Vec::new();
     match &doc {
         Value::Array(items) => {
@@ -319,17 +382,30 @@ pub fn decode_json(
     Ok(out)
 }
 
+impl From<&Captures<'_>> for Inherited {
+    fn from(c: &Captures<'_>) -> Inherited {
+        Inherited {
+            site: c.site.map(Name::from),
+            asset: c.asset.map(Name::from),
+            sensor: c.sensor.map(Name::from),
+            metric: c.metric.map(Name::from),
+            ..Inherited::default()
+        }
+    }
+}
+
 fn decode_object(
     obj: &Map<String, Value>,
     base: &Inherited,
     fallback: &Inherited,
     out: &mut Vec<Result<Candidate, Rejection>>,
 ) {
-    let ctx = match base.with(obj) {
+    let fields = Fields::of(obj);
+    let ctx = match base.with(&fields) {
         Ok(c) => c,
         Err(r) => return out.push(Err(r)),
     };
-    if let Some(metrics) = obj.get("metrics") {
+    if let Some(metrics) = fields.metrics {
         let Value::Object(metrics) = metrics else {
             return out.push(Err(reject(
                 Reason::BadPayload,
@@ -338,25 +414,26 @@ fn decode_object(
         };
         for (name, v) in metrics {
             let named = Inherited {
-                metric: Some(name.clone()),
+                metric: Some(Name::from(name.as_str())),
                 ..ctx.clone()
             };
             out.push(match v {
-                Value::Object(inner) => named.with(inner).and_then(|c| {
-                    let value = field(inner, VALUE).unwrap_or(&Value::Null);
-                    c.or(fallback).candidate(value)
-                }),
+                Value::Object(inner) => {
+                    let inner = Fields::of(inner);
+                    named.with(&inner).and_then(|c| {
+                        let value = inner.get(Field::Value).unwrap_or(&Value::Null);
+                        c.or(fallback).candidate(value)
+                    })
+                }
                 scalar => named.or(fallback).candidate(scalar),
             });
         }
         return;
     }
     let ctx = ctx.or(fallback);
-    match field(obj, VALUE) {
+    match fields.get(Field::Value) {
         Some(v) => out.push(ctx.candidate(v)),
-        None if obj.keys().any(|k| VALUE.contains(&k.as_str())) => {
-            out.push(ctx.candidate(&Value::Null))
-        }
+        None if fields.value_key => out.push(ctx.candidate(&Value::Null)),
         None => out.push(Err(reject(
             Reason::MissingValue,
             "no \"value\" and no \"metrics\" in the object",
@@ -446,7 +523,7 @@ mod tests {
         assert_eq!(v.len(), 3);
         let first = v[0].clone().unwrap();
         assert_eq!(
-            (first.site.as_str(), first.metric.as_str(), first.value),
+            (&*first.site, &*first.metric, first.value),
             ("s1", "humidity", 40.0)
         );
         assert_eq!(v[1].clone().unwrap().value, 41.5);
@@ -471,7 +548,7 @@ mod tests {
         )
         .unwrap();
         let c = v[0].clone().unwrap();
-        assert_eq!((c.site.as_str(), c.asset.as_str()), ("from-topic", "a"));
+        assert_eq!((&*c.site, &*c.asset), ("from-topic", "a"));
         let v = decode_json(br#"{"metrics": {"m": 1}}"#, &Captures::default(), &route).unwrap();
         assert_eq!(v[0].clone().unwrap().asset, "from-route");
     }

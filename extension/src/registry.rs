@@ -13,6 +13,7 @@ use std::rc::Rc;
 
 use crate::errors::internal;
 use crate::metrics::{MetricCatalog, MetricRule, NameError};
+use crate::payload::Name;
 use crate::routes::{Format, Pattern, Route};
 use crate::units::{Catalog, Unit};
 use crate::validate::Status;
@@ -30,7 +31,7 @@ pub struct Registry {
     status_oids: [pg_sys::Oid; Status::ALL.len()],
 }
 
-pub type SeriesKey = (String, String, String, String);
+pub type SeriesKey = (Name, Name, Name, Name);
 
 impl Registry {
     /// The rule for a metric under any name: canonical, alias, or either with a unit suffix.
@@ -178,7 +179,7 @@ fn load() -> Result<Registry, pgrx::spi::Error> {
                     asset: row.get::<String>(3)?,
                     sensor: row.get::<String>(4)?,
                     metric: row.get::<String>(5)?,
-                    unit: row.get::<String>(6)?,
+                    unit: row.get::<String>(6)?.as_deref().map(Name::from),
                     format: match row.get::<String>(7)?.as_deref() {
                         Some("sparkplug_b") => Format::SparkplugB,
                         _ => Format::Json,

@@ -8,6 +8,7 @@
 use pgrx::prelude::*;
 
 use crate::errors::{echo, invalid_parameter};
+use crate::payload::Name;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Level {
@@ -46,7 +47,7 @@ pub struct Route {
     pub asset: Option<String>,
     pub sensor: Option<String>,
     pub metric: Option<String>,
-    pub unit: Option<String>,
+    pub unit: Option<Name>,
 }
 
 impl Route {

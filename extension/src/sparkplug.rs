@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use crate::payload::{Candidate, Reason, Rejection};
+use crate::payload::{Candidate, Name, Reason, Rejection};
 
 /// The message types that carry readings, and those that only manage the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +174,11 @@ pub fn decode(
         }
     }
     let mut out = Vec::with_capacity(p.metrics.len());
+    let (site, asset, sensor) = (
+        Name::from(source.group.as_str()),
+        Name::from(source.edge_node.as_str()),
+        Name::from(source.device.as_str()),
+    );
     for m in &p.metrics {
         let name = match (&m.name, m.alias) {
             (Some(n), _) => n.clone(),
@@ -204,10 +209,10 @@ pub fn decode(
             .and_then(|ms| i64::try_from(ms).ok())
             .map(|ms| ms.saturating_mul(1000));
         out.push(numeric(m, &name).map(|value| Candidate {
-            site: source.group.clone(),
-            asset: source.edge_node.clone(),
-            sensor: source.device.clone(),
-            metric: name,
+            site: site.clone(),
+            asset: asset.clone(),
+            sensor: sensor.clone(),
+            metric: Name::from(name.as_str()),
             value,
             unit: None,
             time,
@@ -296,11 +301,7 @@ mod tests {
         assert_eq!(r[0].time, Some(1_748_779_200_000_000));
         assert_eq!(r[1].time, Some(1_748_779_201_000_000));
         assert_eq!(
-            (
-                r[1].site.as_str(),
-                r[1].asset.as_str(),
-                r[1].sensor.as_str()
-            ),
+            (&*r[1].site, &*r[1].asset, &*r[1].sensor),
             ("plant-1", "edge-7", "pump-3")
         );
     }

@@ -120,6 +120,26 @@ SELECT * FROM telemetry.ingest_staged();
 COMMIT;
 SELECT r.time, r.value FROM telemetry.readings r JOIN telemetry.series s USING (series_id) WHERE s.site_id = 'copy-site' ORDER BY r.time;
 
+-- A client may pass on what the broker said of each message (packet id, retain and DUP flags),
+-- which dead letters keep, and the original size of a payload it did not pass on whole: that
+-- message is a payload_too_large dead letter. Rows are taken in arrival order, also when a
+-- transaction stages and ingests twice: the first reading of a key stays.
+BEGIN;
+SELECT telemetry.prepare_staging();
+INSERT INTO pg_temp.telemetry_staging (received_at, topic, payload, payload_bytes, packet_id, retained, redelivered) VALUES
+  (:rx, 'telemetry/meta-site/pump-1/pressure', pg_temp.j('{"value": 1, "ts'), 5000000, 17, false, true),
+  (:rx, 'telemetry/meta-site/pump-1/pressure', pg_temp.j('{"value": 2'), NULL, 18, true, false),
+  (:rx, 'telemetry/meta-site/pump-1/pressure', pg_temp.j('{"value": 3, "ts": 1748779200}'), NULL, 19, false, false),
+  (:rx, 'telemetry/meta-site/pump-1/pressure', pg_temp.j('{"value": 4, "ts": 1748779200}'), NULL, 20, false, true);
+SELECT * FROM telemetry.ingest_staged();
+INSERT INTO pg_temp.telemetry_staging (received_at, topic, payload, packet_id) VALUES
+  (:rx, 'telemetry/meta-site/pump-1/pressure', pg_temp.j('{"value": 5, "ts": 1748779200}'), 21);
+SELECT * FROM telemetry.ingest_staged();
+COMMIT;
+SELECT reason, payload_bytes, octet_length(payload) AS kept, packet_id, retained, redelivered, detail
+  FROM telemetry.dead_letters WHERE topic = 'telemetry/meta-site/pump-1/pressure' ORDER BY packet_id;
+SELECT r.value FROM telemetry.readings r JOIN telemetry.series s USING (series_id) WHERE s.site_id = 'meta-site';
+
 -- Clients that can only INSERT or COPY into a table use telemetry.inbox: each statement is one
 -- batch through the same pipeline, and the inbox itself stays empty.
 INSERT INTO telemetry.inbox (received_at, topic, payload) VALUES
