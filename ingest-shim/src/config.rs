@@ -1,0 +1,500 @@
+//! Configuration: a TOML file, then environment variables and flags on top (clap reads both).
+//! Secrets come from the environment or from files and are never printed.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// MQTT to PostgreSQL sidecar for the telemetry extension: subscribes with QoS 1 and a persistent
+/// session, COPYs each batch into telemetry's staging table, runs the pipeline in the same
+/// transaction, and acknowledges the messages only after the commit.
+///
+/// Every flag can also be set by the environment variable shown, and most settings by the TOML
+/// file given with --config (see ingest-shim/README.md). Flags win over the environment, which
+/// wins over the file. Passwords are read only from the environment or from files.
+#[derive(Debug, Parser)]
+#[command(version)]
+pub struct Args {
+    /// TOML configuration file.
+    #[arg(short, long, env = "INGEST_SHIM_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Validate the configuration, print it with secrets hidden, and exit.
+    #[arg(long)]
+    pub check_config: bool,
+    /// MQTT broker host.
+    #[arg(long, env = "INGEST_SHIM_MQTT_HOST")]
+    pub mqtt_host: Option<String>,
+    /// MQTT broker port.
+    #[arg(long, env = "INGEST_SHIM_MQTT_PORT")]
+    pub mqtt_port: Option<u16>,
+    /// MQTT protocol version.
+    #[arg(long, env = "INGEST_SHIM_MQTT_PROTOCOL")]
+    pub mqtt_protocol: Option<Protocol>,
+    /// Fixed MQTT client id: the broker keeps the session (and un-acknowledged messages) under it.
+    #[arg(long, env = "INGEST_SHIM_CLIENT_ID")]
+    pub client_id: Option<String>,
+    /// Topic filter to subscribe to; repeat for several. `$share/GROUP/FILTER` splits a stream
+    /// between shims (MQTT 5).
+    #[arg(
+        long = "subscribe",
+        env = "INGEST_SHIM_SUBSCRIBE",
+        value_delimiter = ','
+    )]
+    pub subscribe: Vec<String>,
+    /// MQTT user name (password: INGEST_SHIM_MQTT_PASSWORD or INGEST_SHIM_MQTT_PASSWORD_FILE).
+    #[arg(long, env = "INGEST_SHIM_MQTT_USERNAME")]
+    pub mqtt_username: Option<String>,
+    /// PostgreSQL connection string, key=value or URL (password: INGEST_SHIM_PG_PASSWORD or
+    /// INGEST_SHIM_PG_PASSWORD_FILE).
+    #[arg(long, env = "INGEST_SHIM_PG")]
+    pub pg: Option<String>,
+    /// Number of PostgreSQL writer connections; messages are split between them by topic.
+    #[arg(long, env = "INGEST_SHIM_WRITERS")]
+    pub writers: Option<usize>,
+    /// Address for /metrics, /healthz and /readyz.
+    #[arg(long, env = "INGEST_SHIM_HTTP_LISTEN")]
+    pub http_listen: Option<SocketAddr>,
+    /// Log format.
+    #[arg(long, env = "INGEST_SHIM_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    V3,
+    V5,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A password: Debug and Display never show it.
+#[derive(Clone, Default, Deserialize)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"(hidden)\"")
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub mqtt: Mqtt,
+    pub postgres: Postgres,
+    pub batch: Batch,
+    pub http: Http,
+    pub log: Log,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Mqtt {
+    pub host: String,
+    pub port: u16,
+    pub protocol: Protocol,
+    pub client_id: String,
+    pub subscriptions: Vec<String>,
+    pub keep_alive_secs: u64,
+    /// MQTT 5 session expiry; 0 would make the broker drop the session (and its queue) on
+    /// every disconnect.
+    pub session_expiry_secs: u32,
+    /// Un-acknowledged messages the broker may send (MQTT 5 receive maximum). It bounds memory
+    /// while PostgreSQL is down and sizes the request channel so acks never block.
+    pub max_inflight: u16,
+    /// Largest packet accepted. Payloads above the pipeline's limit are still accepted up to this
+    /// size and end as `payload_too_large` dead letters instead of a disconnect loop.
+    pub max_packet_bytes: u32,
+    pub username: Option<String>,
+    #[serde(skip)]
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    pub tls: Option<Tls>,
+    pub reconnect_max_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// PEM CA bundle; the system roots when absent.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate and key, for mutual TLS.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Postgres {
+    pub url: String,
+    #[serde(skip)]
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    /// TLS to PostgreSQL (certificate verified); plain TCP or a socket when absent.
+    pub tls: Option<Tls>,
+    pub writers: usize,
+    /// Client-side limit for one batch (COPY ignores statement_timeout); on expiry the
+    /// connection is dropped and the batch retried on a new one.
+    pub batch_timeout_secs: u64,
+    pub connect_timeout_secs: u64,
+    pub retry_max_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Batch {
+    pub max_messages: usize,
+    pub max_bytes: usize,
+    pub max_delay_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Http {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    pub format: LogFormat,
+    /// tracing filter, e.g. "info" or "ingest_shim=debug"; RUST_LOG wins when set.
+    pub filter: String,
+    /// On SIGTERM, how long to keep retrying the batches in hand before giving up on them.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for Mqtt {
+    fn default() -> Self {
+        Mqtt {
+            host: "localhost".into(),
+            port: 1883,
+            protocol: Protocol::V5,
+            client_id: "ingest-shim".into(),
+            // The topics of the extension's built-in routes.
+            subscriptions: ["telemetry/#", "site/#", "smart-dairy/#", "spBv1.0/#"]
+                .map(String::from)
+                .to_vec(),
+            keep_alive_secs: 30,
+            session_expiry_secs: 7 * 24 * 3600,
+            max_inflight: 10_000,
+            max_packet_bytes: 16 << 20,
+            username: None,
+            password: None,
+            password_file: None,
+            tls: None,
+            reconnect_max_secs: 10,
+        }
+    }
+}
+
+impl Default for Postgres {
+    fn default() -> Self {
+        Postgres {
+            url: "host=localhost user=postgres dbname=postgres".into(),
+            password: None,
+            password_file: None,
+            tls: None,
+            writers: 2,
+            batch_timeout_secs: 30,
+            connect_timeout_secs: 10,
+            retry_max_secs: 10,
+        }
+    }
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Batch {
+            max_messages: 5_000,
+            max_bytes: 4 << 20,
+            max_delay_ms: 50,
+        }
+    }
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9187)),
+        }
+    }
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            format: LogFormat::Text,
+            filter: "info".into(),
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+impl Batch {
+    pub fn max_delay(&self) -> Duration {
+        Duration::from_millis(self.max_delay_ms)
+    }
+}
+
+impl Config {
+    /// The file (if any), then the flags and environment from `args`, then the secrets.
+    pub fn load(args: &Args) -> Result<Config, ConfigError> {
+        let mut config = match &args.config {
+            Some(path) => {
+                let text = read(path)?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                    path: path.clone(),
+                    source: Box::new(source),
+                })?
+            }
+            None => Config::default(),
+        };
+        config.apply(args);
+        config.mqtt.password = secret("INGEST_SHIM_MQTT_PASSWORD", &config.mqtt.password_file)?;
+        config.postgres.password =
+            secret("INGEST_SHIM_PG_PASSWORD", &config.postgres.password_file)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply(&mut self, args: &Args) {
+        let m = &mut self.mqtt;
+        set(&mut m.host, args.mqtt_host.clone());
+        set(&mut m.port, args.mqtt_port);
+        set(&mut m.protocol, args.mqtt_protocol);
+        set(&mut m.client_id, args.client_id.clone());
+        if !args.subscribe.is_empty() {
+            m.subscriptions = args.subscribe.clone();
+        }
+        if args.mqtt_username.is_some() {
+            m.username = args.mqtt_username.clone();
+        }
+        set(&mut self.postgres.url, args.pg.clone());
+        set(&mut self.postgres.writers, args.writers);
+        set(&mut self.http.listen, args.http_listen);
+        set(&mut self.log.format, args.log_format);
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let problems = [
+            (self.mqtt.client_id.is_empty(), "mqtt.client_id must not be empty: a persistent session needs a fixed id"),
+            (self.mqtt.subscriptions.is_empty(), "mqtt.subscriptions must list at least one topic filter"),
+            (self.mqtt.protocol == Protocol::V5 && self.mqtt.session_expiry_secs == 0, "mqtt.session_expiry_secs must be above 0, or the broker forgets the session and its messages"),
+            (self.mqtt.max_inflight == 0, "mqtt.max_inflight must be above 0"),
+            (self.mqtt.keep_alive_secs < 5, "mqtt.keep_alive_secs must be at least 5"),
+            (self.postgres.writers == 0, "postgres.writers must be above 0"),
+            (self.batch.max_messages == 0 || self.batch.max_bytes == 0, "batch.max_messages and batch.max_bytes must be above 0"),
+            (self.postgres.batch_timeout_secs == 0, "postgres.batch_timeout_secs must be above 0"),
+        ];
+        let messages: Vec<&str> = problems.iter().filter(|p| p.0).map(|p| p.1).collect();
+        if !messages.is_empty() {
+            return Err(ConfigError::Invalid(messages.join("; ")));
+        }
+        for filter in &self.mqtt.subscriptions {
+            if filter.starts_with("$share/") && self.mqtt.protocol == Protocol::V3 {
+                return Err(ConfigError::Invalid(format!(
+                    "shared subscription {filter} needs mqtt.protocol = \"v5\""
+                )));
+            }
+        }
+        // The string is printed by --check-config and in errors, so it must not hold a secret.
+        let pg: tokio_postgres::Config = self
+            .postgres
+            .url
+            .parse()
+            .map_err(|e| ConfigError::Invalid(format!("postgres.url: {e}")))?;
+        if pg.get_password().is_some() {
+            return Err(ConfigError::Invalid(
+                "postgres.url must not contain the password: use INGEST_SHIM_PG_PASSWORD or postgres.password_file".into(),
+            ));
+        }
+        for tls in [&self.mqtt.tls, &self.postgres.tls].into_iter().flatten() {
+            if tls.cert_file.is_some() != tls.key_file.is_some() {
+                return Err(ConfigError::Invalid(
+                    "tls.cert_file and tls.key_file go together".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot read PEM from {path}: {detail}")]
+    Pem { path: PathBuf, detail: String },
+    #[error("{0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+impl Tls {
+    /// A rustls client configuration: the CA file's roots (else the system's) and, for mutual
+    /// TLS, the client certificate chain and key.
+    pub fn client_config(&self) -> Result<rustls::ClientConfig, TlsError> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let pem_error = |path: &Path| {
+            let path = path.to_owned();
+            move |e: rustls::pki_types::pem::Error| TlsError::Pem {
+                path,
+                detail: e.to_string(),
+            }
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        match &self.ca_file {
+            Some(path) => {
+                for cert in CertificateDer::pem_file_iter(path).map_err(pem_error(path))? {
+                    roots.add(cert.map_err(pem_error(path))?)?;
+                }
+            }
+            None => {
+                // Unreadable system certificates are skipped, as every TLS client does.
+                roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            }
+        }
+        let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
+        Ok(match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => {
+                let chain = CertificateDer::pem_file_iter(cert)
+                    .map_err(pem_error(cert))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(pem_error(cert))?;
+                let key = PrivateKeyDer::from_pem_file(key).map_err(pem_error(key))?;
+                builder.with_client_auth_cert(chain, key)?
+            }
+            _ => builder.with_no_client_auth(),
+        })
+    }
+}
+
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *field = value;
+    }
+}
+
+pub fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The variable NAME, else the file named by NAME_FILE, else the file from the configuration.
+/// A trailing newline in a file is not part of the secret.
+fn secret(name: &str, file: &Option<PathBuf>) -> Result<Option<Secret>, ConfigError> {
+    if let Ok(value) = std::env::var(name) {
+        return Ok(Some(Secret(value)));
+    }
+    let path = std::env::var_os(format!("{name}_FILE"))
+        .map(PathBuf::from)
+        .or_else(|| file.clone());
+    match path {
+        Some(path) => Ok(Some(Secret(
+            read(&path)?.trim_end_matches(['\r', '\n']).to_owned(),
+        ))),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Args {
+        Args::parse_from(std::iter::once("ingest-shim").chain(extra.iter().copied()))
+    }
+
+    #[test]
+    fn file_then_flags() {
+        let dir = std::env::temp_dir().join(format!("shim-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "[mqtt]\nport = 1999\nsubscriptions = [\"a/#\"]\n[batch]\nmax_messages = 7\n",
+        )
+        .unwrap();
+        let config = Config::load(&args(&[
+            "--config",
+            path.to_str().unwrap(),
+            "--mqtt-port",
+            "2000",
+        ]))
+        .unwrap();
+        assert_eq!(config.mqtt.port, 2000);
+        assert_eq!(config.mqtt.subscriptions, ["a/#"]);
+        assert_eq!(config.batch.max_messages, 7);
+        assert_eq!(config.batch.max_bytes, 4 << 20);
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_values() {
+        let dir = std::env::temp_dir().join(format!("shim-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, "[mqtt]\nhots = \"x\"\n").unwrap();
+        let err = Config::load(&args(&["--config", path.to_str().unwrap()])).unwrap_err();
+        assert!(err.to_string().contains("hots"), "{err}");
+        let err = Config::load(&args(&[
+            "--writers",
+            "0",
+            "--subscribe",
+            "$share/g/t/#",
+            "--mqtt-protocol",
+            "v3",
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("postgres.writers"), "{err}");
+        let err = Config::load(&args(&[
+            "--subscribe",
+            "$share/g/t/#",
+            "--mqtt-protocol",
+            "v3",
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("needs mqtt.protocol"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_hidden() {
+        let secret = Secret("hunter2".into());
+        assert_eq!(format!("{secret:?}"), "\"(hidden)\"");
+        assert_eq!(secret.expose(), "hunter2");
+    }
+}

@@ -1,0 +1,344 @@
+//! The PostgreSQL side: each writer owns one connection, collects a batch from its share of the
+//! topics, and sends it in one transaction: binary COPY into pg_temp.telemetry_staging, then
+//! telemetry.ingest_staged(), then COMMIT. Only then are the messages handed to the acknowledger.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, NoTls};
+
+use crate::config::{self, Config};
+use crate::metrics::Metrics;
+use crate::mqtt::{Acker, Message};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error("{0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("no answer within {0:?}; connection dropped")]
+    Timeout(Duration),
+    #[error("PostgreSQL TLS set-up: {0}")]
+    Tls(#[from] config::TlsError),
+    #[error("shutting down with {0} messages not committed; the broker redelivers them")]
+    GaveUp(usize),
+}
+
+/// Bytes of an oversized payload that are still sent, so the dead letter shows how it began.
+const CUT_PREFIX: usize = 1024;
+
+/// Optional staging columns, used when the installed extension has them. Adding one is a
+/// variant here, its name in `name()`, its type in `ty()` and its value in `write_batch`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Extra {
+    PayloadBytes,
+    PacketId,
+    Retained,
+    Redelivered,
+}
+
+const EXTRAS: [Extra; 4] = [
+    Extra::PayloadBytes,
+    Extra::PacketId,
+    Extra::Retained,
+    Extra::Redelivered,
+];
+
+impl Extra {
+    fn name(self) -> &'static str {
+        match self {
+            Extra::PayloadBytes => "payload_bytes",
+            Extra::PacketId => "mqtt_packet_id",
+            Extra::Retained => "retained",
+            Extra::Redelivered => "redelivered",
+        }
+    }
+
+    fn ty(self) -> Type {
+        match self {
+            Extra::PayloadBytes | Extra::PacketId => Type::INT4,
+            Extra::Retained | Extra::Redelivered => Type::BOOL,
+        }
+    }
+}
+
+pub struct Counts {
+    pub messages: i32,
+    pub readings: i32,
+    pub duplicates: i32,
+    pub conflicting_duplicates: i32,
+    pub dead_letters: i32,
+}
+
+struct Connection {
+    client: Client,
+    task: JoinHandle<()>,
+    extras: Vec<Extra>,
+    copy_sql: String,
+    types: Vec<Type>,
+    /// The pipeline's payload limit, when the staging table can carry the original size.
+    payload_limit: Option<usize>,
+    metrics: Arc<Metrics>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // Closing the socket makes the server roll back whatever was in progress.
+        self.task.abort();
+        self.metrics
+            .writers_connected
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn connect(
+    config: &config::Postgres,
+    metrics: &Arc<Metrics>,
+) -> Result<Connection, CopyError> {
+    let mut pg: tokio_postgres::Config = config.url.parse()?;
+    if let Some(password) = &config.password {
+        pg.password(password.expose());
+    }
+    pg.connect_timeout(Duration::from_secs(config.connect_timeout_secs));
+    pg.application_name("ingest-shim");
+    let (client, task) = match &config.tls {
+        Some(tls) => {
+            let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls.client_config()?);
+            let (client, connection) = pg.connect(tls).await?;
+            (client, tokio::spawn(drive(connection)))
+        }
+        None => {
+            let (client, connection) = pg.connect(NoTls).await?;
+            (client, tokio::spawn(drive(connection)))
+        }
+    };
+    metrics.pg_connects.inc();
+    metrics.writers_connected.fetch_add(1, Ordering::Relaxed);
+    let mut connection = Connection {
+        client,
+        task,
+        extras: Vec::new(),
+        copy_sql: String::new(),
+        types: Vec::new(),
+        payload_limit: None,
+        metrics: metrics.clone(),
+    };
+    let c = &connection.client;
+    c.execute("SELECT telemetry.prepare_staging()", &[]).await?;
+    let present: Vec<String> = c
+        .query(
+            "SELECT attname::text FROM pg_attribute
+              WHERE attrelid = 'pg_temp.telemetry_staging'::regclass AND attnum > 0 AND NOT attisdropped",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let extras: Vec<Extra> = EXTRAS
+        .into_iter()
+        .filter(|e| present.iter().any(|p| p == e.name()))
+        .collect();
+    if extras.contains(&Extra::PayloadBytes) {
+        let row = c
+            .query_one(
+                "SELECT pg_size_bytes(current_setting('telemetry.max_payload_bytes'))",
+                &[],
+            )
+            .await?;
+        connection.payload_limit = usize::try_from(row.get::<_, i64>(0)).ok();
+    }
+    let mut columns = vec!["received_at", "topic", "payload"];
+    columns.extend(extras.iter().map(|e| e.name()));
+    connection.copy_sql = format!(
+        "COPY pg_temp.telemetry_staging ({}) FROM STDIN (FORMAT binary)",
+        columns.join(", ")
+    );
+    connection.types = [Type::TIMESTAMPTZ, Type::TEXT, Type::BYTEA]
+        .into_iter()
+        .chain(extras.iter().map(|e| e.ty()))
+        .collect();
+    connection.extras = extras;
+    Ok(connection)
+}
+
+async fn drive<S, T>(connection: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if let Err(error) = connection.await {
+        tracing::warn!(%error, "PostgreSQL connection ended");
+    }
+}
+
+async fn write_batch(connection: &mut Connection, batch: &[Message]) -> Result<Counts, CopyError> {
+    let tx = connection.client.transaction().await?;
+    let sink = tx.copy_in(&connection.copy_sql).await?;
+    let writer = BinaryCopyInWriter::new(sink, &connection.types);
+    tokio::pin!(writer);
+    for message in batch {
+        let oversized = connection
+            .payload_limit
+            .is_some_and(|limit| message.payload.len() > limit);
+        let (payload, size) = if oversized {
+            let size = i32::try_from(message.payload.len()).unwrap_or(i32::MAX);
+            (
+                &message.payload[..CUT_PREFIX.min(message.payload.len())],
+                Some(size),
+            )
+        } else {
+            (&message.payload[..], None)
+        };
+        if oversized {
+            connection.metrics.payloads_cut.inc();
+        }
+        let packet_id = i32::from(message.packet_id);
+        let mut row: Vec<&(dyn ToSql + Sync)> =
+            vec![&message.received_at, &message.topic, &payload];
+        for extra in &connection.extras {
+            row.push(match extra {
+                Extra::PayloadBytes => &size,
+                Extra::PacketId => &packet_id,
+                Extra::Retained => &message.retained,
+                Extra::Redelivered => &message.redelivered,
+            });
+        }
+        writer.as_mut().write(&row).await?;
+    }
+    writer.finish().await?;
+    let row = tx
+        .query_one(
+            "SELECT messages, readings, duplicates, conflicting_duplicates, dead_letters FROM telemetry.ingest_staged()",
+            &[],
+        )
+        .await?;
+    let counts = Counts {
+        messages: row.try_get(0)?,
+        readings: row.try_get(1)?,
+        duplicates: row.try_get(2)?,
+        conflicting_duplicates: row.try_get(3)?,
+        dead_letters: row.try_get(4)?,
+    };
+    tx.commit().await?;
+    Ok(counts)
+}
+
+pub struct Writer {
+    pub id: usize,
+    pub rx: mpsc::Receiver<Message>,
+    pub config: Arc<Config>,
+    pub acker: Arc<Acker>,
+    pub metrics: Arc<Metrics>,
+    pub stop: watch::Receiver<bool>,
+}
+
+impl Writer {
+    /// Runs until the router drops its sender and everything received has been committed, or,
+    /// once stopping, until the shutdown timeout gives up on a batch PostgreSQL does not take.
+    pub async fn run(mut self) -> Result<(), CopyError> {
+        let mut connection: Option<Connection> = None;
+        let mut batch = Vec::new();
+        while self.collect(&mut batch).await {
+            self.commit(&mut connection, &batch).await?;
+            self.acker.complete(batch.iter().filter_map(|m| m.token));
+            batch.clear();
+        }
+        Ok(())
+    }
+
+    /// Waits for a first message, then adds more until the batch is full by count or bytes or
+    /// its time is up. False when the channel is closed and empty.
+    async fn collect(&mut self, batch: &mut Vec<Message>) -> bool {
+        let limits = &self.config.batch;
+        let Some(first) = self.rx.recv().await else {
+            return false;
+        };
+        let deadline = tokio::time::Instant::now() + limits.max_delay();
+        let mut bytes = first.payload.len() + first.topic.len();
+        batch.push(first);
+        while batch.len() < limits.max_messages && bytes < limits.max_bytes {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(message)) => {
+                    bytes += message.payload.len() + message.topic.len();
+                    batch.push(message);
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        true
+    }
+
+    /// Retries until the batch commits: a failed or hung attempt drops the connection and the
+    /// next one starts on a fresh connection after a growing pause.
+    async fn commit(
+        &self,
+        connection: &mut Option<Connection>,
+        batch: &[Message],
+    ) -> Result<(), CopyError> {
+        let pg = &self.config.postgres;
+        let timeout = Duration::from_secs(pg.batch_timeout_secs);
+        let mut backoff = Duration::from_millis(100);
+        let mut stopping_since: Option<Instant> = None;
+        loop {
+            let started = Instant::now();
+            let attempt = async {
+                let open = match connection.take() {
+                    Some(open) => open,
+                    None => connect(pg, &self.metrics).await?,
+                };
+                write_batch(connection.insert(open), batch).await
+            };
+            let result = match tokio::time::timeout(timeout, attempt).await {
+                Ok(result) => result,
+                Err(_) => Err(CopyError::Timeout(timeout)),
+            };
+            match result {
+                Ok(counts) => {
+                    self.record(&counts, batch, started);
+                    return Ok(());
+                }
+                Err(error) => {
+                    *connection = None;
+                    self.metrics.batch_failures.inc();
+                    tracing::warn!(writer = self.id, %error, messages = batch.len(), retry_in = ?backoff, "batch not committed");
+                }
+            }
+            if *self.stop.borrow() {
+                let since = *stopping_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= Duration::from_secs(self.config.log.shutdown_timeout_secs) {
+                    return Err(CopyError::GaveUp(batch.len()));
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(pg.retry_max_secs));
+        }
+    }
+
+    fn record(&self, counts: &Counts, batch: &[Message], started: Instant) {
+        let m = &self.metrics;
+        let positive = |n: i32| u64::try_from(n).unwrap_or(0);
+        m.messages_committed.inc_by(positive(counts.messages));
+        m.readings_committed.inc_by(positive(counts.readings));
+        m.duplicates.inc_by(positive(counts.duplicates));
+        m.conflicting_duplicates
+            .inc_by(positive(counts.conflicting_duplicates));
+        m.dead_letters.inc_by(positive(counts.dead_letters));
+        m.batch_messages.observe(batch.len() as f64);
+        m.commit_seconds.observe(started.elapsed().as_secs_f64());
+        if let Some(first) = batch.first() {
+            m.receive_to_commit_seconds
+                .observe(first.received.elapsed().as_secs_f64());
+        }
+        tracing::debug!(
+            writer = self.id,
+            messages = counts.messages,
+            readings = counts.readings,
+            "batch committed"
+        );
+    }
+}

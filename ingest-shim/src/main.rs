@@ -1,0 +1,142 @@
+//! ingest-shim: MQTT in, binary COPY into the telemetry extension's staging table out; each
+//! message is acknowledged to the broker only after the transaction holding it has committed.
+
+mod config;
+mod copy;
+mod metrics;
+mod mqtt;
+mod shutdown;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::sync::{mpsc, watch};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Args, Config, LogFormat};
+use crate::metrics::Metrics;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match Config::load(&args) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("ingest-shim: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.check_config {
+        println!("{config:#?}");
+        println!("configuration is valid");
+        return ExitCode::SUCCESS;
+    }
+    init_logging(&config.log);
+    // rustls needs one process-wide crypto provider; an error only means one is installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("ingest-shim: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(Arc::new(config))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(log: &config::Log) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match log.format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn run(config: Arc<Config>) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new(config.postgres.writers));
+    let listener = metrics::bind(config.http.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.http.listen))?;
+    tokio::spawn(metrics::serve(listener, metrics.clone()));
+
+    let session = mqtt::Session::new(&config.mqtt, metrics.clone())?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (disconnect_tx, disconnect_rx) = watch::channel(false);
+    let mut senders = Vec::new();
+    let mut writers = Vec::new();
+    for id in 0..config.postgres.writers {
+        // As many as the broker may have un-acknowledged: the poller never waits on a writer.
+        let (tx, rx) = mpsc::channel(usize::from(config.mqtt.max_inflight));
+        senders.push(tx);
+        let writer = copy::Writer {
+            id,
+            rx,
+            config: config.clone(),
+            acker: session.acker.clone(),
+            metrics: metrics.clone(),
+            stop: stop_rx.clone(),
+        };
+        writers.push(tokio::spawn(writer.run()));
+    }
+    let poller = tokio::spawn(session.run(
+        mqtt::Router::new(senders),
+        stop_rx,
+        disconnect_rx,
+        metrics.clone(),
+    ));
+    tracing::info!(
+        broker = %format!("{}:{}", config.mqtt.host, config.mqtt.port),
+        writers = config.postgres.writers,
+        http = %config.http.listen,
+        "ingest-shim started"
+    );
+
+    let signal = shutdown::signalled()
+        .await
+        .context("cannot install signal handlers")?;
+    tracing::info!(
+        signal,
+        "stopping: reading no more, committing the messages in hand"
+    );
+    // Send errors only mean the receivers have already ended.
+    let _ = stop_tx.send(true);
+    let mut uncommitted = 0;
+    for writer in writers {
+        match writer.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::error!(%error, "writer stopped");
+                uncommitted += 1;
+            }
+            Err(error) => {
+                tracing::error!(%error, "writer task failed");
+                uncommitted += 1;
+            }
+        }
+    }
+    let _ = disconnect_tx.send(true);
+    // A broker that is down cannot take the DISCONNECT; the session survives either way.
+    if tokio::time::timeout(Duration::from_secs(5), poller)
+        .await
+        .is_err()
+    {
+        tracing::warn!("no DISCONNECT sent within 5 s");
+    }
+    anyhow::ensure!(
+        uncommitted == 0,
+        "{uncommitted} writers stopped with messages not committed; the broker redelivers them"
+    );
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! Prometheus metrics and the HTTP endpoints /metrics, /healthz and /readyz.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+
+pub struct Metrics {
+    registry: Registry,
+    pub messages_received: Counter,
+    pub messages_committed: Counter,
+    pub readings_committed: Counter,
+    pub duplicates: Counter,
+    pub conflicting_duplicates: Counter,
+    pub dead_letters: Counter,
+    pub payloads_cut: Counter,
+    pub batch_messages: Histogram,
+    pub commit_seconds: Histogram,
+    pub receive_to_commit_seconds: Histogram,
+    pub batch_failures: Counter,
+    pub mqtt_reconnects: Counter,
+    pub pg_connects: Counter,
+    pub messages_in_hand: Gauge,
+    pub mqtt_connected: AtomicBool,
+    pub writers_connected: AtomicUsize,
+    writers: usize,
+}
+
+impl Metrics {
+    pub fn new(writers: usize) -> Metrics {
+        let mut registry = Registry::with_prefix("ingest_shim");
+        let m = Metrics {
+            messages_received: Counter::default(),
+            messages_committed: Counter::default(),
+            readings_committed: Counter::default(),
+            duplicates: Counter::default(),
+            conflicting_duplicates: Counter::default(),
+            dead_letters: Counter::default(),
+            payloads_cut: Counter::default(),
+            batch_messages: Histogram::new(exponential_buckets(1.0, 2.0, 16)),
+            commit_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            receive_to_commit_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            batch_failures: Counter::default(),
+            mqtt_reconnects: Counter::default(),
+            pg_connects: Counter::default(),
+            messages_in_hand: Gauge::default(),
+            mqtt_connected: AtomicBool::new(false),
+            writers_connected: AtomicUsize::new(0),
+            writers,
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register(
+            "messages_received",
+            "MQTT messages received",
+            m.messages_received.clone(),
+        );
+        r.register(
+            "messages_committed",
+            "Messages whose batch committed",
+            m.messages_committed.clone(),
+        );
+        r.register(
+            "readings_committed",
+            "Readings stored by committed batches",
+            m.readings_committed.clone(),
+        );
+        r.register(
+            "duplicates",
+            "Readings already stored with the same value",
+            m.duplicates.clone(),
+        );
+        r.register(
+            "conflicting_duplicates",
+            "Readings already stored with another value",
+            m.conflicting_duplicates.clone(),
+        );
+        r.register(
+            "dead_letters",
+            "Messages or readings the pipeline wrote to telemetry.dead_letters",
+            m.dead_letters.clone(),
+        );
+        r.register("payloads_cut", "Payloads above the pipeline's limit sent cut, with their size (dead letters payload_too_large)", m.payloads_cut.clone());
+        r.register(
+            "batch_messages",
+            "Messages per committed batch",
+            m.batch_messages.clone(),
+        );
+        r.register(
+            "commit_seconds",
+            "Time from the start of COPY to COMMIT",
+            m.commit_seconds.clone(),
+        );
+        r.register(
+            "receive_to_commit_seconds",
+            "Time from receiving a batch's first message to its commit",
+            m.receive_to_commit_seconds.clone(),
+        );
+        r.register(
+            "batch_failures",
+            "Batch attempts that failed and were retried",
+            m.batch_failures.clone(),
+        );
+        r.register(
+            "mqtt_reconnects",
+            "MQTT connections established after the first",
+            m.mqtt_reconnects.clone(),
+        );
+        r.register(
+            "pg_connects",
+            "PostgreSQL connections opened",
+            m.pg_connects.clone(),
+        );
+        r.register(
+            "messages_in_hand",
+            "Messages received and not yet committed",
+            m.messages_in_hand.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    fn ready(&self) -> bool {
+        self.mqtt_connected.load(Ordering::Relaxed)
+            && self.writers_connected.load(Ordering::Relaxed) == self.writers
+    }
+
+    fn render(&self) -> Result<String, std::fmt::Error> {
+        let mut text = String::new();
+        encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+}
+
+/// Serves until the process ends. /healthz is 200 while the process runs; /readyz is 200 when
+/// the broker and every writer connection are up.
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(%error, "http accept failed");
+                continue;
+            }
+        };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| respond(req, metrics.clone()));
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(error) = conn.await {
+                tracing::debug!(%error, "http connection failed");
+            }
+        });
+    }
+}
+
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+async fn respond(
+    req: Request<hyper::body::Incoming>,
+    metrics: Arc<Metrics>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (status, body) = match req.uri().path() {
+        "/metrics" => match metrics.render() {
+            Ok(text) => (StatusCode::OK, text),
+            Err(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "encoding failed\n".into(),
+            ),
+        },
+        "/healthz" => (StatusCode::OK, "ok\n".into()),
+        "/readyz" if metrics.ready() => (StatusCode::OK, "ready\n".into()),
+        "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".into()),
+        _ => (StatusCode::NOT_FOUND, "not found\n".into()),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    Ok(response)
+}

@@ -1,0 +1,436 @@
+//! The MQTT side: one persistent QoS 1 session (3.1.1 or 5), polled in its own task, and the
+//! acknowledger that sends PUBACKs in arrival order once the writers report their commits.
+
+use std::collections::VecDeque;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use rumqttc::v5::mqttbytes::v5 as p5;
+use rumqttc::{Outgoing, QoS, TlsConfiguration, Transport};
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{self, Protocol};
+use crate::metrics::Metrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MqttError {
+    #[error("MQTT TLS set-up: {0}")]
+    Tls(#[from] config::TlsError),
+}
+
+/// One received message, as it goes to a writer.
+pub struct Message {
+    pub topic: String,
+    pub payload: Bytes,
+    pub received_at: SystemTime,
+    pub received: Instant,
+    pub packet_id: u16,
+    pub retained: bool,
+    pub redelivered: bool,
+    /// Arrival index in the acknowledger; None for QoS 0 messages, which need no ack.
+    pub token: Option<u64>,
+}
+
+#[derive(Clone)]
+enum Client {
+    V3(rumqttc::AsyncClient),
+    V5(rumqttc::v5::AsyncClient),
+}
+
+// One per process, so the size difference between the variants does not matter.
+#[allow(clippy::large_enum_variant)]
+enum EventLoop {
+    V3(rumqttc::EventLoop),
+    V5(rumqttc::v5::EventLoop),
+}
+
+/// What the poller cares about, from either protocol version.
+enum Event {
+    Connected { session_present: bool },
+    Publish(Message),
+    Disconnected,
+    Other,
+}
+
+impl Client {
+    /// try_ack never waits: the request channel holds max_inflight requests and there are never
+    /// more un-acknowledged messages than that, so it cannot be full of acks.
+    fn ack(&self, packet_id: u16) -> Result<(), String> {
+        match self {
+            Client::V3(c) => {
+                let mut publish = rumqttc::Publish::new("", QoS::AtLeastOnce, Vec::new());
+                publish.pkid = packet_id;
+                c.try_ack(&publish).map_err(|e| e.to_string())
+            }
+            Client::V5(c) => {
+                let mut publish = p5::Publish::new(
+                    "",
+                    rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+                    Bytes::new(),
+                    None,
+                );
+                publish.pkid = packet_id;
+                c.try_ack(&publish).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    fn subscribe(&self, filters: &[String]) -> Result<(), String> {
+        match self {
+            Client::V3(c) => c
+                .try_subscribe_many(
+                    filters
+                        .iter()
+                        .map(|f| rumqttc::SubscribeFilter::new(f.clone(), QoS::AtLeastOnce)),
+                )
+                .map_err(|e| e.to_string()),
+            Client::V5(c) => c
+                .try_subscribe_many(
+                    filters.iter().map(|f| {
+                        p5::Filter::new(f.clone(), rumqttc::v5::mqttbytes::QoS::AtLeastOnce)
+                    }),
+                )
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    fn disconnect(&self) -> Result<(), String> {
+        match self {
+            Client::V3(c) => c.try_disconnect().map_err(|e| e.to_string()),
+            Client::V5(c) => c.try_disconnect().map_err(|e| e.to_string()),
+        }
+    }
+}
+
+impl EventLoop {
+    async fn poll(&mut self) -> Result<Event, String> {
+        match self {
+            EventLoop::V3(l) => match l.poll().await.map_err(|e| e.to_string())? {
+                rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(ack)) => Ok(Event::Connected {
+                    session_present: ack.session_present,
+                }),
+                rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) => Ok(Event::Publish(
+                    message(p.topic, p.payload, p.pkid, p.retain, p.dup),
+                )),
+                rumqttc::Event::Outgoing(Outgoing::Disconnect) => Ok(Event::Disconnected),
+                _ => Ok(Event::Other),
+            },
+            EventLoop::V5(l) => match l.poll().await.map_err(|e| e.to_string())? {
+                rumqttc::v5::Event::Incoming(p5::Packet::ConnAck(ack)) => Ok(Event::Connected {
+                    session_present: ack.session_present,
+                }),
+                rumqttc::v5::Event::Incoming(p5::Packet::Publish(p)) => {
+                    // Topics are UTF-8 by the protocol; the broker never aliases them because
+                    // the shim does not announce a topic alias maximum.
+                    let topic = String::from_utf8_lossy(&p.topic).into_owned();
+                    Ok(Event::Publish(message(
+                        topic, p.payload, p.pkid, p.retain, p.dup,
+                    )))
+                }
+                rumqttc::v5::Event::Outgoing(Outgoing::Disconnect) => Ok(Event::Disconnected),
+                _ => Ok(Event::Other),
+            },
+        }
+    }
+}
+
+fn message(topic: String, payload: Bytes, pkid: u16, retain: bool, dup: bool) -> Message {
+    Message {
+        topic,
+        payload,
+        received_at: SystemTime::now(),
+        received: Instant::now(),
+        packet_id: pkid,
+        retained: retain,
+        redelivered: dup,
+        token: None,
+    }
+}
+
+/// Sends PUBACKs in arrival order: a message is acknowledged only when it and every message
+/// received before it have been committed, whichever writer committed them.
+pub struct Acker {
+    state: Mutex<AckState>,
+    client: Client,
+    metrics: Arc<Metrics>,
+}
+
+struct AckState {
+    /// Counts broker connections; packet ids are only meaningful within one.
+    connection: u64,
+    front: u64,
+    queue: VecDeque<Pending>,
+}
+
+struct Pending {
+    connection: u64,
+    packet_id: u16,
+    done: bool,
+}
+
+impl Acker {
+    fn new(client: Client, metrics: Arc<Metrics>) -> Acker {
+        Acker {
+            state: Mutex::new(AckState {
+                connection: 0,
+                front: 0,
+                queue: VecDeque::new(),
+            }),
+            client,
+            metrics,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, AckState> {
+        // A panic elsewhere while holding the lock leaves consistent state: every update is
+        // a single push, flag or pop.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn connected(&self) {
+        self.lock().connection += 1;
+    }
+
+    fn register(&self, packet_id: u16) -> u64 {
+        let mut state = self.lock();
+        let token = state.front + state.queue.len() as u64;
+        let connection = state.connection;
+        state.queue.push_back(Pending {
+            connection,
+            packet_id,
+            done: false,
+        });
+        token
+    }
+
+    /// Marks the messages committed and acknowledges the committed prefix. Messages received on
+    /// an earlier connection are not acknowledged: the broker has already redelivered them on
+    /// the current one, where they are acknowledged once that copy commits.
+    pub fn complete(&self, tokens: impl IntoIterator<Item = u64>) {
+        let mut state = self.lock();
+        for token in tokens {
+            let index = token.wrapping_sub(state.front) as usize;
+            if let Some(pending) = state.queue.get_mut(index) {
+                pending.done = true;
+            }
+        }
+        while state.queue.front().is_some_and(|p| p.done) {
+            let Some(pending) = state.queue.pop_front() else {
+                break;
+            };
+            state.front += 1;
+            if pending.connection == state.connection {
+                if let Err(error) = self.client.ack(pending.packet_id) {
+                    // Not acknowledged means redelivered later: a duplicate, never a loss.
+                    tracing::warn!(%error, packet_id = pending.packet_id, "ack not sent");
+                }
+            }
+        }
+        self.metrics.messages_in_hand.set(state.queue.len() as i64);
+    }
+}
+
+/// Sends each message to the writer that owns its topic, so one series always goes through
+/// the same connection, in order.
+pub struct Router {
+    writers: Vec<mpsc::Sender<Message>>,
+}
+
+impl Router {
+    pub fn new(writers: Vec<mpsc::Sender<Message>>) -> Router {
+        Router { writers }
+    }
+
+    /// False when the writer has gone away (shutting down).
+    async fn send(&self, message: Message) -> bool {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        message.topic.hash(&mut hasher);
+        let index = (hasher.finish() % self.writers.len() as u64) as usize;
+        self.writers[index].send(message).await.is_ok()
+    }
+}
+
+pub struct Session {
+    client: Client,
+    eventloop: EventLoop,
+    pub acker: Arc<Acker>,
+    subscriptions: Vec<String>,
+    reconnect_max: Duration,
+}
+
+impl Session {
+    pub fn new(config: &config::Mqtt, metrics: Arc<Metrics>) -> Result<Session, MqttError> {
+        let transport = match &config.tls {
+            Some(tls) => {
+                Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(tls.client_config()?)))
+            }
+            None => Transport::tcp(),
+        };
+        // Acks plus the subscribe and disconnect requests: never more than max_inflight acks wait.
+        let capacity = usize::from(config.max_inflight) + 16;
+        let keep_alive = Duration::from_secs(config.keep_alive_secs);
+        let password = config
+            .password
+            .as_ref()
+            .map(|s| s.expose().to_owned())
+            .unwrap_or_default();
+        let (client, eventloop) = match config.protocol {
+            Protocol::V3 => {
+                let mut o = rumqttc::MqttOptions::new(&config.client_id, &config.host, config.port);
+                o.set_keep_alive(keep_alive)
+                    .set_clean_session(false)
+                    .set_manual_acks(true)
+                    .set_transport(transport)
+                    .set_max_packet_size(config.max_packet_bytes as usize, 64 << 10);
+                if let Some(user) = &config.username {
+                    o.set_credentials(user, password);
+                }
+                let (c, l) = rumqttc::AsyncClient::new(o, capacity);
+                (Client::V3(c), EventLoop::V3(l))
+            }
+            Protocol::V5 => {
+                let mut o =
+                    rumqttc::v5::MqttOptions::new(&config.client_id, &config.host, config.port);
+                o.set_keep_alive(keep_alive)
+                    .set_clean_start(false)
+                    .set_session_expiry_interval(Some(config.session_expiry_secs))
+                    .set_receive_maximum(Some(config.max_inflight))
+                    // The broker drops larger messages for this client instead of sending them.
+                    .set_max_packet_size(Some(config.max_packet_bytes))
+                    .set_manual_acks(true)
+                    .set_transport(transport);
+                if let Some(user) = &config.username {
+                    o.set_credentials(user, password);
+                }
+                let (c, l) = rumqttc::v5::AsyncClient::new(o, capacity);
+                (Client::V5(c), EventLoop::V5(l))
+            }
+        };
+        Ok(Session {
+            acker: Arc::new(Acker::new(client.clone(), metrics)),
+            client,
+            eventloop,
+            subscriptions: config.subscriptions.clone(),
+            reconnect_max: Duration::from_secs(config.reconnect_max_secs),
+        })
+    }
+
+    /// Polls until `stop` turns true and then until `disconnect` turns true and the DISCONNECT
+    /// has been sent. After `stop`, new messages are left unacknowledged for the next session.
+    pub async fn run(
+        mut self,
+        router: Router,
+        mut stop: watch::Receiver<bool>,
+        mut disconnect: watch::Receiver<bool>,
+        metrics: Arc<Metrics>,
+    ) {
+        let mut router = Some(router);
+        let mut backoff = Duration::from_millis(100);
+        let mut connections = 0u64;
+        let mut disconnecting = false;
+        loop {
+            let event = tokio::select! {
+                event = self.eventloop.poll() => event,
+                _ = stop.changed(), if router.is_some() => {
+                    // Dropping the senders lets the writers commit what they hold and finish.
+                    router = None;
+                    continue;
+                }
+                _ = disconnect.changed(), if !disconnecting => {
+                    disconnecting = true;
+                    if let Err(error) = self.client.disconnect() {
+                        tracing::warn!(%error, "disconnect request failed");
+                        return;
+                    }
+                    continue;
+                }
+            };
+            match event {
+                Ok(Event::Connected { session_present }) => {
+                    connections += 1;
+                    if connections > 1 {
+                        metrics.mqtt_reconnects.inc();
+                    }
+                    metrics.mqtt_connected.store(true, Ordering::Relaxed);
+                    backoff = Duration::from_millis(100);
+                    self.acker.connected();
+                    tracing::info!(session_present, "connected to the MQTT broker");
+                    if !session_present {
+                        if let Err(error) = self.client.subscribe(&self.subscriptions) {
+                            tracing::error!(%error, "subscribe request failed");
+                        }
+                    }
+                }
+                Ok(Event::Publish(mut message)) => {
+                    metrics.messages_received.inc();
+                    let Some(r) = &router else { continue };
+                    // QoS 0 deliveries carry packet id 0 and are never acknowledged.
+                    if message.packet_id != 0 {
+                        message.token = Some(self.acker.register(message.packet_id));
+                    }
+                    if !r.send(message).await {
+                        router = None;
+                    }
+                }
+                Ok(Event::Disconnected) => {
+                    metrics.mqtt_connected.store(false, Ordering::Relaxed);
+                    tracing::info!("disconnected from the MQTT broker");
+                    return;
+                }
+                Ok(Event::Other) => {}
+                Err(error) => {
+                    metrics.mqtt_connected.store(false, Ordering::Relaxed);
+                    tracing::warn!(%error, retry_in = ?backoff, "MQTT connection lost");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(self.reconnect_max);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acked(rx: &flume::Receiver<rumqttc::Request>) -> Vec<u16> {
+        rx.drain()
+            .map(|r| match r {
+                rumqttc::Request::PubAck(ack) => ack.pkid,
+                other => panic!("unexpected request {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn acks_in_arrival_order_and_only_for_the_current_connection() {
+        let (tx, rx) = flume::bounded(16);
+        let acker = Acker::new(
+            Client::V3(rumqttc::AsyncClient::from_senders(tx)),
+            Arc::new(Metrics::new(1)),
+        );
+        acker.connected();
+        let tokens: Vec<u64> = [11, 12, 13]
+            .into_iter()
+            .map(|p| acker.register(p))
+            .collect();
+        acker.complete([tokens[2]]);
+        assert_eq!(acked(&rx), [] as [u16; 0], "13 waits for 11 and 12");
+        acker.complete([tokens[0]]);
+        assert_eq!(acked(&rx), [11]);
+        acker.complete([tokens[1]]);
+        assert_eq!(acked(&rx), [12, 13]);
+
+        // A message from a lost connection is never acked: its packet id may now be another's.
+        let old = acker.register(14);
+        acker.connected();
+        let new = acker.register(14);
+        acker.complete([new, old]);
+        assert_eq!(acked(&rx), [14]);
+    }
+}
