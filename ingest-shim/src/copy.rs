@@ -241,7 +241,14 @@ impl Writer {
     /// Runs until the router drops its sender and everything received has been committed, or,
     /// once stopping, until the shutdown timeout gives up on a batch PostgreSQL does not take.
     pub async fn run(mut self) -> Result<(), CopyError> {
-        let mut connection: Option<Connection> = None;
+        // Connected before the first message, so /readyz reports the database from the start.
+        let mut connection = match connect(&self.config.postgres, &self.metrics).await {
+            Ok(connection) => Some(connection),
+            Err(error) => {
+                tracing::warn!(writer = self.id, %error, "cannot connect to PostgreSQL yet");
+                None
+            }
+        };
         let mut batch = Vec::new();
         while self.collect(&mut batch).await {
             self.commit(&mut connection, &batch).await?;
