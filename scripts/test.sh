@@ -101,6 +101,11 @@ else
   fi
 fi
 
+step "ingest-shim: clippy, unit tests, end-to-end against Mosquitto and PostgreSQL (tests/shim/)"
+( cd "$ROOT" && cargo clippy -p ingest-shim -p loadgen --all-targets -q -- -D warnings \
+    && cargo test -p ingest-shim -q && cargo build -p ingest-shim -p loadgen -q ) || failures+=("ingest-shim build")
+"$ROOT/tests/shim/run.sh" || failures+=("ingest-shim end-to-end")
+
 step "Summary"
 if [ ${#failures[@]} -gt 0 ]; then
   printf 'FAILED: %s\n' "${failures[@]}"

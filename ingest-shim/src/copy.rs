@@ -18,7 +18,7 @@ use crate::mqtt::{Acker, Message};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
-    #[error("{0}")]
+    #[error("{}", describe(.0))]
     Postgres(#[from] tokio_postgres::Error),
     #[error("no answer within {0:?}; connection dropped")]
     Timeout(Duration),
@@ -26,6 +26,14 @@ pub enum CopyError {
     Tls(#[from] config::TlsError),
     #[error("shutting down with {0} messages not committed; the broker redelivers them")]
     GaveUp(usize),
+}
+
+/// tokio-postgres shows "db error" and keeps the server's message in the source.
+fn describe(error: &tokio_postgres::Error) -> String {
+    match std::error::Error::source(error) {
+        Some(source) => format!("{error}: {source}"),
+        None => error.to_string(),
+    }
 }
 
 /// Bytes of an oversized payload that are still sent, so the dead letter shows how it began.
@@ -172,7 +180,7 @@ where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     if let Err(error) = connection.await {
-        tracing::warn!(%error, "PostgreSQL connection ended");
+        tracing::warn!(error = describe(&error), "PostgreSQL connection ended");
     }
 }
 

@@ -32,7 +32,7 @@ pub struct Metrics {
     pub mqtt_reconnects: Counter,
     pub pg_connects: Counter,
     pub messages_in_hand: Gauge,
-    pub mqtt_connected: AtomicBool,
+    pub mqtt_ready: AtomicBool,
     pub writers_connected: AtomicUsize,
     writers: usize,
 }
@@ -55,7 +55,7 @@ impl Metrics {
             mqtt_reconnects: Counter::default(),
             pg_connects: Counter::default(),
             messages_in_hand: Gauge::default(),
-            mqtt_connected: AtomicBool::new(false),
+            mqtt_ready: AtomicBool::new(false),
             writers_connected: AtomicUsize::new(0),
             writers,
             registry: Registry::default(),
@@ -131,7 +131,7 @@ impl Metrics {
     }
 
     fn ready(&self) -> bool {
-        self.mqtt_connected.load(Ordering::Relaxed)
+        self.mqtt_ready.load(Ordering::Relaxed)
             && self.writers_connected.load(Ordering::Relaxed) == self.writers
     }
 
@@ -143,7 +143,7 @@ impl Metrics {
 }
 
 /// Serves until the process ends. /healthz is 200 while the process runs; /readyz is 200 when
-/// the broker and every writer connection are up.
+/// the subscriptions are in place and every writer connection is up.
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
     loop {
         let (stream, _) = match listener.accept().await {

@@ -49,7 +49,13 @@ enum EventLoop {
 
 /// What the poller cares about, from either protocol version.
 enum Event {
-    Connected { session_present: bool },
+    Connected {
+        session_present: bool,
+    },
+    /// SUBACK: the filters the broker refused, if any.
+    Subscribed {
+        refused: usize,
+    },
     Publish(Message),
     Disconnected,
     Other,
@@ -112,6 +118,13 @@ impl EventLoop {
                 rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(ack)) => Ok(Event::Connected {
                     session_present: ack.session_present,
                 }),
+                rumqttc::Event::Incoming(rumqttc::Packet::SubAck(ack)) => Ok(Event::Subscribed {
+                    refused: ack
+                        .return_codes
+                        .iter()
+                        .filter(|c| !matches!(c, rumqttc::SubscribeReasonCode::Success(_)))
+                        .count(),
+                }),
                 rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) => Ok(Event::Publish(
                     message(p.topic, p.payload, p.pkid, p.retain, p.dup),
                 )),
@@ -121,6 +134,13 @@ impl EventLoop {
             EventLoop::V5(l) => match l.poll().await.map_err(|e| e.to_string())? {
                 rumqttc::v5::Event::Incoming(p5::Packet::ConnAck(ack)) => Ok(Event::Connected {
                     session_present: ack.session_present,
+                }),
+                rumqttc::v5::Event::Incoming(p5::Packet::SubAck(ack)) => Ok(Event::Subscribed {
+                    refused: ack
+                        .return_codes
+                        .iter()
+                        .filter(|c| !matches!(c, p5::SubscribeReasonCode::Success(_)))
+                        .count(),
                 }),
                 rumqttc::v5::Event::Incoming(p5::Packet::Publish(p)) => {
                     // Topics are UTF-8 by the protocol; the broker never aliases them because
@@ -205,6 +225,7 @@ impl Acker {
             packet_id,
             done: false,
         });
+        self.metrics.messages_in_hand.set(state.queue.len() as i64);
         token
     }
 
@@ -356,7 +377,8 @@ impl Session {
                     if connections > 1 {
                         metrics.mqtt_reconnects.inc();
                     }
-                    metrics.mqtt_connected.store(true, Ordering::Relaxed);
+                    // Ready once subscribed: a resumed session keeps its subscriptions.
+                    metrics.mqtt_ready.store(session_present, Ordering::Relaxed);
                     backoff = Duration::from_millis(100);
                     self.acker.connected();
                     tracing::info!(session_present, "connected to the MQTT broker");
@@ -365,6 +387,13 @@ impl Session {
                             tracing::error!(%error, "subscribe request failed");
                         }
                     }
+                }
+                Ok(Event::Subscribed { refused: 0 }) => {
+                    metrics.mqtt_ready.store(true, Ordering::Relaxed);
+                    tracing::info!(filters = ?self.subscriptions, "subscribed");
+                }
+                Ok(Event::Subscribed { refused }) => {
+                    tracing::error!(refused, filters = ?self.subscriptions, "the broker refused subscriptions");
                 }
                 Ok(Event::Publish(mut message)) => {
                     metrics.messages_received.inc();
@@ -378,13 +407,13 @@ impl Session {
                     }
                 }
                 Ok(Event::Disconnected) => {
-                    metrics.mqtt_connected.store(false, Ordering::Relaxed);
+                    metrics.mqtt_ready.store(false, Ordering::Relaxed);
                     tracing::info!("disconnected from the MQTT broker");
                     return;
                 }
                 Ok(Event::Other) => {}
                 Err(error) => {
-                    metrics.mqtt_connected.store(false, Ordering::Relaxed);
+                    metrics.mqtt_ready.store(false, Ordering::Relaxed);
                     tracing::warn!(%error, retry_in = ?backoff, "MQTT connection lost");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(self.reconnect_max);

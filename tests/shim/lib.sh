@@ -1,7 +1,7 @@
 # Helpers for the ingest-shim end-to-end tests: each test gets its own PostgreSQL cluster,
 # Mosquitto and shim on free ports in 56000-56999, all stopped again when it exits.
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
-BIN=${SHIM_BIN:-$ROOT/target/shim-dev/debug}
+BIN=${SHIM_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug}
 MQ_CONF=$ROOT/ingest-shim/mosquitto.conf
 DB=shim
 
@@ -81,7 +81,17 @@ start_shim() {
     --pg "host=/tmp port=$PG_PORT user=postgres dbname=$DB" \
     --http-listen "127.0.0.1:$HTTP_PORT" "$@" >>"$WORK/shim.log" 2>&1 &
   SHIM_PID=$!
-  wait_port "$HTTP_PORT"
+  wait_ready
+}
+
+# Ready means subscribed: readings published before that would have no session to go to.
+wait_ready() {
+  local i
+  for i in $(seq 100); do
+    curl -sf "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  die "shim" "not ready after 10 s"
 }
 
 # stop_shim: SIGTERM, and the shim must exit 0.
@@ -139,3 +149,23 @@ check_exactly_once() {
 
 # published COUNT from a loadgen summary line.
 published() { sed -n 's/.* readings=\([0-9]*\) .*/\1/p' <<<"$1"; }
+
+# loadgen_start ARGS... / loadgen_wait: the load generator in the background; its summary
+# line ends up in $WORK/loadgen.out.
+loadgen_start() {
+  loadgen "$@" >"$WORK/loadgen.out" 2>"$WORK/loadgen.err" &
+  LOADGEN_PID=$!
+}
+
+loadgen_wait() {
+  wait "$LOADGEN_PID" || die "loadgen" "failed: $(tail -n 3 "$WORK/loadgen.err")"
+  LOADGEN_PID=""
+  say "$(cat "$WORK/loadgen.out")"
+}
+
+# pg_ctl_as MODE ACTION: restart or stop this test's cluster (MODE fast or immediate).
+pg_ctl_as() {
+  as_postgres "$PGBIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg/server.log" -m "$1" -w "$2" >/dev/null
+}
+
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$SHIM_PID/status"; }
