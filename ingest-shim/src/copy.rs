@@ -60,7 +60,7 @@ impl Extra {
     fn name(self) -> &'static str {
         match self {
             Extra::PayloadBytes => "payload_bytes",
-            Extra::PacketId => "mqtt_packet_id",
+            Extra::PacketId => "packet_id",
             Extra::Retained => "retained",
             Extra::Redelivered => "redelivered",
         }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Malformed and oversized payloads mixed into a stream of good readings. Asserts: every good
-# reading stored exactly once; each malformed message is one dead letter; each oversized one
+# reading stored exactly once; each malformed message is one dead letter carrying its MQTT
+# packet id; each oversized one
 # (2,000,000 bytes: above telemetry.max_payload_bytes, below the broker's max_packet_size) is a
-# payload_too_large dead letter with its size; the shim counted them all; nothing was retried.
+# payload_too_large dead letter with its size, sent by the shim cut to its first KiB; the shim
+# counted them all; nothing was retried.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 usage_if_help "$@"
@@ -23,14 +25,17 @@ summary=$(cat "$WORK/loadgen.out")
 wait_stored bad "$(published "$summary")"
 check_exactly_once bad "$(published "$summary")" 2
 sleep 1
-read -r junk big big_sized < <(psql_t -c "
+read -r junk junk_meta big big_sized < <(psql_t -c "
   SELECT count(*) FILTER (WHERE topic = 'telemetry/bad/junk/energy'),
+         count(*) FILTER (WHERE topic = 'telemetry/bad/junk/energy' AND packet_id > 0 AND NOT retained),
          count(*) FILTER (WHERE topic = 'telemetry/bad/big/energy' AND reason = 'payload_too_large'),
-         count(*) FILTER (WHERE topic = 'telemetry/bad/big/energy' AND payload_bytes = 2000000)
+         count(*) FILTER (WHERE topic = 'telemetry/bad/big/energy' AND payload_bytes = 2000000
+                            AND length(payload) <= 1024)
     FROM telemetry.dead_letters")
 say "dead letters: $(psql_t -c "SELECT string_agg(reason || ' ' || n, ', ') FROM (SELECT reason, count(*) n FROM telemetry.dead_letters GROUP BY 1 ORDER BY 1) d")"
-[ "$junk" = 20 ] && [ "$big" = 5 ] && [ "$big_sized" = 5 ] \
-  || die "dead letters" "expected 20 malformed and 5 payload_too_large of 2000000 bytes; got $junk, $big, $big_sized"
+[ "$junk" = 20 ] && [ "$junk_meta" = 20 ] && [ "$big" = 5 ] && [ "$big_sized" = 5 ] \
+  || die "dead letters" "expected 20 malformed with their packet ids and 5 payload_too_large of 2000000 bytes, cut; got $junk, $junk_meta, $big, $big_sized"
+[ "$(metric payloads_cut_total)" = 5 ] || die "metrics" "payloads_cut_total is $(metric payloads_cut_total), expected 5"
 [ "$(metric dead_letters_total)" = 25 ] || die "metrics" "dead_letters_total is $(metric dead_letters_total), expected 25"
 [ "$(metric batch_failures_total)" = 0 ] || die "retries" "bad payloads made batches fail"
 stop_shim
