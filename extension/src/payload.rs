@@ -62,6 +62,28 @@ impl std::ops::Deref for Name {
     }
 }
 
+impl std::borrow::Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One copy of each name a batch mentions: thousands of messages name the same sites, assets
+/// and metrics, and equal names then compare by pointer.
+#[derive(Default)]
+pub struct Names(rustc_hash::FxHashSet<Name>);
+
+impl Names {
+    pub fn get(&mut self, s: &str) -> Name {
+        if let Some(n) = self.0.get(s) {
+            return n.clone();
+        }
+        let n = Name::from(s);
+        self.0.insert(n.clone());
+        n
+    }
+}
+
 impl From<&str> for Name {
     fn from(s: &str) -> Name {
         Name(Rc::from(s))
@@ -95,40 +117,8 @@ pub struct Candidate {
     pub event_id: Option<Name>,
 }
 
-const SITE: &[&str] = &["site_id", "siteId", "site"];
-const ASSET: &[&str] = &[
-    "asset_id",
-    "assetId",
-    "asset",
-    "device_id",
-    "deviceId",
-    "device",
-];
-const SENSOR: &[&str] = &["sensor_id", "sensorId", "sensor"];
-const METRIC: &[&str] = &[
-    "metric",
-    "metric_name",
-    "metricName",
-    "sensor_type",
-    "sensorType",
-    "name",
-];
-const VALUE: &[&str] = &["value", "val", "v"];
-const UNIT: &[&str] = &["unit", "units", "uom"];
-const TIME: &[&str] = &["timestamp", "ts", "time", "t"];
-const QUALITY: &[&str] = &["quality_flag", "qualityFlag", "quality", "q", "status"];
-const EVENT_ID: &[&str] = &["event_id", "eventId", "message_id", "messageId", "id"];
-
-/// The fields of one object the decoder reads, found in one pass over its keys: under each
-/// field's most preferred name, nulls skipped.
-#[derive(Default)]
-struct Fields<'a> {
-    found: [Option<(usize, &'a Value)>; FIELDS.len()],
-    /// A value key was present, even if null: a reading without a value, not a non-reading.
-    value_key: bool,
-    metrics: Option<&'a Value>,
-}
-
+/// The fields the decoder reads, and the names vendors give them: each key of an object is
+/// matched once, and a lower rank wins when an object spells a field more than one way.
 #[derive(Clone, Copy)]
 enum Field {
     Site,
@@ -142,9 +132,61 @@ enum Field {
     EventId,
 }
 
-const FIELDS: [&[&str]; 9] = [
-    SITE, ASSET, SENSOR, METRIC, VALUE, UNIT, TIME, QUALITY, EVENT_ID,
-];
+const FIELD_COUNT: usize = 9;
+
+fn classify(key: &str) -> Option<(Field, u8)> {
+    use Field::*;
+    Some(match key {
+        "site_id" => (Site, 0),
+        "siteId" => (Site, 1),
+        "site" => (Site, 2),
+        "asset_id" => (Asset, 0),
+        "assetId" => (Asset, 1),
+        "asset" => (Asset, 2),
+        "device_id" => (Asset, 3),
+        "deviceId" => (Asset, 4),
+        "device" => (Asset, 5),
+        "sensor_id" => (Sensor, 0),
+        "sensorId" => (Sensor, 1),
+        "sensor" => (Sensor, 2),
+        "metric" => (Metric, 0),
+        "metric_name" => (Metric, 1),
+        "metricName" => (Metric, 2),
+        "sensor_type" => (Metric, 3),
+        "sensorType" => (Metric, 4),
+        "name" => (Metric, 5),
+        "value" => (Value, 0),
+        "val" => (Value, 1),
+        "v" => (Value, 2),
+        "unit" => (Unit, 0),
+        "units" => (Unit, 1),
+        "uom" => (Unit, 2),
+        "timestamp" => (Time, 0),
+        "ts" => (Time, 1),
+        "time" => (Time, 2),
+        "t" => (Time, 3),
+        "quality_flag" => (Quality, 0),
+        "qualityFlag" => (Quality, 1),
+        "quality" => (Quality, 2),
+        "q" => (Quality, 3),
+        "status" => (Quality, 4),
+        "event_id" => (EventId, 0),
+        "eventId" => (EventId, 1),
+        "message_id" => (EventId, 2),
+        "messageId" => (EventId, 3),
+        "id" => (EventId, 4),
+        _ => return None,
+    })
+}
+
+/// The fields of one object, found in one pass over its keys; nulls are skipped.
+#[derive(Default)]
+struct Fields<'a> {
+    found: [Option<(u8, &'a Value)>; FIELD_COUNT],
+    /// A value key was present, even if null: a reading without a value, not a non-reading.
+    value_key: bool,
+    metrics: Option<&'a Value>,
+}
 
 impl<'a> Fields<'a> {
     fn of(obj: &'a Map<String, Value>) -> Fields<'a> {
@@ -154,17 +196,15 @@ impl<'a> Fields<'a> {
                 f.metrics = Some(v);
                 continue;
             }
-            for (field, names) in FIELDS.iter().enumerate() {
-                let Some(rank) = names.iter().position(|n| n == key) else {
-                    continue;
-                };
-                if field == Field::Value as usize {
-                    f.value_key = true;
-                }
-                let slot = &mut f.found[field];
-                if !v.is_null() && slot.is_none_or(|(r, _)| rank < r) {
-                    *slot = Some((rank, v));
-                }
+            let Some((field, rank)) = classify(key) else {
+                continue;
+            };
+            if matches!(field, Field::Value) {
+                f.value_key = true;
+            }
+            let slot = &mut f.found[field as usize];
+            if !v.is_null() && slot.is_none_or(|(r, _)| rank < r) {
+                *slot = Some((rank, v));
             }
         }
         f
@@ -174,10 +214,10 @@ impl<'a> Fields<'a> {
         self.found[field as usize].map(|(_, v)| v)
     }
 
-    fn text(&self, field: Field) -> Option<Name> {
+    fn text(&self, field: Field, names: &mut Names) -> Option<Name> {
         match self.get(field)? {
-            Value::String(s) if !s.trim().is_empty() => Some(Name::from(s.trim())),
-            Value::Number(n) => Some(Name::from(n.to_string().as_str())),
+            Value::String(s) if !s.trim().is_empty() => Some(names.get(s.trim())),
+            Value::Number(n) => Some(names.get(&n.to_string())),
             _ => None,
         }
     }
@@ -199,20 +239,24 @@ struct Inherited {
 impl Inherited {
     /// Fields of an object fill what the topic left open; the topic wins, since the broker's
     /// access control vouches for it and the payload may be any device's claim.
-    fn with(&self, f: &Fields) -> Result<Inherited, Rejection> {
+    fn with(&self, f: &Fields, names: &mut Names) -> Result<Inherited, Rejection> {
         let time = match f.get(Field::Time) {
             Some(t) => Some(parse_time(t)?),
             None => self.time,
         };
         Ok(Inherited {
-            site: self.site.clone().or_else(|| f.text(Field::Site)),
-            asset: self.asset.clone().or_else(|| f.text(Field::Asset)),
-            sensor: self.sensor.clone().or_else(|| f.text(Field::Sensor)),
-            metric: self.metric.clone().or_else(|| f.text(Field::Metric)),
-            unit: f.text(Field::Unit).or_else(|| self.unit.clone()),
+            site: self.site.clone().or_else(|| f.text(Field::Site, names)),
+            asset: self.asset.clone().or_else(|| f.text(Field::Asset, names)),
+            sensor: self.sensor.clone().or_else(|| f.text(Field::Sensor, names)),
+            metric: self.metric.clone().or_else(|| f.text(Field::Metric, names)),
+            unit: f.text(Field::Unit, names).or_else(|| self.unit.clone()),
             time,
-            quality: f.text(Field::Quality).or_else(|| self.quality.clone()),
-            event_id: f.text(Field::EventId).or_else(|| self.event_id.clone()),
+            quality: f
+                .text(Field::Quality, names)
+                .or_else(|| self.quality.clone()),
+            event_id: f
+                .text(Field::EventId, names)
+                .or_else(|| self.event_id.clone()),
         })
     }
 
@@ -350,17 +394,18 @@ pub fn decode_json(
     payload: &[u8],
     topic: &Captures,
     fallback: &Captures,
+    names: &mut Names,
 ) -> Result<Vec<Result<Candidate, Rejection>>, Rejection> {
     let doc: Value =
         serde_json::from_slice(payload).map_err(|e| reject(Reason::BadJson, e.to_string()))?;
-    let base = Inherited::from(topic);
-    let fallback = Inherited::from(fallback);
+    let base = Inherited::of(topic, names);
+    let fallback = Inherited::of(fallback, names);
     let mut out = Vec::new();
     match &doc {
         Value::Array(items) => {
             for item in items {
                 match item {
-                    Value::Object(obj) => decode_object(obj, &base, &fallback, &mut out),
+                    Value::Object(obj) => decode_object(obj, &base, &fallback, names, &mut out),
                     _ => out.push(Err(reject(
                         Reason::BadPayload,
                         "array element is not an object",
@@ -368,7 +413,7 @@ pub fn decode_json(
                 }
             }
         }
-        Value::Object(obj) => decode_object(obj, &base, &fallback, &mut out),
+        Value::Object(obj) => decode_object(obj, &base, &fallback, names, &mut out),
         _ => {
             return Err(reject(
                 Reason::BadPayload,
@@ -382,13 +427,13 @@ pub fn decode_json(
     Ok(out)
 }
 
-impl From<&Captures<'_>> for Inherited {
-    fn from(c: &Captures<'_>) -> Inherited {
+impl Inherited {
+    fn of(c: &Captures<'_>, names: &mut Names) -> Inherited {
         Inherited {
-            site: c.site.map(Name::from),
-            asset: c.asset.map(Name::from),
-            sensor: c.sensor.map(Name::from),
-            metric: c.metric.map(Name::from),
+            site: c.site.map(|s| names.get(s)),
+            asset: c.asset.map(|s| names.get(s)),
+            sensor: c.sensor.map(|s| names.get(s)),
+            metric: c.metric.map(|s| names.get(s)),
             ..Inherited::default()
         }
     }
@@ -398,10 +443,11 @@ fn decode_object(
     obj: &Map<String, Value>,
     base: &Inherited,
     fallback: &Inherited,
+    names: &mut Names,
     out: &mut Vec<Result<Candidate, Rejection>>,
 ) {
     let fields = Fields::of(obj);
-    let ctx = match base.with(&fields) {
+    let ctx = match base.with(&fields, names) {
         Ok(c) => c,
         Err(r) => return out.push(Err(r)),
     };
@@ -414,13 +460,13 @@ fn decode_object(
         };
         for (name, v) in metrics {
             let named = Inherited {
-                metric: Some(Name::from(name.as_str())),
+                metric: Some(names.get(name)),
                 ..ctx.clone()
             };
             out.push(match v {
                 Value::Object(inner) => {
                     let inner = Fields::of(inner);
-                    named.with(&inner).and_then(|c| {
+                    named.with(&inner, names).and_then(|c| {
                         let value = inner.get(Field::Value).unwrap_or(&Value::Null);
                         c.or(fallback).candidate(value)
                     })
@@ -450,6 +496,7 @@ mod tests {
             payload.as_bytes(),
             &Captures::default(),
             &Captures::default(),
+            &mut Names::default(),
         )
     }
 
@@ -518,6 +565,7 @@ mod tests {
             br#"[{"value": 40, "ts": 1700000000}, {"value": "41.5", "ts": 1700000001}, 7]"#,
             &topic,
             &Captures::default(),
+            &mut Names::default(),
         )
         .unwrap();
         assert_eq!(v.len(), 3);
@@ -545,11 +593,18 @@ mod tests {
             br#"{"site_id": "from-payload", "asset_id": "a", "metric": "m", "value": 1}"#,
             &topic,
             &route,
+            &mut Names::default(),
         )
         .unwrap();
         let c = v[0].clone().unwrap();
         assert_eq!((&*c.site, &*c.asset), ("from-topic", "a"));
-        let v = decode_json(br#"{"metrics": {"m": 1}}"#, &Captures::default(), &route).unwrap();
+        let v = decode_json(
+            br#"{"metrics": {"m": 1}}"#,
+            &Captures::default(),
+            &route,
+            &mut Names::default(),
+        )
+        .unwrap();
         assert_eq!(v[0].clone().unwrap().asset, "from-route");
     }
 
@@ -598,7 +653,9 @@ mod tests {
         );
         let none = Captures::default();
         assert_eq!(
-            decode_json(&[0xff, 0xfe], &none, &none).unwrap_err().reason,
+            decode_json(&[0xff, 0xfe], &none, &none, &mut Names::default())
+                .unwrap_err()
+                .reason,
             Reason::BadJson
         );
     }
