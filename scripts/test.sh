@@ -101,6 +101,9 @@ else
   fi
 fi
 
+step "ALTER EXTENSION telemetry UPDATE from the previous release (tests/upgrade/upgrade.sh)"
+"$ROOT/tests/upgrade/upgrade.sh" "$TEST_PORT" || failures+=("upgrade from 0.1.0")
+
 step "ingest-shim: clippy, unit tests, end-to-end against Mosquitto and PostgreSQL (tests/shim/)"
 ( cd "$ROOT" && cargo clippy -p ingest-shim -p loadgen --all-targets -q -- -D warnings \
     && cargo test -p ingest-shim -q && cargo build -p ingest-shim -p loadgen -q ) || failures+=("ingest-shim build")

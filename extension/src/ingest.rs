@@ -448,8 +448,40 @@ fn resolve_series(
     Ok(ids)
 }
 
+thread_local! {
+    static SCHEMA_CURRENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The pipeline writes the tables of its own release. Between installing a new library and
+/// `ALTER EXTENSION telemetry UPDATE` the database still has the old ones: say so, rather than
+/// fail on a missing column. Once they match they stay matched, so a backend asks only once.
+fn require_current_schema() {
+    if SCHEMA_CURRENT.get() {
+        return;
+    }
+    let library = env!("CARGO_PKG_VERSION");
+    let installed =
+        Spi::get_one::<String>("SELECT extversion FROM pg_extension WHERE extname = 'telemetry'")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+    if installed != library {
+        ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!(
+                "the telemetry library is version {library}, but this database has the extension at version {installed}"
+            ),
+            "telemetry",
+        )
+        .set_hint("Run ALTER EXTENSION telemetry UPDATE in this database.")
+        .report(PgLogLevel::ERROR);
+    }
+    SCHEMA_CURRENT.set(true);
+}
+
 /// Run the pipeline over a batch of messages inside the current transaction.
 pub fn run(messages: &[Message]) -> Counts {
+    require_current_schema();
     let started = std::time::Instant::now();
     let reg = registry::get();
     let mut dead = Vec::new();
