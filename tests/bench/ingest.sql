@@ -180,7 +180,8 @@ SELECT min(ms) FILTER (WHERE what = 'copy') AS copy_ms, min(ms) FILTER (WHERE wh
 -- Storage, with telemetry.readings full: bytes per reading, in the heap and with the indexes.
 INSERT INTO bench_ingest.sensor_readings (reading_id, site_id, asset_id, sensor_id, timestamp, metric_name, value, unit, quality)
 SELECT gen_random_uuid(), site_id, asset_id, '', time, metric, value, 'kW', 'GOOD' FROM bench_ingest.decoded;
-SELECT hypertable_size('telemetry.readings')::float8 / :readings AS ours_bytes,
+SELECT (SELECT count(*) FROM telemetry.readings) AS ours_rows, (SELECT count(*) FROM bench_ingest.sensor_readings) AS seed_rows,
+       hypertable_size('telemetry.readings')::float8 / :readings AS ours_bytes,
        hypertable_size('bench_ingest.sensor_readings')::float8 / :readings AS seed_bytes,
        (SELECT sum(pg_table_size(format('%I.%I', chunk_schema, chunk_name)))
           FROM timescaledb_information.chunks WHERE hypertable_name = 'readings')::float8 / :readings AS ours_heap,
@@ -204,7 +205,8 @@ SELECT name, round(:readings / (ms / 1000)) AS readings_per_s, round((:copy_ms /
                ('pipeline, 20 readings per message', :multi_ms::float8, '>= 0.6'),
                ('pipeline, 1 reading per message', :single_ms::float8, '>= 0.4')) AS r (name, ms, target);
 \echo
-\echo 'Bytes on disk per reading; one row per reading in both tables'
+\echo 'Rows stored, and bytes on disk per reading'
+SELECT :ours_rows AS telemetry_readings_rows, :seed_rows AS seed_000_sensor_readings_rows;
 SELECT what, round(ours::numeric, 1) AS telemetry_readings, round(seed::numeric, 1) AS seed_000_sensor_readings,
        round((ours / seed)::numeric, 2) AS ratio, target
   FROM (VALUES ('table and indexes, at rest (both reordered)', :ours_rest::float8, :seed_rest::float8, '<= 0.5'),
