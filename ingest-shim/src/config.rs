@@ -77,6 +77,12 @@ pub struct Args {
     /// Log format.
     #[arg(long, env = "INGEST_SHIM_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Directory of the disk spool (acknowledge once on disk, replay from there); none by default.
+    #[arg(long, env = "INGEST_SHIM_SPOOL_DIR")]
+    pub spool_dir: Option<PathBuf>,
+    /// Largest size of the spool in bytes; when full, the shim stops taking messages.
+    #[arg(long, env = "INGEST_SHIM_SPOOL_MAX_BYTES")]
+    pub spool_max_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum)]
@@ -117,6 +123,26 @@ pub struct Config {
     pub batch: Batch,
     pub http: Http,
     pub log: Log,
+    pub spool: Spool,
+}
+
+/// Optional disk spool: messages are acknowledged once fsynced here, and replayed from here.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Spool {
+    /// No spool when absent: messages are acknowledged after their commit.
+    pub dir: Option<PathBuf>,
+    /// Above this, the shim stops taking messages (the broker keeps them) until commits free space.
+    pub max_bytes: u64,
+}
+
+impl Default for Spool {
+    fn default() -> Self {
+        Spool {
+            dir: None,
+            max_bytes: 1 << 30,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -306,6 +332,10 @@ impl Config {
         set(&mut self.postgres.writers, args.writers);
         set(&mut self.http.listen, args.http_listen);
         set(&mut self.log.format, args.log_format);
+        if args.spool_dir.is_some() {
+            self.spool.dir = args.spool_dir.clone();
+        }
+        set(&mut self.spool.max_bytes, args.spool_max_bytes);
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -318,6 +348,7 @@ impl Config {
             (self.postgres.writers == 0, "postgres.writers must be above 0"),
             (self.batch.max_messages == 0 || self.batch.max_bytes == 0, "batch.max_messages and batch.max_bytes must be above 0"),
             (self.postgres.batch_timeout_secs == 0, "postgres.batch_timeout_secs must be above 0"),
+            (self.spool.max_bytes == 0, "spool.max_bytes must be above 0"),
         ];
         let messages: Vec<&str> = problems.iter().filter(|p| p.0).map(|p| p.1).collect();
         if !messages.is_empty() {

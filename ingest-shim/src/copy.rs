@@ -15,6 +15,25 @@ use tokio_postgres::{Client, NoTls};
 use crate::config::{self, Config};
 use crate::metrics::Metrics;
 use crate::mqtt::{Acker, Message};
+use crate::spool::Cursor;
+
+/// Who is told when a batch has committed.
+pub enum Completion {
+    /// No spool: the broker, through acknowledgements in arrival order.
+    Ack(Arc<Acker>),
+    /// The spool, which then deletes the segments that are fully committed.
+    Spool(Arc<Cursor>),
+}
+
+impl Completion {
+    fn complete(&self, batch: &[Message]) {
+        let tokens = batch.iter().filter_map(|m| m.token);
+        match self {
+            Completion::Ack(acker) => acker.complete(tokens),
+            Completion::Spool(cursor) => cursor.complete(tokens),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
@@ -24,7 +43,7 @@ pub enum CopyError {
     Timeout(Duration),
     #[error("PostgreSQL TLS set-up: {0}")]
     Tls(#[from] config::TlsError),
-    #[error("shutting down with {0} messages not committed; the broker redelivers them")]
+    #[error("shutting down with {0} messages not committed; they come back at the next start (broker or spool)")]
     GaveUp(usize),
 }
 
@@ -240,7 +259,7 @@ pub struct Writer {
     pub id: usize,
     pub rx: mpsc::Receiver<Message>,
     pub config: Arc<Config>,
-    pub acker: Arc<Acker>,
+    pub completion: Arc<Completion>,
     pub metrics: Arc<Metrics>,
     pub stop: watch::Receiver<bool>,
 }
@@ -260,7 +279,7 @@ impl Writer {
         let mut batch = Vec::new();
         while self.collect(&mut batch).await {
             self.commit(&mut connection, &batch).await?;
-            self.acker.complete(batch.iter().filter_map(|m| m.token));
+            self.completion.complete(&batch);
             batch.clear();
         }
         Ok(())

@@ -6,6 +6,7 @@ mod copy;
 mod metrics;
 mod mqtt;
 mod shutdown;
+mod spool;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -71,34 +72,60 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     tokio::spawn(metrics::serve(listener, metrics.clone()));
 
     let session = mqtt::Session::new(&config.mqtt, metrics.clone())?;
+    let spool = match &config.spool.dir {
+        Some(dir) => Some(spool::Spool::open(
+            dir,
+            config.spool.max_bytes,
+            metrics.clone(),
+        )?),
+        None => None,
+    };
+    let completion = Arc::new(match &spool {
+        Some(spool) => copy::Completion::Spool(spool.cursor.clone()),
+        None => copy::Completion::Ack(session.acker.clone()),
+    });
+    let cursor = spool.as_ref().map(|s| s.cursor.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let (disconnect_tx, disconnect_rx) = watch::channel(false);
+    // As many as the broker may have un-acknowledged: the poller never waits on a writer
+    // (nor on the spool, which acknowledges only what it has passed on).
+    let capacity = usize::from(config.mqtt.max_inflight);
     let mut senders = Vec::new();
     let mut writers = Vec::new();
     for id in 0..config.postgres.writers {
-        // As many as the broker may have un-acknowledged: the poller never waits on a writer.
-        let (tx, rx) = mpsc::channel(usize::from(config.mqtt.max_inflight));
+        let (tx, rx) = mpsc::channel(capacity);
         senders.push(tx);
         let writer = copy::Writer {
             id,
             rx,
             config: config.clone(),
-            acker: session.acker.clone(),
+            completion: completion.clone(),
             metrics: metrics.clone(),
             stop: stop_rx.clone(),
         };
         writers.push(tokio::spawn(writer.run()));
     }
-    let poller = tokio::spawn(session.run(
-        mqtt::Router::new(senders),
-        stop_rx,
-        disconnect_rx,
-        metrics.clone(),
-    ));
+    let router = match spool {
+        Some(spool) => {
+            let (tx, rx) = mpsc::channel(capacity);
+            let (acker, config, stop) = (session.acker.clone(), config.clone(), stop_rx.clone());
+            let writers = mqtt::Router::new(senders);
+            tokio::spawn(async move {
+                if let Err(error) = spool.run(rx, writers, acker, &config.batch, stop).await {
+                    // Nothing more is acknowledged; the broker keeps what was not spooled.
+                    tracing::error!(%error, "the spool failed; no more messages are taken");
+                }
+            });
+            mqtt::Router::new(vec![tx])
+        }
+        None => mqtt::Router::new(senders),
+    };
+    let poller = tokio::spawn(session.run(router, stop_rx, disconnect_rx, metrics.clone()));
     tracing::info!(
         broker = %format!("{}:{}", config.mqtt.host, config.mqtt.port),
         writers = config.postgres.writers,
         http = %config.http.listen,
+        spool = ?config.spool.dir,
         "ingest-shim started"
     );
 
@@ -124,6 +151,9 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
                 uncommitted += 1;
             }
         }
+    }
+    if let Some(cursor) = cursor {
+        cursor.close();
     }
     let _ = disconnect_tx.send(true);
     // A broker that is down cannot take the DISCONNECT; the session survives either way.

@@ -32,6 +32,7 @@ pub struct Metrics {
     pub mqtt_reconnects: Counter,
     pub pg_connects: Counter,
     pub messages_in_hand: Gauge,
+    pub spool_bytes: Gauge,
     pub mqtt_ready: AtomicBool,
     pub writers_connected: AtomicUsize,
     writers: usize,
@@ -55,6 +56,7 @@ impl Metrics {
             mqtt_reconnects: Counter::default(),
             pg_connects: Counter::default(),
             messages_in_hand: Gauge::default(),
+            spool_bytes: Gauge::default(),
             mqtt_ready: AtomicBool::new(false),
             writers_connected: AtomicUsize::new(0),
             writers,
@@ -124,8 +126,13 @@ impl Metrics {
         );
         r.register(
             "messages_in_hand",
-            "Messages received and not yet committed",
+            "Messages received and not yet acknowledged",
             m.messages_in_hand.clone(),
+        );
+        r.register(
+            "spool_bytes",
+            "Bytes in the disk spool's segment files",
+            m.spool_bytes.clone(),
         );
         Metrics { registry, ..m }
     }

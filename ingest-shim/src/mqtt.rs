@@ -30,7 +30,8 @@ pub struct Message {
     pub packet_id: u16,
     pub retained: bool,
     pub redelivered: bool,
-    /// Arrival index in the acknowledger; None for QoS 0 messages, which need no ack.
+    /// Arrival index in the acknowledger, or with a spool, the spool's sequence number; None for
+    /// QoS 0 messages, which need no ack.
     pub token: Option<u64>,
 }
 
@@ -268,7 +269,7 @@ impl Router {
     }
 
     /// False when the writer has gone away (shutting down).
-    async fn send(&self, message: Message) -> bool {
+    pub async fn send(&self, message: Message) -> bool {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         message.topic.hash(&mut hasher);
         let index = (hasher.finish() % self.writers.len() as u64) as usize;

@@ -8,7 +8,8 @@ DB=shim
 free_port() {
   local port
   for port in $(shuf -i 56000-56999 -n 100); do
-    if ! ss -Hltn "sport = :$port" | grep -q .; then echo "$port"; return; fi
+    # Any socket, not only listeners: client connections take local ports from this range too.
+    if ! ss -Hatn "sport = :$port" | grep -q .; then echo "$port"; return; fi
   done
   die "ports" "no free port in 56000-56999"
 }
@@ -75,13 +76,19 @@ stop_mosquitto() {
   MQ_PID=""
 }
 
-# start_shim [FLAGS...]: in the background, logging to $WORK/shim.log.
+# start_shim [FLAGS...]: in the background, logging to $WORK/shim.log; returns once ready.
 start_shim() {
+  launch_shim "$@"
+  wait_ready
+}
+
+# launch_shim [FLAGS...]: the same without waiting (the database may be down).
+launch_shim() {
   "$BIN/ingest-shim" --mqtt-port "$MQ_PORT" \
     --pg "host=/tmp port=$PG_PORT user=postgres dbname=$DB" \
     --http-listen "127.0.0.1:$HTTP_PORT" "$@" >>"$WORK/shim.log" 2>&1 &
   SHIM_PID=$!
-  wait_ready
+  wait_port "$HTTP_PORT"
 }
 
 # Ready means subscribed: readings published before that would have no session to go to.
@@ -116,6 +123,16 @@ loadgen() { "$BIN/loadgen" --port "$MQ_PORT" "$@"; }
 
 stored_rows() {
   psql_t -c "SELECT count(*) FROM telemetry.readings r JOIN telemetry.series s USING (series_id) WHERE s.site_id = '$1'"
+}
+
+# wait_metric NAME VALUE [SECONDS]: until the shim's metric NAME equals VALUE.
+wait_metric() {
+  local name=$1 value=$2 seconds=${3:-30} i
+  for i in $(seq $((seconds * 5))); do
+    [ "$(metric "$name")" = "$value" ] && return 0
+    sleep 0.2
+  done
+  die "metrics" "$name is $(metric "$name") after ${seconds}s, expected $value"
 }
 
 # wait_stored SITE COUNT [SECONDS]: until SITE has COUNT readings (the check that follows
