@@ -56,13 +56,15 @@ teardown() {
   fi
 }
 
-# The shipped configuration plus this test's port and persistence directory.
+# The shipped configuration plus this test's port and persistence directory, and any lines
+# in $MQ_CONF_EXTRA.
 start_mosquitto() {
   mkdir -p "$WORK/mq"
   chown mosquitto "$WORK/mq"
   { cat "$MQ_CONF"
     printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence_location %s/\nlog_dest file %s\n' \
       "$MQ_PORT" "$WORK/mq" "$WORK/mq/mosquitto.log"
+    printf '%s\n' "${MQ_CONF_EXTRA:-}"
   } > "$WORK/mosquitto.conf"
   mosquitto -c "$WORK/mosquitto.conf" >>"$WORK/mosquitto.out" 2>&1 &
   MQ_PID=$!
