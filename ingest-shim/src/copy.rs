@@ -342,13 +342,17 @@ impl Writer {
                     tracing::warn!(writer = self.id, %error, messages = batch.len(), retry_in = ?backoff, "batch not committed");
                 }
             }
+            let mut pause = backoff;
             if *self.stop.borrow() {
                 let since = *stopping_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= Duration::from_secs(self.config.log.shutdown_timeout_secs) {
+                let left = Duration::from_secs(self.config.log.shutdown_timeout_secs)
+                    .saturating_sub(since.elapsed());
+                if left.is_zero() {
                     return Err(CopyError::GaveUp(batch.len()));
                 }
+                pause = pause.min(left);
             }
-            tokio::time::sleep(backoff).await;
+            tokio::time::sleep(pause).await;
             backoff = (backoff * 2).min(Duration::from_secs(pg.retry_max_secs));
         }
     }

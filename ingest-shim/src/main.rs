@@ -165,7 +165,7 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     }
     anyhow::ensure!(
         uncommitted == 0,
-        "{uncommitted} writers stopped with messages not committed; the broker redelivers them"
+        "{uncommitted} writers stopped with messages not committed; they come back at the next start"
     );
     tracing::info!("stopped");
     Ok(())
