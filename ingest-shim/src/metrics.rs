@@ -34,6 +34,8 @@ pub struct Metrics {
     pub messages_in_hand: Gauge,
     pub spool_bytes: Gauge,
     pub mqtt_ready: AtomicBool,
+    /// Set when the shim can no longer make progress; /healthz then fails so it gets restarted.
+    pub failed: AtomicBool,
     pub writers_connected: AtomicUsize,
     writers: usize,
 }
@@ -58,6 +60,7 @@ impl Metrics {
             messages_in_hand: Gauge::default(),
             spool_bytes: Gauge::default(),
             mqtt_ready: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
             writers_connected: AtomicUsize::new(0),
             writers,
             registry: Registry::default(),
@@ -149,7 +152,8 @@ impl Metrics {
     }
 }
 
-/// Serves until the process ends. /healthz is 200 while the process runs; /readyz is 200 when
+/// Serves until the process ends. /healthz is 200 unless the shim can no longer make progress
+/// (its spool failed); /readyz is 200 when
 /// the subscriptions are in place and every writer connection is up.
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
     loop {
@@ -188,6 +192,9 @@ async fn respond(
                 "encoding failed\n".into(),
             ),
         },
+        "/healthz" if metrics.failed.load(Ordering::Relaxed) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "failed\n".into())
+        }
         "/healthz" => (StatusCode::OK, "ok\n".into()),
         "/readyz" if metrics.ready() => (StatusCode::OK, "ready\n".into()),
         "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".into()),

@@ -404,6 +404,11 @@ impl Session {
                         message.token = Some(self.acker.register(message.packet_id));
                     }
                     if !r.send(message).await {
+                        // Only a failed spool drops its receiver before the stop.
+                        if !*stop.borrow() {
+                            tracing::error!("messages can no longer be passed on; taking no more");
+                            metrics.failed.store(true, Ordering::Relaxed);
+                        }
                         router = None;
                     }
                 }

@@ -5,7 +5,9 @@
 # shim replays the spool and every published reading is stored exactly once; the spool is then
 # empty. Phase 2: a small spool with the database down fills up and the shim stops taking
 # messages (they stay un-acknowledged, with the broker) instead of dropping any; asserts the
-# spool stayed near its limit and every reading is stored once the database returns.
+# spool stayed near its limit and every reading is stored once the database returns. Phase 3:
+# a spool that cannot be written (segment made immutable) fails /healthz, acknowledges nothing,
+# and after a restart with a writable spool every reading is stored.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 usage_if_help "$@"
@@ -48,4 +50,23 @@ say "spool full at $spooled bytes (limit $limit): $held messages held un-acknowl
 start_cluster "$WORK/pg" "$PG_PORT"
 wait_stored full "$(published "$summary")" 120
 check_exactly_once full "$(published "$summary")" 4
+stop_shim
+
+start_shim --writers 2 --spool-dir "$WORK/spool3"
+chattr +i "$WORK"/spool3/*.spool
+loadgen --site broken --producers 2 --messages 50 --rate 1000 > "$WORK/loadgen.out"
+summary=$(cat "$WORK/loadgen.out")
+for i in $(seq 50); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT/healthz")" = 503 ] && break
+  sleep 0.1
+done
+status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT/healthz")
+chattr -i "$WORK"/spool3/*.spool
+[ "$status" = 503 ] || die "spool" "/healthz answered $status with an unwritable spool"
+[ "$(stored_rows broken)" = 0 ] || die "spool" "readings stored although the spool failed"
+kill_shim
+say "unwritable spool: /healthz 503, nothing stored or acknowledged"
+start_shim --writers 2 --spool-dir "$WORK/spool3"
+wait_stored broken "$(published "$summary")"
+check_exactly_once broken "$(published "$summary")" 2
 stop_shim
