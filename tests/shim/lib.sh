@@ -46,6 +46,8 @@ teardown() {
   [ -n "$SHIM_PID" ] && kill -KILL "$SHIM_PID" 2>/dev/null
   [ -n "$MQ_PID" ] && kill -TERM "$MQ_PID" 2>/dev/null
   [ -n "$LOADGEN_PID" ] && kill -TERM "$LOADGEN_PID" 2>/dev/null
+  # Processes a test started on its own (a second shim).
+  [ -n "${EXTRA_PID:-}" ] && kill -KILL "$EXTRA_PID" 2>/dev/null
   stop_cluster "$WORK/pg"
   if [ "$status" != 0 ]; then
     say "FAILED; last shim log lines:"
