@@ -9,7 +9,8 @@ PGRX_VERSION=$(sed -n 's/^pgrx = { version = "=\([0-9.]*\)".*/\1/p' "$ROOT/Cargo
 TIMESCALEDB_VERSION=2.19.3
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 libclang-dev clang cmake
-              mosquitto mosquitto-clients sudo dpkg-dev build-essential pkg-config libssl-dev)
+              mosquitto mosquitto-clients sudo dpkg-dev build-essential pkg-config libssl-dev
+              curl iproute2 openssl)
 
 [ "$(id -u)" = 0 ] || die "setup" "run as root (it installs Debian packages)"
 [ -n "$PGRX_VERSION" ] || die "setup" "cannot read the pinned pgrx version from Cargo.toml"
