@@ -492,6 +492,7 @@ mod tests {
         assert_eq!(config.mqtt.subscriptions, ["a/#"]);
         assert_eq!(config.batch.max_messages, 7);
         assert_eq!(config.batch.max_bytes, 4 << 20);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -502,6 +503,7 @@ mod tests {
         std::fs::write(&path, "[mqtt]\nhots = \"x\"\n").unwrap();
         let err = Config::load(&args(&["--config", path.to_str().unwrap()])).unwrap_err();
         assert!(err.to_string().contains("hots"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
         let err = Config::load(&args(&[
             "--writers",
             "0",
