@@ -52,7 +52,7 @@ impl Message {
     }
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Counts {
     pub messages: i32,
     pub readings: i32,
@@ -60,6 +60,11 @@ pub struct Counts {
     pub conflicting_duplicates: i32,
     pub dead_letters: i32,
     pub series_created: i32,
+    pub reasons: std::collections::BTreeMap<&'static str, i32>,
+    /// Source times (Unix µs) of the oldest and newest reading stored, for a client's
+    /// source-to-commit latency.
+    pub oldest: Option<i64>,
+    pub newest: Option<i64>,
 }
 
 struct DeadLetter {
@@ -588,14 +593,27 @@ pub fn run(messages: &[Message]) -> Counts {
             client.update(INSERT, None, &args).map(|t| t.len())
         });
         let inserted = match plain {
-            Some(done) => done?,
-            None => client
-                .update(
-                    &format!("{INSERT} ON CONFLICT (series_id, time) DO NOTHING"),
+            Some(done) => {
+                let times = rows.iter().map(|&i| cleaned[i].time);
+                (counts.oldest, counts.newest) = (times.clone().min(), times.max());
+                done?
+            }
+            None => {
+                let mut stored = 0;
+                for row in client.update(
+                    &format!("{INSERT} ON CONFLICT (series_id, time) DO NOTHING RETURNING time"),
                     None,
                     &args,
-                )?
-                .len(),
+                )? {
+                    if let Some(t) = row.get::<TimestampWithTimeZone>(1)? {
+                        let t = unix_micros(t, "time");
+                        counts.oldest = Some(counts.oldest.map_or(t, |o| o.min(t)));
+                        counts.newest = Some(counts.newest.map_or(t, |n| n.max(t)));
+                    }
+                    stored += 1;
+                }
+                stored
+            }
         };
         counts.readings = inserted as i32;
 
@@ -631,6 +649,9 @@ pub fn run(messages: &[Message]) -> Counts {
         aliases.save(client)?;
         write_dead_letters(client, messages, &dead)?;
         counts.dead_letters = dead.len() as i32;
+        for d in &dead {
+            *counts.reasons.entry(d.reason).or_default() += 1;
+        }
         client.update(
             "INSERT INTO telemetry.ingest_batches (started_at, finished_at, messages, readings, duplicates,
                                                    conflicting_duplicates, dead_letters, series_created)
@@ -796,13 +817,32 @@ fn write_dead_letters(
 }
 
 // pgrx reads the SQL signature from the literal return type, so both functions spell it out.
-fn counts_row(c: Counts) -> TableIterator<'static, (i32, i32, i32, i32, i32)> {
+type CountsRow = (
+    i32,
+    i32,
+    i32,
+    i32,
+    i32,
+    pgrx::JsonB,
+    Option<TimestampWithTimeZone>,
+    Option<TimestampWithTimeZone>,
+);
+
+fn counts_row(c: Counts) -> TableIterator<'static, CountsRow> {
+    let reasons = c
+        .reasons
+        .iter()
+        .map(|(reason, n)| (reason.to_string(), serde_json::Value::from(*n)))
+        .collect();
     TableIterator::once((
         c.messages,
         c.readings,
         c.duplicates,
         c.conflicting_duplicates,
         c.dead_letters,
+        pgrx::JsonB(serde_json::Value::Object(reasons)),
+        c.oldest.map(timestamp),
+        c.newest.map(timestamp),
     ))
 }
 
@@ -820,6 +860,9 @@ fn ingest(
         name!(duplicates, i32),
         name!(conflicting_duplicates, i32),
         name!(dead_letters, i32),
+        name!(dead_letter_reasons, pgrx::JsonB),
+        name!(oldest_reading, Option<TimestampWithTimeZone>),
+        name!(newest_reading, Option<TimestampWithTimeZone>),
     ),
 > {
     let message = Message {
@@ -1039,6 +1082,9 @@ fn ingest_staged() -> TableIterator<
         name!(duplicates, i32),
         name!(conflicting_duplicates, i32),
         name!(dead_letters, i32),
+        name!(dead_letter_reasons, pgrx::JsonB),
+        name!(oldest_reading, Option<TimestampWithTimeZone>),
+        name!(newest_reading, Option<TimestampWithTimeZone>),
     ),
 > {
     let Some(relid) = staging_relid() else {
