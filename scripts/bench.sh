@@ -6,6 +6,8 @@
 # 2. The ingest pipeline from raw JSON against binary COPY of the same ROWS readings, already
 #    decoded, into a bare hypertable; and bytes on disk per reading against seed 000's table
 #    (tests/bench/ingest.sql).
+# 3. ingest-shim end to end, loadgen -> Mosquitto -> shim -> PostgreSQL, against a plain
+#    mosquitto_sub on the same stream (tests/bench/shim.sh, SHIM_SECONDS per load, default 20).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 usage_if_help "$@"
@@ -26,3 +28,5 @@ step "Functions against PL/pgSQL equivalents ($ROWS rows)"
 psql -X -q -h /tmp -p "$TEST_PORT" -U postgres -d bench -v rows="$ROWS" -f "$ROOT/tests/bench/functions.sql"
 step "Ingest pipeline against binary COPY ($ROWS readings over 10,000 series)"
 psql -X -q -h /tmp -p "$TEST_PORT" -U postgres -d bench -v readings="$ROWS" -f "$ROOT/tests/bench/ingest.sql"
+step "ingest-shim end to end against mosquitto_sub (tests/bench/shim.sh)"
+"$ROOT/tests/bench/shim.sh" "${SHIM_SECONDS:-20}"
