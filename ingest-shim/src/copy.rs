@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -13,7 +13,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls};
 
 use crate::config::{self, Config};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Reason};
 use crate::mqtt::{Acker, Message};
 use crate::spool::Cursor;
 
@@ -98,7 +98,10 @@ pub struct Counts {
     pub readings: i32,
     pub duplicates: i32,
     pub conflicting_duplicates: i32,
-    pub dead_letters: i32,
+    /// An object reason -> count, `{}` when there were none.
+    pub dead_letter_reasons: serde_json::Value,
+    /// Source time of the oldest reading the batch stored; None when it stored none.
+    pub oldest_reading: Option<SystemTime>,
 }
 
 struct Connection {
@@ -240,7 +243,8 @@ async fn write_batch(connection: &mut Connection, batch: &[Message]) -> Result<C
     writer.finish().await?;
     let row = tx
         .query_one(
-            "SELECT messages, readings, duplicates, conflicting_duplicates, dead_letters FROM telemetry.ingest_staged()",
+            "SELECT messages, readings, duplicates, conflicting_duplicates, dead_letter_reasons, oldest_reading
+               FROM telemetry.ingest_staged()",
             &[],
         )
         .await?;
@@ -249,7 +253,8 @@ async fn write_batch(connection: &mut Connection, batch: &[Message]) -> Result<C
         readings: row.try_get(1)?,
         duplicates: row.try_get(2)?,
         conflicting_duplicates: row.try_get(3)?,
-        dead_letters: row.try_get(4)?,
+        dead_letter_reasons: row.try_get(4)?,
+        oldest_reading: row.try_get(5)?,
     };
     tx.commit().await?;
     Ok(counts)
@@ -365,12 +370,33 @@ impl Writer {
         m.duplicates.inc_by(positive(counts.duplicates));
         m.conflicting_duplicates
             .inc_by(positive(counts.conflicting_duplicates));
-        m.dead_letters.inc_by(positive(counts.dead_letters));
+        match counts.dead_letter_reasons.as_object() {
+            Some(reasons) => {
+                for (reason, n) in reasons {
+                    let reason = Reason {
+                        reason: reason.clone(),
+                    };
+                    m.dead_letters
+                        .get_or_create(&reason)
+                        .inc_by(n.as_u64().unwrap_or(0));
+                }
+            }
+            None => {
+                tracing::warn!(reasons = %counts.dead_letter_reasons, "dead_letter_reasons is not an object")
+            }
+        }
         m.batch_messages.observe(batch.len() as f64);
         m.commit_seconds.observe(started.elapsed().as_secs_f64());
         if let Some(first) = batch.first() {
             m.receive_to_commit_seconds
                 .observe(first.received.elapsed().as_secs_f64());
+        }
+        if let Some(oldest) = counts.oldest_reading {
+            // A source clock ahead of ours counts as no delay rather than a negative one.
+            let delay = SystemTime::now()
+                .duration_since(oldest)
+                .unwrap_or(Duration::ZERO);
+            m.source_to_commit_seconds.observe(delay.as_secs_f64());
         }
         tracing::debug!(
             writer = self.id,

@@ -10,11 +10,19 @@ use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
+
+/// The `reason` label of dead letters: the reason the pipeline wrote to telemetry.dead_letters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Reason {
+    pub reason: String,
+}
 
 pub struct Metrics {
     registry: Registry,
@@ -23,11 +31,12 @@ pub struct Metrics {
     pub readings_committed: Counter,
     pub duplicates: Counter,
     pub conflicting_duplicates: Counter,
-    pub dead_letters: Counter,
+    pub dead_letters: Family<Reason, Counter>,
     pub payloads_cut: Counter,
     pub batch_messages: Histogram,
     pub commit_seconds: Histogram,
     pub receive_to_commit_seconds: Histogram,
+    pub source_to_commit_seconds: Histogram,
     pub batch_failures: Counter,
     pub mqtt_reconnects: Counter,
     pub pg_connects: Counter,
@@ -49,11 +58,13 @@ impl Metrics {
             readings_committed: Counter::default(),
             duplicates: Counter::default(),
             conflicting_duplicates: Counter::default(),
-            dead_letters: Counter::default(),
+            dead_letters: Family::default(),
             payloads_cut: Counter::default(),
             batch_messages: Histogram::new(exponential_buckets(1.0, 2.0, 16)),
             commit_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             receive_to_commit_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            // 5 ms to 87 min: devices that buffer readings deliver them late.
+            source_to_commit_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 21)),
             batch_failures: Counter::default(),
             mqtt_reconnects: Counter::default(),
             pg_connects: Counter::default(),
@@ -93,7 +104,7 @@ impl Metrics {
         );
         r.register(
             "dead_letters",
-            "Messages or readings the pipeline wrote to telemetry.dead_letters",
+            "Messages or readings the pipeline wrote to telemetry.dead_letters, by reason",
             m.dead_letters.clone(),
         );
         r.register("payloads_cut", "Payloads above the pipeline's limit sent cut, with their size (dead letters payload_too_large)", m.payloads_cut.clone());
@@ -111,6 +122,11 @@ impl Metrics {
             "receive_to_commit_seconds",
             "Time from receiving a batch's first message to its commit",
             m.receive_to_commit_seconds.clone(),
+        );
+        r.register(
+            "source_to_commit_seconds",
+            "Per batch that stored readings, its commit time minus the source time of its oldest reading",
+            m.source_to_commit_seconds.clone(),
         );
         r.register(
             "batch_failures",

@@ -3,8 +3,9 @@
 # reading stored exactly once; each malformed message is one dead letter carrying its MQTT
 # packet id; each oversized one
 # (2,000,000 bytes: above telemetry.max_payload_bytes, below the broker's max_packet_size) is a
-# payload_too_large dead letter with its size, sent by the shim cut to its first KiB; the shim
-# counted them all; nothing was retried.
+# payload_too_large dead letter with its size, sent by the shim cut to its first KiB; the shim's
+# dead_letters_total{reason} counters match telemetry.dead_letters reason by reason; nothing
+# was retried.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 usage_if_help "$@"
@@ -36,6 +37,11 @@ say "dead letters: $(psql_t -c "SELECT string_agg(reason || ' ' || n, ', ') FROM
 [ "$junk" = 20 ] && [ "$junk_meta" = 20 ] && [ "$big" = 5 ] && [ "$big_sized" = 5 ] \
   || die "dead letters" "expected 20 malformed with their packet ids and 5 payload_too_large of 2000000 bytes, cut; got $junk, $junk_meta, $big, $big_sized"
 [ "$(metric payloads_cut_total)" = 5 ] || die "metrics" "payloads_cut_total is $(metric payloads_cut_total), expected 5"
-[ "$(metric dead_letters_total)" = 25 ] || die "metrics" "dead_letters_total is $(metric dead_letters_total), expected 25"
+by_reason_metrics=$(curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" \
+  | sed -n 's/^ingest_shim_dead_letters_total{reason="\([^"]*\)"} \([0-9]*\)$/\1 \2/p' | LC_ALL=C sort)
+by_reason_table=$(psql_t -c "SELECT reason, count(*) FROM telemetry.dead_letters GROUP BY 1" | LC_ALL=C sort)
+[ "$by_reason_metrics" = "$by_reason_table" ] && [ "$(awk '{n += $2} END {print n}' <<<"$by_reason_metrics")" = 25 ] \
+  || die "metrics" "dead_letters_total by reason: $(tr '\n' ',' <<<"$by_reason_metrics"); telemetry.dead_letters: $(tr '\n' ',' <<<"$by_reason_table"); expected 25 in all"
+say "dead_letters_total by reason matches the table"
 [ "$(metric batch_failures_total)" = 0 ] || die "retries" "bad payloads made batches fail"
 stop_shim
