@@ -92,7 +92,7 @@ SELECT s.site_id, count(DISTINCT s.series_id) AS series, count(*) AS readings,
   FROM telemetry.readings r JOIN telemetry.series s USING (series_id)
  WHERE s.site_id LIKE 'demo-%' GROUP BY 1 ORDER BY 1;" | sed 's/^/    /'
 curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" \
-  | grep -E '^ingest_shim_(messages_received|messages_committed|readings_committed|duplicates|dead_letters)(_total)? ' \
+  | grep -E '^ingest_shim_(messages_received|messages_committed|readings_committed|duplicates|dead_letters)(_total)?[ {]' \
   | sed 's/^/    /'
 
 step "Done"
