@@ -160,6 +160,10 @@ pub struct Mqtt {
     /// Un-acknowledged messages the broker may send (MQTT 5 receive maximum). It bounds memory
     /// while PostgreSQL is down and sizes the request channel so acks never block.
     pub max_inflight: u16,
+    /// Topic and payload bytes of the messages in hand (received, not yet committed) above
+    /// which the shim reads nothing more from the broker until commits free space. Mosquitto
+    /// 2.0 can exceed the in-flight window, so this is what bounds memory.
+    pub max_bytes_in_hand: u64,
     /// Largest packet accepted. Payloads above the pipeline's limit are still accepted up to this
     /// size and end as `payload_too_large` dead letters instead of a disconnect loop.
     pub max_packet_bytes: u32,
@@ -236,6 +240,7 @@ impl Default for Mqtt {
             keep_alive_secs: 30,
             session_expiry_secs: 7 * 24 * 3600,
             max_inflight: 10_000,
+            max_bytes_in_hand: 16 << 20,
             max_packet_bytes: 16 << 20,
             username: None,
             password: None,
@@ -344,6 +349,7 @@ impl Config {
             (self.mqtt.subscriptions.is_empty(), "mqtt.subscriptions must list at least one topic filter"),
             (self.mqtt.protocol == Protocol::V5 && self.mqtt.session_expiry_secs == 0, "mqtt.session_expiry_secs must be above 0, or the broker forgets the session and its messages"),
             (self.mqtt.max_inflight == 0, "mqtt.max_inflight must be above 0"),
+            (self.mqtt.max_bytes_in_hand == 0, "mqtt.max_bytes_in_hand must be above 0"),
             (self.mqtt.keep_alive_secs < 5, "mqtt.keep_alive_secs must be at least 5"),
             (self.postgres.writers == 0, "postgres.writers must be above 0"),
             (self.batch.max_messages == 0 || self.batch.max_bytes == 0, "batch.max_messages and batch.max_bytes must be above 0"),

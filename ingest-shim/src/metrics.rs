@@ -41,6 +41,7 @@ pub struct Metrics {
     pub mqtt_reconnects: Counter,
     pub pg_connects: Counter,
     pub messages_in_hand: Gauge,
+    pub bytes_in_hand: Gauge,
     pub spool_bytes: Gauge,
     pub mqtt_ready: AtomicBool,
     /// Set when the shim can no longer make progress; /healthz then fails so it gets restarted.
@@ -69,6 +70,7 @@ impl Metrics {
             mqtt_reconnects: Counter::default(),
             pg_connects: Counter::default(),
             messages_in_hand: Gauge::default(),
+            bytes_in_hand: Gauge::default(),
             spool_bytes: Gauge::default(),
             mqtt_ready: AtomicBool::new(false),
             failed: AtomicBool::new(false),
@@ -147,6 +149,11 @@ impl Metrics {
             "messages_in_hand",
             "Messages received and not yet acknowledged",
             m.messages_in_hand.clone(),
+        );
+        r.register(
+            "bytes_in_hand",
+            "Topic and payload bytes of the messages held in memory (received or replayed, not yet committed)",
+            m.bytes_in_hand.clone(),
         );
         r.register(
             "spool_bytes",

@@ -7,6 +7,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use prometheus_client::metrics::gauge::Gauge;
+
 use bytes::Bytes;
 use rumqttc::v5::mqttbytes::v5 as p5;
 use rumqttc::{Outgoing, QoS, TlsConfiguration, Transport};
@@ -33,6 +35,30 @@ pub struct Message {
     /// Arrival index in the acknowledger, or with a spool, the spool's sequence number; None for
     /// QoS 0 messages, which need no ack.
     pub token: Option<u64>,
+    pub _held: Held,
+}
+
+/// Counts a message's topic and payload bytes in the bytes_in_hand gauge while it is alive.
+pub struct Held {
+    bytes: i64,
+    gauge: Gauge,
+}
+
+impl Held {
+    pub fn new(gauge: &Gauge, topic: &str, payload: &[u8]) -> Held {
+        let bytes = i64::try_from(topic.len() + payload.len()).unwrap_or(i64::MAX);
+        gauge.inc_by(bytes);
+        Held {
+            bytes,
+            gauge: gauge.clone(),
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.gauge.dec_by(self.bytes);
+    }
 }
 
 #[derive(Clone)]
@@ -113,7 +139,7 @@ impl Client {
 }
 
 impl EventLoop {
-    async fn poll(&mut self) -> Result<Event, String> {
+    async fn poll(&mut self, in_hand: &Gauge) -> Result<Event, String> {
         match self {
             EventLoop::V3(l) => match l.poll().await.map_err(|e| e.to_string())? {
                 rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(ack)) => Ok(Event::Connected {
@@ -127,7 +153,7 @@ impl EventLoop {
                         .count(),
                 }),
                 rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) => Ok(Event::Publish(
-                    message(p.topic, p.payload, p.pkid, p.retain, p.dup),
+                    message(p.topic, p.payload, p.pkid, p.retain, p.dup, in_hand),
                 )),
                 rumqttc::Event::Outgoing(Outgoing::Disconnect) => Ok(Event::Disconnected),
                 _ => Ok(Event::Other),
@@ -148,7 +174,7 @@ impl EventLoop {
                     // the shim does not announce a topic alias maximum.
                     let topic = String::from_utf8_lossy(&p.topic).into_owned();
                     Ok(Event::Publish(message(
-                        topic, p.payload, p.pkid, p.retain, p.dup,
+                        topic, p.payload, p.pkid, p.retain, p.dup, in_hand,
                     )))
                 }
                 rumqttc::v5::Event::Outgoing(Outgoing::Disconnect) => Ok(Event::Disconnected),
@@ -158,10 +184,20 @@ impl EventLoop {
     }
 }
 
-fn message(topic: String, payload: Bytes, pkid: u16, retain: bool, dup: bool) -> Message {
+fn message(
+    topic: String,
+    payload: Bytes,
+    pkid: u16,
+    retain: bool,
+    dup: bool,
+    in_hand: &Gauge,
+) -> Message {
     Message {
+        _held: Held::new(in_hand, &topic, &payload),
         topic,
-        payload,
+        // Copied: the payload is a slice of rumqttc's read buffer, and a slice keeps that whole
+        // buffer allocated for as long as the message is in hand.
+        payload: Bytes::copy_from_slice(&payload),
         received_at: SystemTime::now(),
         received: Instant::now(),
         packet_id: pkid,
@@ -283,6 +319,8 @@ pub struct Session {
     pub acker: Arc<Acker>,
     subscriptions: Vec<String>,
     reconnect_max: Duration,
+    keep_alive: Duration,
+    max_bytes_in_hand: i64,
 }
 
 impl Session {
@@ -339,6 +377,8 @@ impl Session {
             eventloop,
             subscriptions: config.subscriptions.clone(),
             reconnect_max: Duration::from_secs(config.reconnect_max_secs),
+            keep_alive,
+            max_bytes_in_hand: i64::try_from(config.max_bytes_in_hand).unwrap_or(i64::MAX),
         })
     }
 
@@ -355,9 +395,21 @@ impl Session {
         let mut backoff = Duration::from_millis(100);
         let mut connections = 0u64;
         let mut disconnecting = false;
+        let mut held_since: Option<Instant> = None;
         loop {
+            // Over the byte budget, read nothing until commits free space; the broker and TCP
+            // hold the rest. Not reading also means sending no pings, so after half a keepalive
+            // without enough commits (PostgreSQL down or stuck) reading resumes, and until the
+            // bytes are back under the budget only the broker's in-flight window bounds them.
+            let over = router.is_some() && metrics.bytes_in_hand.get() >= self.max_bytes_in_hand;
+            if !over {
+                held_since = None;
+            }
+            let hold =
+                over && held_since.get_or_insert_with(Instant::now).elapsed() < self.keep_alive / 2;
             let event = tokio::select! {
-                event = self.eventloop.poll() => event,
+                event = self.eventloop.poll(&metrics.bytes_in_hand), if !hold => event,
+                _ = tokio::time::sleep(Duration::from_millis(5)), if hold => continue,
                 _ = stop.changed(), if router.is_some() => {
                     // Dropping the senders lets the writers commit what they hold and finish.
                     router = None;

@@ -17,11 +17,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::Bytes;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{mpsc, watch};
 
 use crate::config;
 use crate::metrics::Metrics;
-use crate::mqtt::{Acker, Message, Router};
+use crate::mqtt::{Acker, Held, Message, Router};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
@@ -70,7 +71,7 @@ fn encode(message: &Message, out: &mut Vec<u8>) {
     out.extend_from_slice(&body);
 }
 
-fn decode(body: &[u8]) -> Option<Message> {
+fn decode(body: &[u8], in_hand: &Gauge) -> Option<Message> {
     let micros = i64::from_le_bytes(body.get(0..8)?.try_into().ok()?);
     let packet_id = u16::from_le_bytes(body.get(8..10)?.try_into().ok()?);
     let flags = *body.get(10)?;
@@ -78,6 +79,7 @@ fn decode(body: &[u8]) -> Option<Message> {
     let topic = std::str::from_utf8(body.get(13..13 + topic_len)?).ok()?;
     let payload = body.get(13 + topic_len..)?;
     Some(Message {
+        _held: Held::new(in_hand, topic, payload),
         topic: topic.to_owned(),
         payload: Bytes::copy_from_slice(payload),
         received_at: UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).ok()?),
@@ -105,7 +107,7 @@ fn create_segment(dir: &Path, first: u64) -> Result<(File, PathBuf), SpoolError>
 
 /// Reads one segment: its messages, the bytes they take, and whether a torn or corrupt
 /// record follows them.
-fn read_segment(path: &Path) -> Result<(Vec<Message>, u64, bool), SpoolError> {
+fn read_segment(path: &Path, in_hand: &Gauge) -> Result<(Vec<Message>, u64, bool), SpoolError> {
     let mut reader = BufReader::new(File::open(path).map_err(io_error(path))?);
     let mut messages = Vec::new();
     let mut valid = 0u64;
@@ -123,7 +125,7 @@ fn read_segment(path: &Path) -> Result<(Vec<Message>, u64, bool), SpoolError> {
         let mut body = vec![0u8; len];
         let complete = reader.read_exact(&mut body).is_ok();
         match (complete && crc32fast::hash(&body) == crc)
-            .then(|| decode(&body))
+            .then(|| decode(&body, in_hand))
             .flatten()
         {
             Some(message) => {
@@ -233,7 +235,7 @@ impl Spool {
         let mut next = paths.first().map_or(0, |p| p.0);
         let last = paths.len().saturating_sub(1);
         for (i, (first, path)) in paths.into_iter().enumerate() {
-            let (messages, valid, torn) = read_segment(&path)?;
+            let (messages, valid, torn) = read_segment(&path, &metrics.bytes_in_hand)?;
             if torn && i != last {
                 return Err(SpoolError::Corrupt {
                     path,
@@ -397,6 +399,7 @@ mod tests {
 
     fn message(topic: &str, payload: &[u8]) -> Message {
         Message {
+            _held: Held::new(&Gauge::default(), topic, payload),
             topic: topic.into(),
             payload: Bytes::copy_from_slice(payload),
             received_at: SystemTime::now(),
