@@ -157,8 +157,8 @@ pub struct Mqtt {
     /// MQTT 5 session expiry; 0 would make the broker drop the session (and its queue) on
     /// every disconnect.
     pub session_expiry_secs: u32,
-    /// Un-acknowledged messages the broker may send (MQTT 5 receive maximum). It bounds memory
-    /// while PostgreSQL is down and sizes the request channel so acks never block.
+    /// Un-acknowledged messages the broker may send (MQTT 5 receive maximum). With
+    /// max_bytes_in_hand it bounds memory while PostgreSQL is down.
     pub max_inflight: u16,
     /// Topic and payload bytes of the messages in hand (received, not yet committed) above
     /// which the shim reads nothing more from the broker until commits free space. Mosquitto

@@ -89,7 +89,7 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     let (disconnect_tx, disconnect_rx) = watch::channel(false);
     // As many as the broker may have un-acknowledged: the poller never waits on a writer
     // (nor on the spool, which acknowledges only what it has passed on).
-    let capacity = usize::from(config.mqtt.max_inflight);
+    let capacity = mqtt::MAX_UNACKED;
     let mut senders = Vec::new();
     let mut writers = Vec::new();
     for id in 0..config.postgres.writers {

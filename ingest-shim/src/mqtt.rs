@@ -23,6 +23,11 @@ pub enum MqttError {
     Tls(#[from] config::TlsError),
 }
 
+/// Packet ids are 16 bits, so no more messages than this can await their PUBACK on one
+/// connection, even from a broker that overruns its in-flight window (Mosquitto 2.0.11 does).
+/// The queues are sized by it; they allocate only what they hold.
+pub const MAX_UNACKED: usize = 1 << 16;
+
 /// One received message, as it goes to a writer.
 pub struct Message {
     pub topic: String,
@@ -89,8 +94,9 @@ enum Event {
 }
 
 impl Client {
-    /// try_ack never waits: the request channel holds max_inflight requests and there are never
-    /// more un-acknowledged messages than that, so it cannot be full of acks.
+    /// try_ack never waits: the request channel holds MAX_UNACKED requests and more, so it
+    /// cannot be full of acks. A dropped ack would leave its message un-acknowledged, taking a
+    /// slot of the broker's in-flight window until the next connection.
     fn ack(&self, packet_id: u16) -> Result<(), String> {
         match self {
             Client::V3(c) => {
@@ -331,8 +337,8 @@ impl Session {
             }
             None => Transport::tcp(),
         };
-        // Acks plus the subscribe and disconnect requests: never more than max_inflight acks wait.
-        let capacity = usize::from(config.max_inflight) + 16;
+        // Acks plus the subscribe and disconnect requests.
+        let capacity = MAX_UNACKED + 16;
         let keep_alive = Duration::from_secs(config.keep_alive_secs);
         let password = config
             .password
