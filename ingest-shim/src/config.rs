@@ -160,8 +160,9 @@ pub struct Mqtt {
     /// Un-acknowledged messages the broker may send (MQTT 5 receive maximum). With
     /// max_bytes_in_hand it bounds memory while PostgreSQL is down.
     pub max_inflight: u16,
-    /// Topic and payload bytes of the messages in hand (received, not yet committed) above
-    /// which the shim reads nothing more from the broker until commits free space. Mosquitto
+    /// Memory of the messages in hand (received, not yet committed; topic, payload and 512
+    /// bytes each) above which the shim reads nothing more from the broker until commits free
+    /// space. Mosquitto
     /// 2.0 can exceed the in-flight window, so this is what bounds memory.
     pub max_bytes_in_hand: u64,
     /// Largest packet accepted. Payloads above the pipeline's limit are still accepted up to this

@@ -39,6 +39,7 @@ pub struct Metrics {
     pub source_to_commit_seconds: Histogram,
     pub batch_failures: Counter,
     pub mqtt_reconnects: Counter,
+    pub acks_failed: Counter,
     pub pg_connects: Counter,
     pub messages_in_hand: Gauge,
     pub bytes_in_hand: Gauge,
@@ -68,6 +69,7 @@ impl Metrics {
             source_to_commit_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 21)),
             batch_failures: Counter::default(),
             mqtt_reconnects: Counter::default(),
+            acks_failed: Counter::default(),
             pg_connects: Counter::default(),
             messages_in_hand: Gauge::default(),
             bytes_in_hand: Gauge::default(),
@@ -141,6 +143,11 @@ impl Metrics {
             m.mqtt_reconnects.clone(),
         );
         r.register(
+            "acks_failed",
+            "PUBACKs that could not be queued; each message stays un-acknowledged, holding a slot of the broker's window, until redelivered on the next connection",
+            m.acks_failed.clone(),
+        );
+        r.register(
             "pg_connects",
             "PostgreSQL connections opened",
             m.pg_connects.clone(),
@@ -152,7 +159,7 @@ impl Metrics {
         );
         r.register(
             "bytes_in_hand",
-            "Topic and payload bytes of the messages held in memory (received or replayed, not yet committed)",
+            "Memory of the messages held (received or replayed, not yet committed): topic, payload and 512 bytes each",
             m.bytes_in_hand.clone(),
         );
         r.register(

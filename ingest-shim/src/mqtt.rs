@@ -43,7 +43,13 @@ pub struct Message {
     pub _held: Held,
 }
 
-/// Counts a message's topic and payload bytes in the bytes_in_hand gauge while it is alive.
+/// What a message costs besides its topic and payload: the struct in a queue and in a batch,
+/// its entries in the acknowledger and the request channel, allocation headers. Without it, a
+/// budget in bytes lets small messages pile up (72,000 single readings/s: 101 MiB RSS).
+const MESSAGE_OVERHEAD: usize = 512;
+
+/// Counts a message's memory (topic, payload and MESSAGE_OVERHEAD) in the bytes_in_hand gauge
+/// while it is alive.
 pub struct Held {
     bytes: i64,
     gauge: Gauge,
@@ -51,7 +57,8 @@ pub struct Held {
 
 impl Held {
     pub fn new(gauge: &Gauge, topic: &str, payload: &[u8]) -> Held {
-        let bytes = i64::try_from(topic.len() + payload.len()).unwrap_or(i64::MAX);
+        let bytes =
+            i64::try_from(MESSAGE_OVERHEAD + topic.len() + payload.len()).unwrap_or(i64::MAX);
         gauge.inc_by(bytes);
         Held {
             bytes,
@@ -290,6 +297,7 @@ impl Acker {
             state.front += 1;
             if pending.connection == state.connection {
                 if let Err(error) = self.client.ack(pending.packet_id) {
+                    self.metrics.acks_failed.inc();
                     // Not acknowledged means redelivered later: a duplicate, never a loss.
                     tracing::warn!(%error, packet_id = pending.packet_id, "ack not sent");
                 }
