@@ -39,7 +39,7 @@ pub struct Metrics {
     pub source_to_commit_seconds: Histogram,
     pub batch_failures: Counter,
     pub mqtt_reconnects: Counter,
-    pub acks_failed: Counter,
+    pub acks_deferred: Counter,
     pub pg_connects: Counter,
     pub messages_in_hand: Gauge,
     pub bytes_in_hand: Gauge,
@@ -69,7 +69,7 @@ impl Metrics {
             source_to_commit_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 21)),
             batch_failures: Counter::default(),
             mqtt_reconnects: Counter::default(),
-            acks_failed: Counter::default(),
+            acks_deferred: Counter::default(),
             pg_connects: Counter::default(),
             messages_in_hand: Gauge::default(),
             bytes_in_hand: Gauge::default(),
@@ -143,9 +143,9 @@ impl Metrics {
             m.mqtt_reconnects.clone(),
         );
         r.register(
-            "acks_failed",
-            "PUBACKs that could not be queued; each message stays un-acknowledged, holding a slot of the broker's window, until redelivered on the next connection",
-            m.acks_failed.clone(),
+            "acks_deferred",
+            "Times a PUBACK found the MQTT client's request queue full and was kept, in order, to be sent at the next commit or MQTT event",
+            m.acks_deferred.clone(),
         );
         r.register(
             "pg_connects",

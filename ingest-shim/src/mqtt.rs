@@ -233,6 +233,9 @@ struct AckState {
     connection: u64,
     front: u64,
     queue: VecDeque<Pending>,
+    /// Committed, in arrival order, but not yet taken by the client's request channel: sent
+    /// before any later ack, at the next commit or the next event of the poller.
+    unsent: VecDeque<(u64, u16)>,
 }
 
 struct Pending {
@@ -248,6 +251,7 @@ impl Acker {
                 connection: 0,
                 front: 0,
                 queue: VecDeque::new(),
+                unsent: VecDeque::new(),
             }),
             client,
             metrics,
@@ -295,15 +299,34 @@ impl Acker {
                 break;
             };
             state.front += 1;
-            if pending.connection == state.connection {
-                if let Err(error) = self.client.ack(pending.packet_id) {
-                    self.metrics.acks_failed.inc();
-                    // Not acknowledged means redelivered later: a duplicate, never a loss.
-                    tracing::warn!(%error, packet_id = pending.packet_id, "ack not sent");
-                }
-            }
+            state
+                .unsent
+                .push_back((pending.connection, pending.packet_id));
         }
         self.metrics.messages_in_hand.set(state.queue.len() as i64);
+        self.send(&mut state);
+    }
+
+    /// Sends what the request channel takes now, keeping the rest, in order, for later. A
+    /// dropped ack would hold a slot of the broker's in-flight window until the next connection,
+    /// and a broker that honours the window would stop sending.
+    pub fn flush(&self) {
+        let mut state = self.lock();
+        self.send(&mut state);
+    }
+
+    fn send(&self, state: &mut AckState) {
+        while let Some(&(connection, packet_id)) = state.unsent.front() {
+            // Received on an earlier connection: the broker has redelivered it on this one.
+            if connection == state.connection {
+                if let Err(error) = self.client.ack(packet_id) {
+                    self.metrics.acks_deferred.inc();
+                    tracing::debug!(%error, packet_id, "ack deferred: the request channel is full");
+                    break;
+                }
+            }
+            state.unsent.pop_front();
+        }
     }
 }
 
@@ -438,6 +461,8 @@ impl Session {
                     continue;
                 }
             };
+            // Each event, outgoing packets included, may have made room for deferred acks.
+            self.acker.flush();
             match event {
                 Ok(Event::Connected { session_present }) => {
                     connections += 1;
@@ -533,5 +558,26 @@ mod tests {
         let new = acker.register(14);
         acker.complete([new, old]);
         assert_eq!(acked(&rx), [14]);
+    }
+
+    #[test]
+    fn acks_the_client_cannot_take_yet_are_kept_and_sent_in_order() {
+        let (tx, rx) = flume::bounded(2);
+        let metrics = Arc::new(Metrics::new(1));
+        let acker = Acker::new(
+            Client::V3(rumqttc::AsyncClient::from_senders(tx)),
+            metrics.clone(),
+        );
+        acker.connected();
+        let tokens: Vec<u64> = (1..=5).map(|p| acker.register(p)).collect();
+        acker.complete(tokens[..4].iter().copied());
+        assert_eq!(acked(&rx), [1, 2], "the queue takes two");
+        assert_eq!(metrics.acks_deferred.get(), 1);
+        acker.complete([tokens[4]]);
+        assert_eq!(acked(&rx), [3, 4], "deferred acks go first, in order");
+        acker.flush();
+        assert_eq!(acked(&rx), [5]);
+        acker.flush();
+        assert_eq!(acked(&rx), [] as [u16; 0], "each ack is sent once");
     }
 }

@@ -3,7 +3,7 @@
 # arrays and multi-metric objects from several producers while the shim runs with two writers.
 # Asserts: every published reading stored exactly once (distinct keys = published, values
 # 0..n-1 in every series), /readyz turns 200 once subscribed, the shim's counters match what was
-# committed (nothing, and no bytes, left in hand, no ack failed), source_to_commit_seconds observes every batch that stored readings (under 10 s
+# committed (nothing, and no bytes, left in hand, no ack deferred), source_to_commit_seconds observes every batch that stored readings (under 10 s
 # here, as the load generator's source time is when it publishes) and puts a reading an hour
 # old in the bucket that holds an hour, and SIGTERM ends the shim with status 0.
 set -euo pipefail
@@ -27,7 +27,7 @@ for protocol in v5 v3; do
   sleep 0.5
   [ "$(metric messages_received_total)" = "$messages" ] && [ "$(metric messages_committed_total)" = "$messages" ] \
     && [ "$(metric readings_committed_total)" = "$readings" ] && [ "$(metric messages_in_hand)" = 0 ] \
-    && [ "$(metric bytes_in_hand)" = 0 ] && [ "$(metric acks_failed_total)" = 0 ] \
+    && [ "$(metric bytes_in_hand)" = 0 ] && [ "$(metric acks_deferred_total)" = 0 ] \
     || die "metrics" "$protocol: received $(metric messages_received_total), committed $(metric messages_committed_total) messages and $(metric readings_committed_total) readings; expected $messages and $readings"
   say "$protocol: metrics count $messages messages and $readings readings, none in hand"
   batches=$(metric source_to_commit_seconds_count)
