@@ -168,6 +168,21 @@ SELECT s.asset_id, count(*) FROM telemetry.readings r JOIN telemetry.series s US
 -- A new session has no staging table until it asks for one.
 \c
 SELECT * FROM telemetry.ingest_staged();
+-- A table of that name the session made itself, with other columns, is refused (42809), and
+-- the hint says how to get the right one.
+CREATE TEMP TABLE telemetry_staging (topic text, payload bytea);
+SELECT telemetry.prepare_staging();
+SELECT * FROM telemetry.ingest_staged();
+DROP TABLE pg_temp.telemetry_staging;
+-- A payload_bytes no larger than the payload (or negative) says nothing was cut: the message
+-- is stored as it is.
+BEGIN;
+SELECT telemetry.prepare_staging();
+INSERT INTO pg_temp.telemetry_staging (received_at, topic, payload, payload_bytes) VALUES
+  ('2025-06-01 12:05:00+00', 'telemetry/size-site/pump-1/pressure', convert_to('{"value": 1, "ts": 1748779200}', 'UTF8'), 5),
+  ('2025-06-01 12:05:00+00', 'telemetry/size-site/pump-1/pressure', convert_to('{"value": 1, "ts": 1748779201}', 'UTF8'), -1);
+SELECT messages, readings, dead_letters FROM telemetry.ingest_staged();
+COMMIT;
 
 -- Sparkplug B (protobuf, encoded by hand here): a birth declares aliases, data uses them.
 SET timezone = 'UTC';
