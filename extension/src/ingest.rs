@@ -970,14 +970,19 @@ fn staging_relid() -> Option<pg_sys::Oid> {
     }
 }
 
-const STAGING_COLUMNS: [(&str, pg_sys::Oid); 7] = [
-    ("received_at", pg_sys::TIMESTAMPTZOID),
-    ("topic", pg_sys::TEXTOID),
-    ("payload", pg_sys::BYTEAOID),
-    ("payload_bytes", pg_sys::INT4OID),
-    ("packet_id", pg_sys::INT4OID),
-    ("retained", pg_sys::BOOLOID),
-    ("redelivered", pg_sys::BOOLOID),
+/// The staging table's columns, for both its CREATE and the check of what is read from it.
+const STAGING_COLUMNS: [(&str, &str, pg_sys::Oid); 7] = [
+    (
+        "received_at",
+        "timestamptz NOT NULL DEFAULT now()",
+        pg_sys::TIMESTAMPTZOID,
+    ),
+    ("topic", "text NOT NULL", pg_sys::TEXTOID),
+    ("payload", "bytea NOT NULL", pg_sys::BYTEAOID),
+    ("payload_bytes", "integer", pg_sys::INT4OID),
+    ("packet_id", "integer", pg_sys::INT4OID),
+    ("retained", "boolean", pg_sys::BOOLOID),
+    ("redelivered", "boolean", pg_sys::BOOLOID),
 ];
 
 /// The staged messages in arrival order: a heap scan, since the table only grows within a
@@ -992,12 +997,15 @@ fn read_staging(relid: pg_sys::Oid) -> Vec<Message> {
         let desc = (*rel).rd_att;
         let attrs = (*desc).attrs.as_slice((*desc).natts as usize);
         let expected = attrs.len() == STAGING_COLUMNS.len()
-            && attrs.iter().zip(STAGING_COLUMNS).all(|(a, (name, oid))| {
-                !a.attisdropped
-                    && a.atttypid == oid
-                    && std::ffi::CStr::from_ptr(a.attname.data.as_ptr()).to_bytes()
-                        == name.as_bytes()
-            });
+            && attrs
+                .iter()
+                .zip(STAGING_COLUMNS)
+                .all(|(a, (name, _, oid))| {
+                    !a.attisdropped
+                        && a.atttypid == oid
+                        && std::ffi::CStr::from_ptr(a.attname.data.as_ptr()).to_bytes()
+                            == name.as_bytes()
+                });
         if !expected {
             pg_sys::table_close(rel, lock);
             ErrorReport::new(
@@ -1055,17 +1063,14 @@ fn read_staging(relid: pg_sys::Oid) -> Vec<Message> {
 #[pg_extern(volatile, parallel_unsafe)]
 fn prepare_staging() -> String {
     if staging_relid().is_none() {
-        Spi::run(
-            "CREATE TEMP TABLE telemetry_staging (
-                 received_at timestamptz NOT NULL DEFAULT now(),
-                 topic text NOT NULL,
-                 payload bytea NOT NULL,
-                 payload_bytes integer,
-                 packet_id integer,
-                 retained boolean,
-                 redelivered boolean
-             ) ON COMMIT DELETE ROWS",
-        )
+        let columns: Vec<String> = STAGING_COLUMNS
+            .iter()
+            .map(|(name, definition, _)| format!("{name} {definition}"))
+            .collect();
+        Spi::run(&format!(
+            "CREATE TEMP TABLE telemetry_staging ({}) ON COMMIT DELETE ROWS",
+            columns.join(", ")
+        ))
         .unwrap_or_else(|e| internal(format!("cannot create the staging table: {e}")));
     }
     "pg_temp.telemetry_staging".into()
