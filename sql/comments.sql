@@ -30,19 +30,22 @@ COMMENT ON FUNCTION telemetry.timescaledb_license() IS
   'The license of the running TimescaleDB: apache (no compression, continuous aggregates or policies) or timescale (Community). Read at run time.';
 COMMENT ON SEQUENCE telemetry.series_series_id_seq IS 'Identity of telemetry.series.series_id.';
 COMMENT ON SEQUENCE telemetry.dead_letters_dead_letter_id_seq IS 'Identity of telemetry.dead_letters.dead_letter_id.';
+COMMENT ON SEQUENCE telemetry.dead_letter_messages_message_id_seq IS 'Identity of telemetry.dead_letter_messages.message_id.';
 COMMENT ON FUNCTION telemetry.check_route_pattern(text) IS
   'check_route_pattern(pattern): true for a valid topic route pattern; otherwise raises 22023 saying what is wrong. Used by the CHECK on telemetry.routes.pattern.';
 COMMENT ON FUNCTION telemetry.match_topic(text, text) IS
   'match_topic(pattern, topic): one row with the site_id, asset_id, sensor_id and metric the topic fills under the pattern, or no row when it does not match.';
 COMMENT ON FUNCTION telemetry.ingest(text, bytea, timestamptz) IS
-  'ingest(topic, payload, received_at => now()): run one MQTT message through the pipeline (route, decode, convert, validate, score, de-duplicate, store) exactly as a batch would. Returns the counts, the dead letters by reason (jsonb) and the source times of the oldest and newest reading stored. Nothing is dropped silently: what is not stored is in telemetry.dead_letters.';
+  'ingest(topic, payload, received_at => now()): run one MQTT message (a NULL topic or payload becomes a dead letter too) through the pipeline (route, decode, convert, validate, score, de-duplicate, store) exactly as a batch would. Returns the counts, the dead letters by reason (jsonb) and the source times of the oldest and newest reading stored. Nothing is dropped silently: what is not stored is in telemetry.dead_letters.';
 COMMENT ON FUNCTION telemetry.prepare_staging() IS
   'prepare_staging(): create this session''s staging table pg_temp.telemetry_staging (received_at, topic, payload, and optionally payload_bytes, packet_id, retained, redelivered) if missing and return its name. Rows are deleted at commit.';
 COMMENT ON FUNCTION telemetry.ingest_staged() IS
   'ingest_staged(): run every message in pg_temp.telemetry_staging through the pipeline in arrival order, empty the table, and return what telemetry.ingest returns for the whole batch: counts, dead letters by reason, source times of the oldest and newest reading stored. Call it in the transaction that filled the table.';
 COMMENT ON FUNCTION telemetry.clean_row() IS
   'Row trigger for a table of your own: validates, converts to canonical units and scores readings on INSERT or UPDATE. Arguments, key=value each: wide tables name column=metric or column=metric@unit (values arrive in that unit and are converted in place); narrow tables give metric_column, value_column and optionally unit_column; time_column (source time), quality_column (gets the mean score), flags_column (gets the flags) and on_invalid=keep|null|reject for out-of-range or non-finite values are optional.';
+COMMENT ON FUNCTION telemetry.inbox_begin() IS
+  'Statement trigger of telemetry.inbox: opens the collection of one statement''s messages (a nested INSERT into the inbox gets its own).';
 COMMENT ON FUNCTION telemetry.inbox_collect() IS
-  'Row trigger of telemetry.inbox: keeps each inserted message for the end of the statement and stores nothing.';
+  'Row trigger of telemetry.inbox: keeps each inserted message for the end of its statement and stores nothing.';
 COMMENT ON FUNCTION telemetry.inbox_flush() IS
   'Statement trigger of telemetry.inbox: runs the statement''s messages through the ingest pipeline as one batch.';

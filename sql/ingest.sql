@@ -47,7 +47,7 @@ CREATE TABLE telemetry.sparkplug_aliases (
     group_id     text NOT NULL,
     edge_node_id text NOT NULL,
     device_id    text NOT NULL,
-    alias        bigint NOT NULL,
+    alias        numeric(20) NOT NULL CHECK (alias BETWEEN 0 AND 18446744073709551615),
     metric       text NOT NULL,
     PRIMARY KEY (group_id, edge_node_id, device_id, alias)
 );
@@ -56,7 +56,7 @@ COMMENT ON TABLE telemetry.sparkplug_aliases IS
 COMMENT ON COLUMN telemetry.sparkplug_aliases.group_id IS 'Sparkplug group; the site of its readings.';
 COMMENT ON COLUMN telemetry.sparkplug_aliases.edge_node_id IS 'Sparkplug edge node; the asset of its readings.';
 COMMENT ON COLUMN telemetry.sparkplug_aliases.device_id IS 'Empty for the metrics of the edge node itself.';
-COMMENT ON COLUMN telemetry.sparkplug_aliases.alias IS 'The numeric alias as DATA messages send it.';
+COMMENT ON COLUMN telemetry.sparkplug_aliases.alias IS 'The numeric alias as DATA messages send it: any unsigned 64-bit integer.';
 COMMENT ON COLUMN telemetry.sparkplug_aliases.metric IS 'The metric name the birth declared for it.';
 
 CREATE TABLE telemetry.recent_events (
@@ -92,10 +92,13 @@ COMMENT ON COLUMN telemetry.inbox.payload_bytes IS 'Optional: the original size 
 COMMENT ON COLUMN telemetry.inbox.packet_id IS 'Optional: the MQTT packet identifier, kept with dead letters.';
 COMMENT ON COLUMN telemetry.inbox.retained IS 'Optional: the MQTT retain flag, kept with dead letters.';
 COMMENT ON COLUMN telemetry.inbox.redelivered IS 'Optional: the MQTT DUP flag (a redelivery), kept with dead letters.';
+CREATE TRIGGER begin BEFORE INSERT ON telemetry.inbox
+  FOR EACH STATEMENT EXECUTE FUNCTION telemetry.inbox_begin();
 CREATE TRIGGER collect BEFORE INSERT ON telemetry.inbox
   FOR EACH ROW EXECUTE FUNCTION telemetry.inbox_collect();
 CREATE TRIGGER flush AFTER INSERT ON telemetry.inbox
   FOR EACH STATEMENT EXECUTE FUNCTION telemetry.inbox_flush();
+COMMENT ON TRIGGER begin ON telemetry.inbox IS 'Opens the collection of one INSERT or COPY statement''s messages.';
 COMMENT ON TRIGGER collect ON telemetry.inbox IS 'Keeps each message for the end of the statement; stores nothing.';
 COMMENT ON TRIGGER flush ON telemetry.inbox IS 'Runs the statement''s messages through the ingest pipeline as one batch.';
 

@@ -40,5 +40,7 @@ SELECT pg_catalog.pg_extension_config_dump('telemetry.sites', '');
 SELECT pg_catalog.pg_extension_config_dump('telemetry.assets', '');
 SELECT pg_catalog.pg_extension_config_dump('telemetry.series', '');
 SELECT pg_catalog.pg_extension_config_dump('telemetry.series_series_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('telemetry.dead_letter_messages', '');
+SELECT pg_catalog.pg_extension_config_dump('telemetry.dead_letter_messages_message_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('telemetry.dead_letters', '');
 SELECT pg_catalog.pg_extension_config_dump('telemetry.dead_letters_dead_letter_id_seq', '');

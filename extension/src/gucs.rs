@@ -1,4 +1,8 @@
 //! Every `telemetry.*` setting, in one place.
+//!
+//! Each decides how data is judged or admitted, so each is the DBA's: `Suset`, settable by a
+//! superuser in postgresql.conf, `ALTER DATABASE`/`ALTER ROLE ... SET`, or a superuser's session
+//! (or a role granted `SET` on the parameter). A writer cannot loosen how its own data is judged.
 
 use crate::quality::{Params, Weights};
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
@@ -15,6 +19,10 @@ static MAX_PAYLOAD_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1024 * 1024);
 static DEAD_LETTER_MAX_PAYLOAD: GucSetting<i32> = GucSetting::<i32>::new(64 * 1024);
 static AUTO_REGISTER_SERIES: GucSetting<bool> = GucSetting::<bool>::new(true);
 static EVENT_ID_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(3600);
+/// Ten years back, so that commissioning a site can backfill its historian.
+static MAX_READING_AGE: GucSetting<i32> = GucSetting::<i32>::new(3650 * 86_400);
+static MAX_READING_LEAD: GucSetting<i32> = GucSetting::<i32>::new(86_400);
+static DEAD_LETTER_MAX_TOPIC: GucSetting<i32> = GucSetting::<i32>::new(1024);
 
 pub fn init() {
     // Weights default to seed 002 section 8.1: 0.30 / 0.30 / 0.25 / 0.15.
@@ -47,7 +55,7 @@ pub fn init() {
             setting,
             0.0,
             1.0,
-            GucContext::Userset,
+            GucContext::Suset,
             GucFlags::default(),
         );
     }
@@ -58,7 +66,7 @@ pub fn init() {
         &TIMELINESS_THRESHOLD,
         1,
         i32::MAX,
-        GucContext::Userset,
+        GucContext::Suset,
         GucFlags::UNIT_S,
     );
     GucRegistry::define_int_guc(
@@ -68,7 +76,7 @@ pub fn init() {
         &MAX_CLOCK_SKEW,
         0,
         i32::MAX,
-        GucContext::Userset,
+        GucContext::Suset,
         GucFlags::UNIT_S,
     );
     GucRegistry::define_float_guc(
@@ -78,7 +86,7 @@ pub fn init() {
         &UNCERTAIN_FACTOR,
         0.0,
         1.0,
-        GucContext::Userset,
+        GucContext::Suset,
         GucFlags::default(),
     );
     GucRegistry::define_float_guc(
@@ -88,7 +96,7 @@ pub fn init() {
         &ANOMALY_Z,
         0.1,
         1000.0,
-        GucContext::Userset,
+        GucContext::Suset,
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(
@@ -98,7 +106,7 @@ pub fn init() {
         &MAX_PAYLOAD_BYTES,
         1,
         i32::MAX,
-        GucContext::Userset,
+        GucContext::Suset,
         GucFlags::UNIT_BYTE,
     );
     GucRegistry::define_int_guc(
@@ -108,7 +116,7 @@ pub fn init() {
         &DEAD_LETTER_MAX_PAYLOAD,
         0,
         i32::MAX,
-        GucContext::Userset,
+        GucContext::Suset,
         GucFlags::UNIT_BYTE,
     );
     GucRegistry::define_int_guc(
@@ -118,15 +126,45 @@ pub fn init() {
         &EVENT_ID_WINDOW,
         0,
         i32::MAX,
-        GucContext::Userset,
+        GucContext::Suset,
         GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"telemetry.max_reading_age",
+        c"How far in the past a reading's time (or a message's received_at) may lie.",
+        c"Older readings become dead letters with reason implausible_time; every distinct day would otherwise make a chunk.",
+        &MAX_READING_AGE,
+        60,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"telemetry.max_reading_lead",
+        c"How far in the future a reading's time (or a message's received_at) may lie.",
+        c"Later readings become dead letters with reason implausible_time. telemetry.max_clock_skew only lowers the quality score.",
+        &MAX_READING_LEAD,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"telemetry.dead_letter_max_topic",
+        c"How much of a topic a dead letter keeps.",
+        c"telemetry.dead_letter_messages.topic_bytes always records the full length.",
+        &DEAD_LETTER_MAX_TOPIC,
+        16,
+        65_535,
+        GucContext::Suset,
+        GucFlags::UNIT_BYTE,
     );
     GucRegistry::define_bool_guc(
         c"telemetry.auto_register_series",
         c"Whether ingest registers series it has not seen.",
         c"Off: readings of unknown series become dead letters with reason unknown_series.",
         &AUTO_REGISTER_SERIES,
-        GucContext::Userset,
+        GucContext::Suset,
         GucFlags::default(),
     );
 }
@@ -137,6 +175,17 @@ pub fn max_payload_bytes() -> usize {
 
 pub fn dead_letter_max_payload() -> usize {
     usize::try_from(DEAD_LETTER_MAX_PAYLOAD.get()).unwrap_or(0)
+}
+
+pub fn dead_letter_max_topic() -> usize {
+    usize::try_from(DEAD_LETTER_MAX_TOPIC.get()).unwrap_or(0)
+}
+
+/// The plausible reading times around `now` (Unix µs): `max_reading_age` before it to
+/// `max_reading_lead` after it.
+pub fn plausible_times(now: i64) -> std::ops::RangeInclusive<i64> {
+    let micros = |s: i32| i64::from(s) * 1_000_000;
+    now - micros(MAX_READING_AGE.get())..=now + micros(MAX_READING_LEAD.get())
 }
 
 pub fn event_id_window_seconds() -> i32 {

@@ -10,9 +10,11 @@
 
 use pgrx::prelude::*;
 
+mod dead_letters;
 mod dedup;
 mod errors;
 mod gucs;
+mod inbox;
 mod ingest;
 mod metrics;
 mod payload;
@@ -21,6 +23,7 @@ mod registry;
 mod routes;
 mod row_trigger;
 mod sparkplug;
+mod staging;
 mod time;
 mod units;
 mod validate;
@@ -40,8 +43,9 @@ extension_sql_file!(
     requires = [
         "setup",
         routes::check_route_pattern,
-        ingest::inbox_collect,
-        ingest::inbox_flush
+        inbox::inbox_begin,
+        inbox::inbox_collect,
+        inbox::inbox_flush
     ]
 );
 extension_sql_file!(
@@ -60,6 +64,7 @@ extension_sql_file!("../../sql/comments.sql", name = "comments", finalize);
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     registry::init();
+    inbox::init();
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ pub enum Reason {
     MissingValue,
     BadValue,
     BadTimestamp,
+    BadName,
     /// A reason found after decoding (unit, metric, series, duplicate).
     Other(&'static str),
 }
@@ -33,6 +34,7 @@ impl Reason {
             Reason::MissingValue => "missing_value",
             Reason::BadValue => "bad_value",
             Reason::BadTimestamp => "bad_timestamp",
+            Reason::BadName => "bad_name",
             Reason::Other(code) => code,
         }
     }
@@ -49,6 +51,43 @@ fn reject(reason: Reason, detail: impl Into<String>) -> Rejection {
         reason,
         detail: detail.into(),
     }
+}
+
+/// Longest site, asset, sensor id and event id a message may give, in characters: the limit
+/// of the registry's CHECKs.
+pub const MAX_NAME_CHARS: usize = 128;
+/// Longest metric name as sent: vendor names (Sparkplug folder paths) are normalised before
+/// they meet the registry's limit.
+pub const MAX_METRIC_CHARS: usize = 256;
+/// Longest unit or source-quality spelling, in characters.
+pub const MAX_UNIT_CHARS: usize = 64;
+
+/// Check a name a message supplies before it can reach a key or a text column: at most `max`
+/// characters and no control characters. A NUL compares equal to its prefix under some
+/// collations, which once made `INSERT ... ON CONFLICT` into the series loop for ever.
+pub fn check_name(what: &str, s: &str, max: usize) -> Result<(), Rejection> {
+    if let Some(c) = s.chars().find(|c| c.is_control()) {
+        return Err(reject(
+            Reason::BadName,
+            format!(
+                "{what} {} holds the control character U+{:04X}",
+                echo(s),
+                u32::from(c)
+            ),
+        ));
+    }
+    // Bytes bound characters from above, so most names need no count.
+    if s.len() > max && s.chars().count() > max {
+        return Err(reject(
+            Reason::BadName,
+            format!(
+                "{what} {} has {} characters; at most {max} are allowed",
+                echo(s),
+                s.chars().count()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A name a batch repeats for many readings (site, asset, metric, unit): shared, not copied.
@@ -691,6 +730,22 @@ mod tests {
             r(r#"{"site_id": "s", "asset_id": "a", "metric": "m", "value": 1, "ts": "soon"}"#),
             Reason::BadTimestamp
         );
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(check_name("site_id", "plant-1", MAX_NAME_CHARS).is_ok());
+        assert!(check_name("site_id", &"é".repeat(128), MAX_NAME_CHARS).is_ok());
+        for bad in ["a\0", "\u{1}", "x\u{7f}", "\u{85}"] {
+            let r = check_name("sensor_id", bad, MAX_NAME_CHARS).unwrap_err();
+            assert_eq!(r.reason, Reason::BadName, "{bad:?}");
+            assert!(
+                !r.detail.contains('\0'),
+                "the detail must not carry the NUL"
+            );
+        }
+        let r = check_name("site_id", &"s".repeat(129), MAX_NAME_CHARS).unwrap_err();
+        assert!(r.detail.contains("129 characters"), "{}", r.detail);
     }
 
     #[test]

@@ -189,7 +189,7 @@ fn load() -> Result<Registry, pgrx::spi::Error> {
             .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;
         let mut status_oids = [pg_sys::InvalidOid; Status::ALL.len()];
         for row in client.select(
-            "SELECT enumlabel::text, oid FROM pg_catalog.pg_enum
+            "SELECT enumlabel::pg_catalog.text, oid FROM pg_catalog.pg_enum
               WHERE enumtypid = 'telemetry.validation_status'::regtype",
             None,
             &[],
@@ -259,8 +259,10 @@ mod tests {
 
     #[pg_test]
     fn rule_change_is_seen_by_the_next_statement() {
-        let status =
-            || Spi::get_one::<String>("SELECT telemetry.validate('humidity', 150)::text").unwrap();
+        let status = || {
+            Spi::get_one::<String>("SELECT telemetry.validate('humidity', 150)::pg_catalog.text")
+                .unwrap()
+        };
         assert_eq!(status().as_deref(), Some("above_max"));
         Spi::run("UPDATE telemetry.metric_rules SET valid_max = 200 WHERE metric = 'humidity'")
             .unwrap();

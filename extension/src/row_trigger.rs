@@ -172,6 +172,12 @@ fn get_text(t: &Tuple, column: &str) -> Option<String> {
 fn clean_row<'a>(
     trigger: &'a pgrx::PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgTriggerError> {
+    crate::errors::require_trigger(
+        trigger,
+        pgrx::PgTriggerWhen::Before,
+        pgrx::PgTriggerLevel::Row,
+        "clean_row",
+    );
     let config = parse_args(&trigger.extra_args()?).unwrap_or_else(|e| {
         invalid_parameter(
             format!(

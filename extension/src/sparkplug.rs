@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use crate::payload::{Candidate, Name, Reason, Rejection};
+use crate::payload::{check_name, Candidate, Name, Reason, Rejection, MAX_METRIC_CHARS};
 
 /// The message types that carry readings, and those that only manage the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,8 +168,11 @@ pub fn decode(
     if kind == Kind::Birth {
         aliases.clear();
         for m in &p.metrics {
+            // A name the pipeline would refuse is not kept: its readings are refused anyway.
             if let (Some(name), Some(alias)) = (&m.name, m.alias) {
-                aliases.insert(alias, name.clone());
+                if check_name("metric", name, MAX_METRIC_CHARS).is_ok() {
+                    aliases.insert(alias, name.clone());
+                }
             }
         }
     }
@@ -203,11 +206,23 @@ pub fn decode(
         if is_protocol_metric(&name) {
             continue;
         }
-        let time = m
-            .timestamp
-            .or(p.timestamp)
-            .and_then(|ms| i64::try_from(ms).ok())
-            .map(|ms| ms.saturating_mul(1000));
+        // A time beyond any date is refused, never replaced by the time of arrival.
+        let time = match m.timestamp.or(p.timestamp) {
+            None => None,
+            Some(ms) => match i64::try_from(ms).ok().and_then(|ms| ms.checked_mul(1000)) {
+                Some(micros) => Some(micros),
+                None => {
+                    out.push(Err(reject(
+                        Reason::BadTimestamp,
+                        format!(
+                            "{}: timestamp {ms} ms is beyond any date",
+                            crate::errors::echo(&name)
+                        ),
+                    )));
+                    continue;
+                }
+            },
+        };
         out.push(numeric(m, &name).map(|value| Candidate {
             site: site.clone(),
             asset: asset.clone(),
@@ -335,6 +350,25 @@ mod tests {
                 Err(Reason::BadValue)
             ]
         );
+    }
+
+    #[test]
+    fn every_u64_alias_and_absurd_times() {
+        let mut aliases = HashMap::new();
+        let birth = encode(vec![
+            metric(Some("big"), Some(u64::MAX), 10, Value::Double(1.0)),
+            metric(Some("bad\0name"), Some(3), 10, Value::Double(1.0)),
+        ]);
+        decode(&birth, Kind::Birth, &source(), &mut aliases).unwrap();
+        assert_eq!(aliases.get(&u64::MAX).map(String::as_str), Some("big"));
+        assert!(
+            !aliases.contains_key(&3),
+            "a name with a NUL is not kept as an alias"
+        );
+        let mut far = metric(None, Some(u64::MAX), 10, Value::Double(2.0));
+        far.timestamp = Some(u64::MAX);
+        let r = decode(&encode(vec![far]), Kind::Data, &source(), &mut aliases).unwrap();
+        assert_eq!(r[0].clone().unwrap_err().reason, Reason::BadTimestamp);
     }
 
     #[test]

@@ -7,11 +7,18 @@ use pgrx::PgSqlErrorCode;
 /// Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01).
 const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
 
+/// Unix microseconds of a finite timestamp; `None` for infinity.
+pub fn unix_micros_checked(ts: TimestampWithTimeZone) -> Option<i64> {
+    ts.into_inner()
+        .checked_add(PG_EPOCH_UNIX_MICROS)
+        .filter(|_| ts.is_finite())
+}
+
 /// Unix microseconds of a finite timestamp; `what` names it in the error for an infinite one.
 pub fn unix_micros(ts: TimestampWithTimeZone, what: &str) -> i64 {
-    match ts.into_inner().checked_add(PG_EPOCH_UNIX_MICROS) {
-        Some(micros) if ts.is_finite() => micros,
-        _ => {
+    match unix_micros_checked(ts) {
+        Some(micros) => micros,
+        None => {
             ereport!(
                 ERROR,
                 // 22008, which PostgreSQL also calls datetime_value_out_of_range.
@@ -27,7 +34,14 @@ pub fn transaction_start() -> i64 {
     (unsafe { pgrx::pg_sys::GetCurrentTransactionStartTimestamp() }) + PG_EPOCH_UNIX_MICROS
 }
 
-/// The timestamp of Unix microseconds that payload decoding has already bounded to 1970..9999.
+/// A time for a message, as RFC 3339 where it is one.
+pub fn show(unix_micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(unix_micros)
+        .map_or_else(|| unix_micros.to_string(), |t| t.to_rfc3339())
+}
+
+/// The timestamp of Unix microseconds that the pipeline has already bounded to the plausible
+/// window (or decoding to 1970..9999).
 pub fn timestamp(unix_micros: i64) -> TimestampWithTimeZone {
     TimestampWithTimeZone::try_from(unix_micros - PG_EPOCH_UNIX_MICROS).unwrap_or_else(|_| {
         crate::errors::internal(format!("timestamp {unix_micros} out of range"))

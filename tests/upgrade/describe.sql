@@ -9,7 +9,8 @@ SELECT pg_describe_object(classid, objid, 0) AS member
  ORDER BY 1;
 SELECT c.oid::regclass AS relation, c.relkind, c.relacl, obj_description(c.oid, 'pg_class') AS comment
   FROM pg_class c WHERE c.relnamespace = 'telemetry'::regnamespace ORDER BY c.oid::regclass::text;
-SELECT c.oid::regclass AS relation, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod) AS type,
+-- Columns by their visible position: a column an upgrade dropped leaves a gap in attnum.
+SELECT c.oid::regclass AS relation, row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum) AS position, a.attname, format_type(a.atttypid, a.atttypmod) AS type,
        a.attnotnull, a.attidentity, pg_get_expr(d.adbin, d.adrelid) AS default, col_description(c.oid, a.attnum) AS comment
   FROM pg_attribute a
   JOIN pg_class c ON c.oid = a.attrelid
@@ -29,7 +30,7 @@ SELECT c.oid::regclass AS view, pg_get_viewdef(c.oid) AS definition
   FROM pg_class c WHERE c.relnamespace = 'telemetry'::regnamespace AND c.relkind = 'v' ORDER BY c.oid::regclass::text;
 SELECT p.oid::regprocedure AS function, pg_get_function_result(p.oid) AS result,
        pg_get_function_arguments(p.oid) AS arguments, p.provolatile, p.proisstrict, p.proparallel,
-       p.prosecdef, p.prosrc, p.proacl, obj_description(p.oid, 'pg_proc') AS comment
+       p.prosecdef, p.proconfig, p.proowner::regrole AS owner, p.prosrc, p.proacl, obj_description(p.oid, 'pg_proc') AS comment
   FROM pg_proc p WHERE p.pronamespace = 'telemetry'::regnamespace ORDER BY p.oid::regprocedure::text;
 SELECT t.oid::regtype AS type, t.typtype, obj_description(t.oid, 'pg_type') AS comment,
        array(SELECT enumlabel FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY enumsortorder) AS labels
