@@ -50,11 +50,19 @@ WITH cleaned AS (
   ON CONFLICT (series_id, time) DO NOTHING
   RETURNING 1
 )
-INSERT INTO telemetry.dead_letters (received_at, topic, payload, payload_bytes, reason, detail)
-SELECT received_at, format('telemetry/%s/%s/%s', site_id, asset_id, vendor_metric),
-       convert_to(format('{"value": %s, "unit": "%s"}', value, unit), 'UTF8'), NULL,
-       'out_of_range', format('%s = %s %s is %s', metric, value, unit, status)
-FROM cleaned WHERE status <> 'ok';
+, bad AS MATERIALIZED (
+  SELECT c.*, nextval('telemetry.dead_letter_messages_message_id_seq') AS message_id,
+         format('telemetry/%s/%s/%s', site_id, asset_id, vendor_metric) AS topic
+  FROM cleaned c WHERE status <> 'ok'
+), messages AS (
+  INSERT INTO telemetry.dead_letter_messages (message_id, received_at, topic, topic_bytes, payload)
+  SELECT message_id, received_at, topic, octet_length(topic),
+         convert_to(format('{"value": %s, "unit": "%s"}', value, unit), 'UTF8')
+  FROM bad
+)
+INSERT INTO telemetry.dead_letters (message_id, received_at, reason, detail)
+SELECT message_id, received_at, 'out_of_range', format('%s = %s %s is %s', metric, value, unit, status)
+FROM bad;
 
 -- The same kind of data as raw MQTT messages through the ingest pipeline, the way the shim
 -- delivers them: seed 001 single readings, seed 000 multi-metric objects, a few bad messages.

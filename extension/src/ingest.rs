@@ -223,16 +223,19 @@ impl Limits {
 
     /// `Err` says why a time lies outside the plausible window.
     fn check_time(&self, what: &str, t: i64) -> Result<(), Rejection> {
-        if self.plausible.contains(&t) {
+        let (side, setting, bound) = if t < *self.plausible.start() {
+            ("past", "max_reading_age", self.plausible.start())
+        } else if t > *self.plausible.end() {
+            ("future", "max_reading_lead", self.plausible.end())
+        } else {
             return Ok(());
-        }
+        };
+        let seconds = (bound - transaction_start()).abs() / 1_000_000;
         Err(fail(
             "implausible_time",
             format!(
-                "{what} {} is outside {} .. {} (telemetry.max_reading_age, telemetry.max_reading_lead)",
-                time::show(t),
-                time::show(*self.plausible.start()),
-                time::show(*self.plausible.end())
+                "{what} {} is further in the {side} than telemetry.{setting} ({seconds} s)",
+                time::show(t)
             ),
         ))
     }
@@ -659,6 +662,8 @@ fn isolate(reg: &Registry, messages: &[Message], offset: usize) -> Counts {
         Ok(counts) => return counts,
         Err(caught) => caught,
     };
+    // Series the failed attempt registered were rolled back with it; the ids it cached must go.
+    reg.series.borrow_mut().clear();
     if messages.len() > 1 {
         let (first, second) = messages.split_at(messages.len() / 2);
         let mut counts = isolate(reg, first, offset);

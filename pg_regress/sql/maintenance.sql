@@ -8,7 +8,7 @@ INSERT INTO telemetry.readings (time, series_id, value)
 SELECT timestamptz '2024-03-01' + k * interval '1 minute', s.series_id, k % 100
   FROM generate_series(0, 2 * 1440 - 1) k, telemetry.series s WHERE s.site_id = 'maint-site'
  ORDER BY k, s.series_id;
-SELECT c AS chunk FROM show_chunks('telemetry.readings', older_than => timestamptz '2024-03-02') c LIMIT 1 \gset
+SELECT c AS chunk FROM show_chunks('telemetry.readings', older_than => timestamptz '2024-03-02', newer_than => timestamptz '2024-03-01') c LIMIT 1 \gset
 SELECT count(*) FILTER (WHERE (series_id, time) < (prev_series, prev_time)) > 0 AS scattered_before
   FROM (SELECT series_id, time, lag(series_id) OVER w AS prev_series, lag(time) OVER w AS prev_time
           FROM :chunk WINDOW w AS (ORDER BY ctid)) x;

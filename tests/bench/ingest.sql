@@ -143,7 +143,7 @@ END $$;
 -- Series stay registered between runs, as in a running plant, where a series is new once in
 -- its life: all of them are registered here, untimed, by one batch through the inbox.
 CREATE FUNCTION bench_ingest.reset() RETURNS void LANGUAGE sql AS $$
-  TRUNCATE telemetry.readings, telemetry.dead_letters, telemetry.ingest_batches;
+  TRUNCATE telemetry.readings, telemetry.dead_letters, telemetry.dead_letter_messages, telemetry.ingest_batches;
 $$;
 INSERT INTO telemetry.inbox (topic, payload) SELECT topic, payload FROM bench_ingest.raw_single WHERE n <= :series;
 SELECT count(*) AS registered FROM telemetry.series \gset

@@ -1,41 +1,54 @@
 #!/usr/bin/env bash
-# ALTER EXTENSION telemetry UPDATE from the previous release. Installs 0.1.0 (its install script,
-# as `cargo pgrx schema` generated it at tag v0.1.0, is kept here), stores rows under it,
-# updates, and compares every object of the extension with a fresh install of the current
-# version: the two must describe identically, and the old rows must still be there.
+# ALTER EXTENSION telemetry UPDATE from every earlier release. Installs each (its install script,
+# as `cargo pgrx schema` generated it at its tag, is kept here), stores rows under it, updates,
+# and compares every object of the extension with a fresh install of the current version: the
+# two must describe identically, and the old rows must still be there.
 # Usage: tests/upgrade/upgrade.sh PORT   (a running cluster with the current version installed)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 usage_if_help "$@"
 port=${1:?usage: tests/upgrade/upgrade.sh PORT}
 here="$ROOT/tests/upgrade"
-install -m 644 "$here/telemetry--0.1.0.sql" "$(pg_config --sharedir)/extension/"
+releases=(0.1.0 0.2.0)
+for from in "${releases[@]}"; do
+  install -m 644 "$here/telemetry--$from.sql" "$(pg_config --sharedir)/extension/"
+done
 
 q() { PGOPTIONS='-c client_min_messages=warning' psql -X -h /tmp -p "$port" -U postgres -v ON_ERROR_STOP=1 -qtA "$@"; }
-q -d postgres -c "DROP DATABASE IF EXISTS upgraded" -c "DROP DATABASE IF EXISTS fresh" \
-  -c "CREATE DATABASE upgraded" -c "CREATE DATABASE fresh"
-q -d upgraded -c "CREATE EXTENSION telemetry VERSION '0.1.0' CASCADE"
-# Rows stored under 0.1.0.
-q -d upgraded -c "INSERT INTO telemetry.series (site_id, asset_id, metric) VALUES ('upgrade-site', 'pump-1', 'pressure');
-                  INSERT INTO telemetry.readings (time, series_id, value) SELECT '2025-06-01', series_id, 250 FROM telemetry.series;
-                  INSERT INTO telemetry.dead_letters (topic, reason) VALUES ('no/route', 'no_route')"
-# The new library refuses to ingest into the old tables, and says what to do.
-if refusal=$(q -d upgraded -c "SELECT * FROM telemetry.ingest('no/route', '\x00')" 2>&1); then
-  die "upgrade" "ingest into 0.1.0 tables with the $(q -d postgres -c "SELECT default_version FROM pg_available_extensions WHERE name = 'telemetry'") library did not fail"
-fi
-grep -q 'ALTER EXTENSION telemetry UPDATE' <<<"$refusal" \
-  || die "upgrade" "ingest into 0.1.0 tables failed without saying to update: $refusal"
-q -d upgraded -c "ALTER EXTENSION telemetry UPDATE"
+q -d postgres -c "DROP DATABASE IF EXISTS fresh" -c "CREATE DATABASE fresh"
 q -d fresh -c "CREATE EXTENSION telemetry CASCADE"
+current=$(q -d fresh -c "SELECT extversion FROM pg_extension WHERE extname = 'telemetry'")
 
-if ! diff -u <(q -d fresh -f "$here/describe.sql") <(q -d upgraded -f "$here/describe.sql"); then
-  die "upgrade" "a database updated from 0.1.0 differs from a fresh install (diff above: - fresh, + updated)"
-fi
-kept=$(q -d upgraded -c "SELECT (SELECT count(*) FROM telemetry.readings WHERE value = 250) || '/' ||
-                                (SELECT count(*) FROM telemetry.dead_letters WHERE reason = 'no_route' AND packet_id IS NULL)")
-[ "$kept" = "1/1" ] || die "upgrade" "rows stored under 0.1.0: expected 1 reading and 1 dead letter, found $kept"
-# Ingest works on the updated database, broker metadata included.
-q -d upgraded -c "INSERT INTO telemetry.inbox (topic, payload, packet_id, redelivered) VALUES ('no/route', '\x00', 7, true)"
-[ "$(q -d upgraded -c "SELECT count(*) FROM telemetry.dead_letters WHERE packet_id = 7 AND redelivered")" = 1 ] \
-  || die "upgrade" "the updated inbox did not keep the broker metadata"
-say "0.1.0 -> $(q -d upgraded -c "SELECT extversion FROM pg_extension WHERE extname = 'telemetry'"): same objects as a fresh install, rows kept"
+for from in "${releases[@]}"; do
+  q -d postgres -c "DROP DATABASE IF EXISTS upgraded" -c "CREATE DATABASE upgraded"
+  q -d upgraded -c "CREATE EXTENSION telemetry VERSION '$from' CASCADE"
+  # Rows stored under the old release: a reading, a dead letter, a Sparkplug alias of 2^63
+  # (which 0.2.0 stored as a negative bigint).
+  q -d upgraded -c "INSERT INTO telemetry.series (site_id, asset_id, metric) VALUES ('upgrade-site', 'pump-1', 'pressure');
+                    INSERT INTO telemetry.readings (time, series_id, value) SELECT '2025-06-01', series_id, 250 FROM telemetry.series;
+                    INSERT INTO telemetry.dead_letters (topic, payload, reason) VALUES ('no/route', '\x01', 'no_route');
+                    INSERT INTO telemetry.sparkplug_aliases VALUES ('g', 'e', '', -9223372036854775808, 'pressure')"
+  # The new library refuses to ingest into the old tables, and says what to do.
+  if refusal=$(q -d upgraded -c "SELECT * FROM telemetry.ingest('no/route', '\x00')" 2>&1); then
+    die "upgrade" "ingest into $from tables with the $current library did not fail"
+  fi
+  grep -q 'ALTER EXTENSION telemetry UPDATE' <<<"$refusal" \
+    || die "upgrade" "ingest into $from tables failed without saying to update: $refusal"
+  q -d upgraded -c "ALTER EXTENSION telemetry UPDATE"
+
+  if ! diff -u <(q -d fresh -f "$here/describe.sql") <(q -d upgraded -f "$here/describe.sql"); then
+    die "upgrade" "a database updated from $from differs from a fresh install (diff above: - fresh, + updated)"
+  fi
+  kept=$(q -d upgraded -c "SELECT (SELECT count(*) FROM telemetry.readings WHERE value = 250) || '/' ||
+                                  (SELECT count(*) FROM telemetry.dead_letters d JOIN telemetry.dead_letter_messages m USING (message_id)
+                                    WHERE reason = 'no_route' AND topic = 'no/route' AND payload = '\x01') || '/' ||
+                                  (SELECT alias FROM telemetry.sparkplug_aliases)")
+  [ "$kept" = "1/1/9223372036854775808" ] \
+    || die "upgrade" "rows stored under $from: expected 1 reading, 1 dead letter and alias 2^63, found $kept"
+  # Ingest works on the updated database, broker metadata included, and as the writer.
+  q -d upgraded -c "SET ROLE telemetry_writer" \
+    -c "INSERT INTO telemetry.inbox (topic, payload, packet_id, redelivered) VALUES ('no/route', '\x00', 7, true)"
+  [ "$(q -d upgraded -c "SELECT count(*) FROM telemetry.dead_letter_messages WHERE packet_id = 7 AND redelivered")" = 1 ] \
+    || die "upgrade" "the inbox updated from $from did not keep the broker metadata"
+  say "$from -> $(q -d upgraded -c "SELECT extversion FROM pg_extension WHERE extname = 'telemetry'"): same objects as a fresh install, rows kept"
+done
