@@ -87,3 +87,69 @@ REVOKE ALL ON telemetry.readings, telemetry.series, telemetry.sites, telemetry.a
 REVOKE ALL ON SEQUENCE telemetry.series_series_id_seq, telemetry.dead_letters_dead_letter_id_seq,
   telemetry.ingest_batches_batch_id_seq FROM telemetry_writer;
 REVOKE UPDATE, DELETE ON telemetry.series FROM telemetry_admin;
+
+-- Every role, grant and function owner as a fresh install makes them (sql/grants.sql; each
+-- statement is idempotent).
+DO $$
+DECLARE r text;
+BEGIN
+  FOREACH r IN ARRAY ARRAY['telemetry_reader', 'telemetry_writer', 'telemetry_admin', 'telemetry_pipeline'] LOOP
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+      EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+    END IF;
+  END LOOP;
+END $$;
+
+REVOKE ALL ON ALL TABLES IN SCHEMA telemetry FROM PUBLIC;
+GRANT USAGE ON SCHEMA telemetry TO telemetry_reader, telemetry_writer, telemetry_admin, telemetry_pipeline;
+
+-- Reader: the data, its context and the registries (the SQL functions read those).
+GRANT SELECT ON telemetry.units, telemetry.unit_aliases, telemetry.metric_rules, telemetry.metric_aliases,
+  telemetry.routes TO telemetry_reader, telemetry_admin;
+GRANT SELECT ON telemetry.readings, telemetry.series, telemetry.sites, telemetry.assets, telemetry.dead_letters,
+  telemetry.dead_letter_messages, telemetry.ingest_batches, telemetry.ingest_stats, telemetry.sparkplug_aliases
+  TO telemetry_reader;
+
+-- Writer: EXECUTE on the entry points and INSERT on the inbox, nothing else. It cannot write a
+-- reading, a series, a dead letter or a statistic except through the pipeline, nor read any.
+GRANT INSERT ON telemetry.inbox TO telemetry_writer;
+
+-- Admin: everything a reader sees, plus the registries and rules.
+GRANT telemetry_reader TO telemetry_admin;
+GRANT INSERT, UPDATE, DELETE ON telemetry.units, telemetry.unit_aliases, telemetry.metric_rules,
+  telemetry.metric_aliases, telemetry.routes, telemetry.sites, telemetry.assets TO telemetry_admin;
+GRANT INSERT ON telemetry.series TO telemetry_admin;
+GRANT USAGE ON SEQUENCE telemetry.routes_route_id_seq, telemetry.series_series_id_seq TO telemetry_admin;
+GRANT DELETE ON telemetry.dead_letters, telemetry.dead_letter_messages TO telemetry_admin;
+
+-- Pipeline: what ingest reads and writes.
+GRANT SELECT ON telemetry.units, telemetry.unit_aliases, telemetry.metric_rules, telemetry.metric_aliases,
+  telemetry.routes TO telemetry_pipeline;
+GRANT SELECT, INSERT ON telemetry.readings, telemetry.series, telemetry.sites, telemetry.assets TO telemetry_pipeline;
+GRANT INSERT ON telemetry.dead_letters, telemetry.dead_letter_messages, telemetry.ingest_batches TO telemetry_pipeline;
+GRANT SELECT, INSERT, DELETE ON telemetry.sparkplug_aliases TO telemetry_pipeline;
+GRANT SELECT, INSERT, UPDATE, DELETE ON telemetry.recent_events TO telemetry_pipeline;
+GRANT USAGE ON SEQUENCE telemetry.series_series_id_seq, telemetry.dead_letters_dead_letter_id_seq,
+  telemetry.dead_letter_messages_message_id_seq, telemetry.ingest_batches_batch_id_seq TO telemetry_pipeline;
+-- The staging table is a temporary table the pipeline creates for each session.
+DO $$
+BEGIN
+  EXECUTE pg_catalog.format('GRANT TEMPORARY ON DATABASE %I TO telemetry_pipeline', pg_catalog.current_database());
+END $$;
+
+-- The entry points run as the pipeline with a pinned search_path: nothing of the caller's
+-- (objects in public, a session's own pg_temp.text) can stand in for what they name.
+DO $$
+DECLARE f text;
+BEGIN
+  FOREACH f IN ARRAY ARRAY['telemetry.ingest(text, bytea, timestamptz)', 'telemetry.ingest_staged()',
+                           'telemetry.prepare_staging()', 'telemetry.inbox_flush()'] LOOP
+    EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f);
+    EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO telemetry_pipeline', f);
+    EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+  END LOOP;
+END $$;
+GRANT EXECUTE ON FUNCTION telemetry.ingest(text, bytea, timestamptz), telemetry.ingest_staged(),
+  telemetry.prepare_staging() TO telemetry_writer;
+-- Trigger functions fire whatever their grants; revoking EXECUTE keeps them off other tables.
+REVOKE ALL ON FUNCTION telemetry.inbox_begin(), telemetry.inbox_collect(), telemetry.registry_changed() FROM PUBLIC;
