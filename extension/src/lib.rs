@@ -13,6 +13,8 @@ use pgrx::prelude::*;
 mod dead_letters;
 mod dedup;
 mod errors;
+#[cfg(test)]
+mod fuzz;
 mod gucs;
 mod inbox;
 mod ingest;

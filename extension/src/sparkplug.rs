@@ -235,6 +235,14 @@ pub fn decode(
             event_id: None,
         }));
     }
+    // A birth may declare only session metrics (bdSeq, Node Control/*); data that carries no
+    // reading at all would otherwise vanish without a trace.
+    if out.is_empty() && kind == Kind::Data {
+        return Err(reject(
+            Reason::BadPayload,
+            "a DATA message without a metric that is a reading".into(),
+        ));
+    }
     Ok(out)
 }
 
@@ -383,6 +391,12 @@ mod tests {
         null.is_null = Some(true);
         let r = decode(&encode(vec![null]), Kind::Data, &source(), &mut aliases).unwrap();
         assert_eq!(r[0].clone().unwrap_err().reason, Reason::MissingValue);
+        let session_only = encode(vec![metric(Some("bdSeq"), None, 8, Value::Long(3))]);
+        let e = decode(&session_only, Kind::Data, &source(), &mut aliases).unwrap_err();
+        assert_eq!(e.reason, Reason::BadPayload);
+        assert!(decode(&session_only, Kind::Birth, &source(), &mut aliases)
+            .unwrap()
+            .is_empty());
         assert!(decode(b"", Kind::Death, &source(), &mut aliases)
             .unwrap()
             .is_empty());

@@ -36,8 +36,10 @@ pub fn transaction_start() -> i64 {
 
 /// A time for a message, as RFC 3339 where it is one.
 pub fn show(unix_micros: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(unix_micros)
-        .map_or_else(|| format!("{unix_micros} µs after 1970"), |t| t.to_rfc3339())
+    chrono::DateTime::from_timestamp_micros(unix_micros).map_or_else(
+        || format!("{unix_micros} µs after 1970"),
+        |t| t.to_rfc3339(),
+    )
 }
 
 /// The timestamp of Unix microseconds that the pipeline has already bounded to the plausible
