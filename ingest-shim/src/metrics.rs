@@ -80,93 +80,32 @@ impl Metrics {
             writers,
             registry: Registry::default(),
         };
-        let r = &mut registry;
-        r.register(
-            "messages_received",
-            "MQTT messages received",
-            m.messages_received.clone(),
-        );
-        r.register(
-            "messages_committed",
-            "Messages whose batch committed",
-            m.messages_committed.clone(),
-        );
-        r.register(
-            "readings_committed",
-            "Readings stored by committed batches",
-            m.readings_committed.clone(),
-        );
-        r.register(
-            "duplicates",
-            "Readings already stored with the same value",
-            m.duplicates.clone(),
-        );
-        r.register(
-            "conflicting_duplicates",
-            "Readings already stored with another value",
-            m.conflicting_duplicates.clone(),
-        );
-        r.register(
-            "dead_letters",
-            "Messages or readings the pipeline wrote to telemetry.dead_letters, by reason",
-            m.dead_letters.clone(),
-        );
-        r.register("payloads_cut", "Payloads above the pipeline's limit sent cut, with their size (dead letters payload_too_large)", m.payloads_cut.clone());
-        r.register(
-            "batch_messages",
-            "Messages per committed batch",
-            m.batch_messages.clone(),
-        );
-        r.register(
-            "commit_seconds",
-            "Time from the start of COPY to COMMIT",
-            m.commit_seconds.clone(),
-        );
-        r.register(
-            "receive_to_commit_seconds",
-            "Time from receiving a batch's first message to its commit",
-            m.receive_to_commit_seconds.clone(),
-        );
-        r.register(
-            "source_to_commit_seconds",
-            "Per batch that stored readings, its commit time minus the source time of its oldest reading",
-            m.source_to_commit_seconds.clone(),
-        );
-        r.register(
-            "batch_failures",
-            "Batch attempts that failed and were retried",
-            m.batch_failures.clone(),
-        );
-        r.register(
-            "mqtt_reconnects",
-            "MQTT connections established after the first",
-            m.mqtt_reconnects.clone(),
-        );
-        r.register(
-            "acks_deferred",
-            "Times a PUBACK found the MQTT client's request queue full and was kept, in order, to be sent at the next commit or MQTT event",
-            m.acks_deferred.clone(),
-        );
-        r.register(
-            "pg_connects",
-            "PostgreSQL connections opened",
-            m.pg_connects.clone(),
-        );
-        r.register(
-            "messages_in_hand",
-            "Messages received and not yet acknowledged",
-            m.messages_in_hand.clone(),
-        );
-        r.register(
-            "bytes_in_hand",
-            "Memory of the messages held (received or replayed, not yet committed): topic, payload and 512 bytes each",
-            m.bytes_in_hand.clone(),
-        );
-        r.register(
-            "spool_bytes",
-            "Bytes in the disk spool's segment files",
-            m.spool_bytes.clone(),
-        );
+        // Registers each metric under its name with its help text.
+        macro_rules! register {
+            ($($field:ident, $name:literal, $help:literal;)*) => {
+                $(registry.register($name, $help, m.$field.clone());)*
+            };
+        }
+        register! {
+            messages_received, "messages_received", "MQTT messages received";
+            messages_committed, "messages_committed", "Messages whose batch committed";
+            readings_committed, "readings_committed", "Readings stored by committed batches";
+            duplicates, "duplicates", "Readings already stored with the same value";
+            conflicting_duplicates, "conflicting_duplicates", "Readings already stored with another value";
+            dead_letters, "dead_letters", "Messages or readings the pipeline wrote to telemetry.dead_letters, by reason";
+            payloads_cut, "payloads_cut", "Payloads above the pipeline's limit sent cut, with their size (dead letters payload_too_large)";
+            batch_messages, "batch_messages", "Messages per committed batch";
+            commit_seconds, "commit_seconds", "Time from the start of COPY to COMMIT";
+            receive_to_commit_seconds, "receive_to_commit_seconds", "Time from receiving a batch's first message to its commit";
+            source_to_commit_seconds, "source_to_commit_seconds", "Per batch that stored readings, its commit time minus the source time of its oldest reading";
+            batch_failures, "batch_failures", "Batch attempts that failed and were retried";
+            mqtt_reconnects, "mqtt_reconnects", "MQTT connections established after the first";
+            acks_deferred, "acks_deferred", "Times a PUBACK found the MQTT client's request queue full and was kept, in order, to be sent at the next commit or MQTT event";
+            pg_connects, "pg_connects", "PostgreSQL connections opened";
+            messages_in_hand, "messages_in_hand", "Messages received and not yet acknowledged";
+            bytes_in_hand, "bytes_in_hand", "Memory of the messages held (received or replayed, not yet committed): topic, payload and 512 bytes each";
+            spool_bytes, "spool_bytes", "Bytes in the disk spool's segment files";
+        }
         Metrics { registry, ..m }
     }
 
