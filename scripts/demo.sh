@@ -65,7 +65,8 @@ chown mosquitto "$STATE/mosquitto" 2>/dev/null || true
 mosquitto -c "$STATE/mosquitto.conf" >>"$STATE/mosquitto.out" 2>&1 &
 echo $! > "$STATE/mosquitto.pid"
 "$BIN/ingest-shim" --mqtt-port "$MQTT_PORT" --pg "host=/tmp port=$PORT user=postgres dbname=$DB" \
-  --client-id telemetry-demo --http-listen "127.0.0.1:$HTTP_PORT" >>"$STATE/ingest-shim.log" 2>&1 &
+  --client-id telemetry-demo --http-listen "127.0.0.1:$HTTP_PORT" --dead-letter-file "$STATE/dead-letters.jsonl" \
+  >>"$STATE/ingest-shim.log" 2>&1 &
 echo $! > "$STATE/ingest-shim.pid"
 for _ in $(seq 100); do
   curl -sf "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null 2>&1 && break

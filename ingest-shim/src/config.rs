@@ -83,6 +83,13 @@ pub struct Args {
     /// Largest size of the spool in bytes; when full, the shim stops taking messages.
     #[arg(long, env = "INGEST_SHIM_SPOOL_MAX_BYTES")]
     pub spool_max_bytes: Option<u64>,
+    /// File of the messages PostgreSQL refuses even alone (JSON lines) [default:
+    /// dead-letters.jsonl in the spool directory, else /var/lib/ingest-shim/dead-letters.jsonl].
+    #[arg(long, env = "INGEST_SHIM_DEAD_LETTER_FILE")]
+    pub dead_letter_file: Option<PathBuf>,
+    /// Size in bytes past which the dead-letter file gets no more lines (they are counted).
+    #[arg(long, env = "INGEST_SHIM_DEAD_LETTER_MAX_BYTES")]
+    pub dead_letter_max_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum)]
@@ -124,6 +131,25 @@ pub struct Config {
     pub http: Http,
     pub log: Log,
     pub spool: Spool,
+    pub dead_letter: DeadLetter,
+}
+
+/// Messages that fail alone with a data error go to this file, and are then acknowledged.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeadLetter {
+    /// Empty until `Config::load` puts the default there.
+    pub file: PathBuf,
+    pub max_bytes: u64,
+}
+
+impl Default for DeadLetter {
+    fn default() -> Self {
+        DeadLetter {
+            file: PathBuf::new(),
+            max_bytes: 1 << 30,
+        }
+    }
 }
 
 /// Optional disk spool: messages are acknowledged once fsynced here, and replayed from here.
@@ -342,6 +368,14 @@ impl Config {
             self.spool.dir = args.spool_dir.clone();
         }
         set(&mut self.spool.max_bytes, args.spool_max_bytes);
+        set(&mut self.dead_letter.file, args.dead_letter_file.clone());
+        set(&mut self.dead_letter.max_bytes, args.dead_letter_max_bytes);
+        if self.dead_letter.file.as_os_str().is_empty() {
+            self.dead_letter.file = match &self.spool.dir {
+                Some(dir) => dir.join("dead-letters.jsonl"),
+                None => PathBuf::from("/var/lib/ingest-shim/dead-letters.jsonl"),
+            };
+        }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -356,6 +390,7 @@ impl Config {
             (self.batch.max_messages == 0 || self.batch.max_bytes == 0, "batch.max_messages and batch.max_bytes must be above 0"),
             (self.postgres.batch_timeout_secs == 0, "postgres.batch_timeout_secs must be above 0"),
             (self.spool.max_bytes == 0, "spool.max_bytes must be above 0"),
+            (self.dead_letter.max_bytes == 0, "dead_letter.max_bytes must be above 0"),
         ];
         let messages: Vec<&str> = problems.iter().filter(|p| p.0).map(|p| p.1).collect();
         if !messages.is_empty() {
@@ -499,6 +534,14 @@ mod tests {
         assert_eq!(config.mqtt.subscriptions, ["a/#"]);
         assert_eq!(config.batch.max_messages, 7);
         assert_eq!(config.batch.max_bytes, 4 << 20);
+        assert_eq!(
+            config.dead_letter.file,
+            Path::new("/var/lib/ingest-shim/dead-letters.jsonl")
+        );
+        let spooled = Config::load(&args(&["--spool-dir", "/s"])).unwrap();
+        assert_eq!(spooled.dead_letter.file, Path::new("/s/dead-letters.jsonl"));
+        let set = Config::load(&args(&["--spool-dir", "/s", "--dead-letter-file", "d"])).unwrap();
+        assert_eq!(set.dead_letter.file, Path::new("d"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

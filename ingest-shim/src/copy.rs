@@ -13,7 +13,9 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls};
 
 use crate::config::{self, Config};
-use crate::metrics::{Metrics, Reason};
+use crate::deadletter::{self, DeadLetterFile};
+use crate::isolate::{DataError, Failure, Parts};
+use crate::metrics::{Metrics, Reason, SqlState};
 use crate::mqtt::{Acker, Message};
 use crate::spool::Cursor;
 
@@ -102,6 +104,8 @@ pub struct Counts {
     pub dead_letter_reasons: serde_json::Value,
     /// Source time of the oldest reading the batch stored; None when it stored none.
     pub oldest_reading: Option<SystemTime>,
+    /// Payloads sent cut: counted once committed, not at every attempt.
+    pub cut: u64,
 }
 
 struct Connection {
@@ -211,6 +215,7 @@ async fn write_batch(connection: &mut Connection, batch: &[Message]) -> Result<C
     let sink = tx.copy_in(&connection.copy_sql).await?;
     let writer = BinaryCopyInWriter::new(sink, &connection.types);
     tokio::pin!(writer);
+    let mut cut = 0;
     for message in batch {
         let oversized = connection
             .payload_limit
@@ -224,9 +229,7 @@ async fn write_batch(connection: &mut Connection, batch: &[Message]) -> Result<C
         } else {
             (&message.payload[..], None)
         };
-        if oversized {
-            connection.metrics.payloads_cut.inc();
-        }
+        cut += u64::from(oversized);
         let packet_id = i32::from(message.packet_id);
         let mut row: Vec<&(dyn ToSql + Sync)> =
             vec![&message.received_at, &message.topic, &payload];
@@ -255,9 +258,18 @@ async fn write_batch(connection: &mut Connection, batch: &[Message]) -> Result<C
         conflicting_duplicates: row.try_get(3)?,
         dead_letter_reasons: row.try_get(4)?,
         oldest_reading: row.try_get(5)?,
+        cut,
     };
     tx.commit().await?;
     Ok(counts)
+}
+
+/// The pipeline on an empty batch, rolled back: whether it runs at all without the messages.
+async fn probe(connection: &mut Connection) -> Result<(), CopyError> {
+    let tx = connection.client.transaction().await?;
+    tx.execute("SELECT 1 FROM telemetry.ingest_staged()", &[])
+        .await?;
+    Ok(tx.rollback().await?)
 }
 
 pub struct Writer {
@@ -267,6 +279,7 @@ pub struct Writer {
     pub completion: Arc<Completion>,
     pub metrics: Arc<Metrics>,
     pub stop: watch::Receiver<bool>,
+    pub dead_letters: Arc<DeadLetterFile>,
 }
 
 impl Writer {
@@ -284,7 +297,6 @@ impl Writer {
         let mut batch = Vec::new();
         while self.collect(&mut batch).await {
             self.commit(&mut connection, &batch).await?;
-            self.completion.complete(&batch);
             batch.clear();
         }
         Ok(())
@@ -312,60 +324,135 @@ impl Writer {
         true
     }
 
-    /// Retries until the batch commits: a failed or hung attempt drops the connection and the
-    /// next one starts on a fresh connection after a growing pause.
+    /// Commits the batch part by part until each message is committed or dead-lettered
+    /// (isolate.rs). A transient failure drops the connection and retries the part on a new one
+    /// after a growing pause. A data error is believed only if the pipeline runs without the
+    /// part's messages (an empty batch, rolled back: a missing grant or function fails that too);
+    /// it then splits the part, or dead-letters its single message. Else it is retried as well.
     async fn commit(
         &self,
         connection: &mut Option<Connection>,
         batch: &[Message],
     ) -> Result<(), CopyError> {
+        let mut parts = Parts::new(batch.len());
+        let mut retry = Retry::new(&self.config);
+        while let Some(range) = parts.next() {
+            let part = &batch[range];
+            let started = Instant::now();
+            let attempt = async |c: &mut Connection| write_batch(c, part).await;
+            let error = match self.on_connection(connection, attempt).await {
+                Ok(counts) => {
+                    self.record(&counts, part, started);
+                    self.completion.complete(part);
+                    parts.done();
+                    continue;
+                }
+                Err(Failure::Data(data)) => match self.on_connection(connection, probe).await {
+                    Ok(()) => {
+                        self.metrics.batch_failures.inc();
+                        self.isolate(&mut parts, part, &data, &mut retry).await?;
+                        continue;
+                    }
+                    Err(failure) => {
+                        tracing::warn!(writer = self.id, sqlstate = data.sqlstate, refused = %data.error,
+                            "the pipeline fails without these messages too, so they are not to blame");
+                        failure.into_error()
+                    }
+                },
+                Err(Failure::Transient(error)) => error,
+            };
+            self.metrics.batch_failures.inc();
+            tracing::warn!(writer = self.id, %error, messages = part.len(), retry_in = ?retry.backoff, "batch not committed");
+            retry.pause(&self.stop, parts.remaining()).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs `work` on the writer's connection, opened if needed, within the batch timeout. A
+    /// transient failure drops the connection; after a data error it is kept, rolled back.
+    async fn on_connection<T>(
+        &self,
+        connection: &mut Option<Connection>,
+        work: impl AsyncFnOnce(&mut Connection) -> Result<T, CopyError>,
+    ) -> Result<T, Failure> {
         let pg = &self.config.postgres;
         let timeout = Duration::from_secs(pg.batch_timeout_secs);
-        let mut backoff = Duration::from_millis(100);
-        let mut stopping_since: Option<Instant> = None;
-        loop {
-            let started = Instant::now();
-            let attempt = async {
-                let open = match connection.take() {
-                    Some(open) => open,
-                    None => connect(pg, &self.metrics).await?,
-                };
-                write_batch(connection.insert(open), batch).await
+        let run = async {
+            let open = match connection.take() {
+                Some(open) => open,
+                None => connect(pg, &self.metrics)
+                    .await
+                    .map_err(Failure::Transient)?,
             };
-            let result = match tokio::time::timeout(timeout, attempt).await {
-                Ok(result) => result,
-                Err(_) => Err(CopyError::Timeout(timeout)),
-            };
-            match result {
-                Ok(counts) => {
-                    self.record(&counts, batch, started);
-                    return Ok(());
-                }
-                Err(error) => {
-                    *connection = None;
-                    self.metrics.batch_failures.inc();
-                    tracing::warn!(writer = self.id, %error, messages = batch.len(), retry_in = ?backoff, "batch not committed");
-                }
-            }
-            let mut pause = backoff;
-            if *self.stop.borrow() {
-                let since = *stopping_since.get_or_insert_with(Instant::now);
-                let left = Duration::from_secs(self.config.log.shutdown_timeout_secs)
-                    .saturating_sub(since.elapsed());
-                if left.is_zero() {
-                    return Err(CopyError::GaveUp(batch.len()));
-                }
-                pause = pause.min(left);
-            }
-            tokio::time::sleep(pause).await;
-            backoff = (backoff * 2).min(Duration::from_secs(pg.retry_max_secs));
+            work(connection.insert(open)).await.map_err(Failure::of)
+        };
+        let result = tokio::time::timeout(timeout, run)
+            .await
+            .unwrap_or_else(|_| Err(Failure::Transient(CopyError::Timeout(timeout))));
+        if let Err(Failure::Transient(_)) = result {
+            *connection = None;
         }
+        result
+    }
+
+    /// A believed data error: split the part, or dead-letter its single message locally and
+    /// complete it, so that the messages after it are acknowledged too.
+    async fn isolate(
+        &self,
+        parts: &mut Parts,
+        part: &[Message],
+        data: &DataError,
+        retry: &mut Retry,
+    ) -> Result<(), CopyError> {
+        let (m, id) = (&self.metrics, self.id);
+        let sqlstate = SqlState {
+            sqlstate: data.sqlstate.clone(),
+        };
+        m.data_errors.get_or_create(&sqlstate).inc();
+        if parts.split() {
+            tracing::info!(
+                writer = id,
+                sqlstate = data.sqlstate,
+                error = data.message,
+                messages = part.len(),
+                "data error: committing the batch in halves to find the message"
+            );
+            return Ok(());
+        }
+        let Some(message) = part.first() else {
+            parts.done();
+            return Ok(());
+        };
+        let line = deadletter::line(message, id, &data.sqlstate, &data.message);
+        let written = loop {
+            match tokio::task::block_in_place(|| self.dead_letters.write(&line)) {
+                Ok(written) => break written,
+                Err(error) => {
+                    // Not acknowledged until written: /healthz fails meanwhile.
+                    m.dead_letter_failing.store(true, Ordering::Relaxed);
+                    tracing::error!(writer = id, %error, "cannot write a local dead letter; the stream waits");
+                    retry.pause(&self.stop, parts.remaining()).await?;
+                }
+            }
+        };
+        m.dead_letter_failing.store(false, Ordering::Relaxed);
+        m.local_dead_letters.get_or_create(&sqlstate).inc();
+        m.local_dead_letters_unwritten.inc_by(u64::from(!written));
+        // A topic can be 64 KiB long: the log shows its start.
+        let topic: String = message.topic.chars().take(200).collect();
+        tracing::error!(writer = id, topic, packet_id = message.packet_id, payload_bytes = message.payload.len(),
+            sqlstate = data.sqlstate, error = data.message, written, file = %self.dead_letters.path().display(),
+            "refused by PostgreSQL even alone: dead-lettered locally and acknowledged");
+        self.completion.complete(part);
+        parts.done();
+        Ok(())
     }
 
     fn record(&self, counts: &Counts, batch: &[Message], started: Instant) {
         let m = &self.metrics;
         let positive = |n: i32| u64::try_from(n).unwrap_or(0);
         m.messages_committed.inc_by(positive(counts.messages));
+        m.payloads_cut.inc_by(counts.cut);
         m.readings_committed.inc_by(positive(counts.readings));
         m.duplicates.inc_by(positive(counts.duplicates));
         m.conflicting_duplicates
@@ -404,5 +491,46 @@ impl Writer {
             readings = counts.readings,
             "batch committed"
         );
+    }
+}
+
+/// The pause between attempts: 100 ms doubling up to `retry_max_secs`, and once stopping, no
+/// longer than what is left of the shutdown timeout.
+struct Retry {
+    backoff: Duration,
+    max: Duration,
+    shutdown: Duration,
+    stopping_since: Option<Instant>,
+}
+
+impl Retry {
+    fn new(config: &Config) -> Retry {
+        Retry {
+            backoff: Duration::from_millis(100),
+            max: Duration::from_secs(config.postgres.retry_max_secs),
+            shutdown: Duration::from_secs(config.log.shutdown_timeout_secs),
+            stopping_since: None,
+        }
+    }
+
+    /// Waits before the next attempt; gives up on the `remaining` messages once the shutdown
+    /// timeout has passed.
+    async fn pause(
+        &mut self,
+        stop: &watch::Receiver<bool>,
+        remaining: usize,
+    ) -> Result<(), CopyError> {
+        let mut pause = self.backoff;
+        if *stop.borrow() {
+            let since = *self.stopping_since.get_or_insert_with(Instant::now);
+            let left = self.shutdown.saturating_sub(since.elapsed());
+            if left.is_zero() {
+                return Err(CopyError::GaveUp(remaining));
+            }
+            pause = pause.min(left);
+        }
+        tokio::time::sleep(pause).await;
+        self.backoff = (self.backoff * 2).min(self.max);
+        Ok(())
     }
 }

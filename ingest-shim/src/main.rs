@@ -3,6 +3,8 @@
 
 mod config;
 mod copy;
+mod deadletter;
+mod isolate;
 mod metrics;
 mod mqtt;
 mod shutdown;
@@ -85,6 +87,10 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         None => copy::Completion::Ack(session.acker.clone()),
     });
     let cursor = spool.as_ref().map(|s| s.cursor.clone());
+    let dead_letters = Arc::new(deadletter::DeadLetterFile::open(
+        &config.dead_letter.file,
+        config.dead_letter.max_bytes,
+    )?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (disconnect_tx, disconnect_rx) = watch::channel(false);
     // As many as the broker may have un-acknowledged: the poller never waits on a writer
@@ -102,6 +108,7 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
             completion: completion.clone(),
             metrics: metrics.clone(),
             stop: stop_rx.clone(),
+            dead_letters: dead_letters.clone(),
         };
         writers.push(tokio::spawn(writer.run()));
     }

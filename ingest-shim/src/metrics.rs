@@ -24,6 +24,12 @@ pub struct Reason {
     pub reason: String,
 }
 
+/// The `sqlstate` label of data errors and local dead letters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SqlState {
+    pub sqlstate: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub messages_received: Counter,
@@ -38,6 +44,9 @@ pub struct Metrics {
     pub receive_to_commit_seconds: Histogram,
     pub source_to_commit_seconds: Histogram,
     pub batch_failures: Counter,
+    pub data_errors: Family<SqlState, Counter>,
+    pub local_dead_letters: Family<SqlState, Counter>,
+    pub local_dead_letters_unwritten: Counter,
     pub mqtt_reconnects: Counter,
     pub acks_deferred: Counter,
     pub pg_connects: Counter,
@@ -47,6 +56,8 @@ pub struct Metrics {
     pub mqtt_ready: AtomicBool,
     /// Set when the shim can no longer make progress; /healthz then fails so it gets restarted.
     pub failed: AtomicBool,
+    /// Set while a local dead letter cannot be written (its message is not acknowledged).
+    pub dead_letter_failing: AtomicBool,
     pub writers_connected: AtomicUsize,
     writers: usize,
 }
@@ -68,6 +79,9 @@ impl Metrics {
             // 5 ms to 87 min: devices that buffer readings deliver them late.
             source_to_commit_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 21)),
             batch_failures: Counter::default(),
+            data_errors: Family::default(),
+            local_dead_letters: Family::default(),
+            local_dead_letters_unwritten: Counter::default(),
             mqtt_reconnects: Counter::default(),
             acks_deferred: Counter::default(),
             pg_connects: Counter::default(),
@@ -76,6 +90,7 @@ impl Metrics {
             spool_bytes: Gauge::default(),
             mqtt_ready: AtomicBool::new(false),
             failed: AtomicBool::new(false),
+            dead_letter_failing: AtomicBool::new(false),
             writers_connected: AtomicUsize::new(0),
             writers,
             registry: Registry::default(),
@@ -98,7 +113,10 @@ impl Metrics {
             commit_seconds, "commit_seconds", "Time from the start of COPY to COMMIT";
             receive_to_commit_seconds, "receive_to_commit_seconds", "Time from receiving a batch's first message to its commit";
             source_to_commit_seconds, "source_to_commit_seconds", "Per batch that stored readings, its commit time minus the source time of its oldest reading";
-            batch_failures, "batch_failures", "Batch attempts that failed and were retried";
+            batch_failures, "batch_failures", "Batch attempts that failed (retried, or split on a data error)";
+            data_errors, "data_errors", "Batch attempts that failed with a data error, by SQLSTATE: rolled back, then split or dead-lettered locally";
+            local_dead_letters, "local_dead_letters", "Messages that failed alone with a data error, written to the local dead-letter file and acknowledged, by SQLSTATE";
+            local_dead_letters_unwritten, "local_dead_letters_unwritten", "Local dead letters acknowledged without their line: the file was at its size limit";
             mqtt_reconnects, "mqtt_reconnects", "MQTT connections established after the first";
             acks_deferred, "acks_deferred", "Times a PUBACK found the MQTT client's request queue full and was kept, in order, to be sent at the next commit or MQTT event";
             pg_connects, "pg_connects", "PostgreSQL connections opened";
@@ -114,6 +132,10 @@ impl Metrics {
             && self.writers_connected.load(Ordering::Relaxed) == self.writers
     }
 
+    fn healthy(&self) -> bool {
+        !self.failed.load(Ordering::Relaxed) && !self.dead_letter_failing.load(Ordering::Relaxed)
+    }
+
     fn render(&self) -> Result<String, std::fmt::Error> {
         let mut text = String::new();
         encode(&mut text, &self.registry)?;
@@ -122,8 +144,8 @@ impl Metrics {
 }
 
 /// Serves until the process ends. /healthz is 200 unless the shim can no longer make progress
-/// (its spool failed); /readyz is 200 when
-/// the subscriptions are in place and every writer connection is up.
+/// (its spool failed, or a local dead letter cannot be written); /readyz is 200 when the
+/// subscriptions are in place and every writer connection is up.
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
     loop {
         let (stream, _) = match listener.accept().await {
@@ -161,10 +183,8 @@ async fn respond(
                 "encoding failed\n".into(),
             ),
         },
-        "/healthz" if metrics.failed.load(Ordering::Relaxed) => {
-            (StatusCode::SERVICE_UNAVAILABLE, "failed\n".into())
-        }
-        "/healthz" => (StatusCode::OK, "ok\n".into()),
+        "/healthz" if metrics.healthy() => (StatusCode::OK, "ok\n".into()),
+        "/healthz" => (StatusCode::SERVICE_UNAVAILABLE, "failed\n".into()),
         "/readyz" if metrics.ready() => (StatusCode::OK, "ready\n".into()),
         "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".into()),
         _ => (StatusCode::NOT_FOUND, "not found\n".into()),

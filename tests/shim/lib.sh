@@ -86,11 +86,13 @@ start_shim() {
   wait_ready
 }
 
-# launch_shim [FLAGS...]: the same without waiting (the database may be down).
+# launch_shim [FLAGS...]: the same without waiting (the database may be down). It connects to
+# PostgreSQL as $SHIM_PG_USER (default postgres) and writes local dead letters to
+# $WORK/dead-letters.jsonl.
 launch_shim() {
   "$BIN/ingest-shim" --mqtt-port "$MQ_PORT" \
-    --pg "host=/tmp port=$PG_PORT user=postgres dbname=$DB" \
-    --http-listen "127.0.0.1:$HTTP_PORT" "$@" >>"$WORK/shim.log" 2>&1 &
+    --pg "host=/tmp port=$PG_PORT user=${SHIM_PG_USER:-postgres} dbname=$DB" \
+    --http-listen "127.0.0.1:$HTTP_PORT" --dead-letter-file "$WORK/dead-letters.jsonl" "$@" >>"$WORK/shim.log" 2>&1 &
   SHIM_PID=$!
   wait_port "$HTTP_PORT"
 }

@@ -14,7 +14,7 @@ B_PORT=$(free_port)
 start_b() {
   "$BIN/ingest-shim" --mqtt-port "$MQ_PORT" --client-id shim-b "${share[@]}" \
     --pg "host=/tmp port=$PG_PORT user=postgres dbname=$DB" \
-    --http-listen "127.0.0.1:$B_PORT" >>"$WORK/shim-b.log" 2>&1 &
+    --http-listen "127.0.0.1:$B_PORT" --dead-letter-file "$WORK/dead-letters-b.jsonl" >>"$WORK/shim-b.log" 2>&1 &
   B_PID=$!
   EXTRA_PID=$B_PID
   wait_port "$B_PORT"

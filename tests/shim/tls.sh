@@ -60,6 +60,8 @@ url = "host=localhost port=$PG_PORT user=postgres dbname=$DB sslmode=require"
 writers = 2
 [postgres.tls]
 ca_file = "$pki/ca.pem"
+[dead_letter]
+file = "$WORK/dead-letters.jsonl"
 TOML
 "$BIN/ingest-shim" --config "$WORK/shim.toml" --check-config >/dev/null || die "tls" "--check-config rejected the file"
 
