@@ -57,5 +57,8 @@ install_extension() {
   rm -f "$log"
 }
 
+# Node.js packages of the tests (tests/shim/sparkplug/package.json), installed by setup.sh.
+TEST_NODE_DIR=/usr/local/lib/telemetry-tests
+
 PGXS_REGRESS=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress
 TEST_PORT=${TEST_PORT:-55439}

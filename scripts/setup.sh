@@ -68,6 +68,25 @@ else
     || die "cargo-pgrx" "cargo install cargo-pgrx $PGRX_VERSION failed"
 fi
 
+step "Test publishers: Eclipse Tahu's Sparkplug B encoder (npm sparkplug-payload)"
+# tests/shim/poison.sh encodes Sparkplug B payloads with a library nobody here wrote.
+spb=$ROOT/tests/shim/sparkplug
+if cmp -s "$spb/package-lock.json" "$TEST_NODE_DIR/package-lock.json" \
+    && [ -f "$TEST_NODE_DIR/node_modules/sparkplug-payload/package.json" ]; then
+  say "already installed in $TEST_NODE_DIR"
+else
+  if ! command -v npm >/dev/null; then
+    apt-get update -qq || die "Node.js" "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null \
+      || die "Node.js" "apt-get install nodejs npm failed"
+  fi
+  mkdir -p "$TEST_NODE_DIR"
+  cp "$spb/package.json" "$spb/package-lock.json" "$TEST_NODE_DIR/"
+  ( cd "$TEST_NODE_DIR" && npm ci --no-audit --no-fund --ignore-scripts >/dev/null ) \
+    || die "test publishers" "npm ci in $TEST_NODE_DIR failed"
+  say "installed in $TEST_NODE_DIR"
+fi
+
 step "pgrx init (system PostgreSQL 15)"
 if grep -qs "pg15 = \"$PG_CONFIG\"" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
   say "already initialised"
