@@ -4,9 +4,9 @@
 # encoded by Eclipse Tahu's sparkplug-payload): NUL in JSON names, site, sensor and asset ids
 # over 128 characters (one of them in a 60 kB topic), absurd times, garbage that is neither JSON
 # nor protobuf, Sparkplug births and data of an edge node id over 128 characters and with an
-# alias of 2^63, 100,000 metrics in one message, deeply nested JSON, and a marker message that
-# a deferred constraint trigger on telemetry.dead_letters refuses at COMMIT (SQLSTATE 23514),
-# which the extension cannot catch. The shim connects as a login role that is only a member of
+# alias of 2^63, 100,000 metrics in one message, deeply nested JSON, and two marker messages
+# that a deferred constraint trigger on telemetry.dead_letter_messages refuses at COMMIT
+# (SQLSTATE 23514), which the extension cannot catch. The shim connects as a login role that is only a member of
 # telemetry_writer.
 # Asserts: every poison message is accounted for (stored readings, telemetry.dead_letters or the
 # shim's local dead-letter file), the marker in the local file with SQLSTATE 23514 and its
@@ -33,7 +33,7 @@ BEGIN
   END IF;
   RETURN NULL;
 END $$;
-CREATE CONSTRAINT TRIGGER refuse_marker AFTER INSERT ON telemetry.dead_letters
+CREATE CONSTRAINT TRIGGER refuse_marker AFTER INSERT ON telemetry.dead_letter_messages
   DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.refuse_marker();
 CREATE TABLE public.poison (seq serial, tag text, site text, asset text, topic text);
 SQL
@@ -97,7 +97,8 @@ wait_stored canary "$canary"
 wait_metric messages_received_total $((canary + published)) 60
 wait_metric messages_in_hand 0 60
 
-# Every poison message: stored, in telemetry.dead_letters or in the local file.
+# Every poison message: stored, in telemetry.dead_letters (its topic there may be cut, with its
+# length kept) or in the local file.
 psql_t -c "\\copy public.poison (tag, site, asset, topic) FROM '$WORK/poison.tsv'"
 psql_t -c "CREATE TABLE public.local_dead AS
   SELECT line::jsonb AS j FROM regexp_split_to_table(pg_read_file('$WORK/dead-letters.jsonl'), E'\\n') line
@@ -105,7 +106,9 @@ psql_t -c "CREATE TABLE public.local_dead AS
 psql_t -c "CREATE TABLE public.traces AS SELECT p.seq, p.tag,
     (SELECT count(*) FROM telemetry.readings r JOIN telemetry.series s USING (series_id)
       WHERE s.site_id = p.site AND s.asset_id = p.asset) AS stored,
-    (SELECT count(*) FROM telemetry.dead_letters d WHERE d.topic = p.topic) AS dead_letters,
+    (SELECT count(*) FROM telemetry.dead_letters d JOIN telemetry.dead_letter_messages m USING (message_id)
+      WHERE m.topic = p.topic OR (m.topic_bytes = octet_length(p.topic) AND starts_with(p.topic, m.topic)))
+      AS dead_letters,
     (SELECT string_agg(l.j->>'sqlstate', ',') FROM public.local_dead l WHERE l.j->>'topic' = p.topic) AS local
   FROM public.poison p"
 say "poison message: readings stored for its site and asset / rows in telemetry.dead_letters / local dead letters (SQLSTATE)"
@@ -119,7 +122,7 @@ read -r markers marker_rows strays < <(psql_t -c "
             AND j->>'topic' LIKE 'telemetry/poison/marker/%'
             AND position(convert_to('POISON-COMMIT-MARKER', 'UTF8') IN decode(j->>'payload_hex', 'hex')) > 0
             AND (j->>'packet_id')::int > 0),
-         (SELECT count(*) FROM telemetry.dead_letters WHERE topic LIKE 'telemetry/poison/marker/%'),
+         (SELECT count(*) FROM telemetry.dead_letter_messages WHERE topic LIKE 'telemetry/poison/marker/%'),
          (SELECT count(*) FROM public.local_dead WHERE j->>'topic' NOT IN (SELECT topic FROM public.poison))")
 [ "$markers" = 2 ] && [ "$marker_rows" = 0 ] && [ "$strays" = 0 ] \
   || die "local dead letters" "markers with 23514 and their payload: $markers (expected 2), marker rows in telemetry.dead_letters: $marker_rows (0), local dead letters of other messages: $strays (0)"
