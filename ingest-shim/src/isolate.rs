@@ -11,9 +11,10 @@ use crate::copy::CopyError;
 /// connection, the server or its resources failed, or the database is not ready for the
 /// pipeline. A batch failing so is retried as it is, on a new connection, with backoff. Every
 /// other SQLSTATE is a data error. The one list of them, documented in the README.
-const TRANSIENT: [&str; 20] = [
+const TRANSIENT: [&str; 21] = [
     "08",    // connection exception
     "25006", // read-only transaction: connected to a standby, e.g. after a failover
+    "25P03", // idle-in-transaction timeout: the server ended the session
     "40001", // serialization failure
     "40003", // statement completion unknown
     "40P01", // deadlock detected
@@ -132,8 +133,8 @@ mod tests {
     #[test]
     fn classifies_by_sqlstate() {
         for code in [
-            "08006", "08P01", "25006", "40001", "40P01", "53100", "53200", "53300", "55000",
-            "55P03", "57P01", "57P02", "57P03", "58030", "58P01", "XX001",
+            "08006", "08P01", "25006", "25P03", "40001", "40P01", "53100", "53200", "53300",
+            "55000", "55P03", "57P01", "57P02", "57P03", "58030", "58P01", "XX001",
         ] {
             assert!(transient(code), "{code} is transient");
         }
