@@ -47,7 +47,8 @@ sleep 2
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 long() { head -c "$2" /dev/zero | tr '\0' "$1"; }
 reading() { printf '{"value":1,"unit":"kWh","timestamp":"%s"%s}' "${2:-$now}" "${1:-}"; }
-# pub TAG SITE ASSET TOPIC MOSQUITTO_PUB_ARGS...: publishes one message and lists it.
+# pub TAG SITE ASSET TOPIC MOSQUITTO_PUB_ARGS...: publishes one message and lists it. Each
+# message has a topic of its own, by which it is found again.
 published=0
 pub() {
   local tag=$1 site=$2 asset=$3 topic=$4
@@ -69,7 +70,7 @@ NODE_PATH=$TEST_NODE_DIR/node_modules node "$ROOT/tests/shim/sparkplug/poison.js
 edge=$(long e 200)
 
 pub nul-sensor poison nul-sensor telemetry/poison/nul-sensor/energy -m "$(reading ',"sensor_id":"\u0000"')"
-pub nul-metric poison nul-metric site/poison/telemetry \
+pub nul-metric poison-nul nul-metric site/poison-nul/telemetry \
   -m "{\"assetId\":\"nul-metric\",\"timestamp\":\"$now\",\"metrics\":{\"energy\\u0000\":1}}"
 pub long-site "$(long s 200)" long-site "telemetry/$(long s 200)/long-site/energy" -m "$(reading)"
 pub long-sensor poison long-sensor telemetry/poison/long-sensor/energy \
@@ -116,7 +117,8 @@ psql_t -c "SELECT tag, stored, dead_letters, coalesce(local, '-') FROM public.tr
 lost=$(psql_t -c "SELECT coalesce(string_agg(tag, ' '), '') FROM public.traces
                    WHERE stored = 0 AND dead_letters = 0 AND local IS NULL")
 [ -z "$lost" ] || die "accounting" "no trace of: $lost"
-[ "$(psql_t -c "SELECT count(*) FROM public.poison")" = "$published" ] || die "accounting" "poison list incomplete"
+[ "$(psql_t -c "SELECT count(DISTINCT topic) FROM public.poison")" = "$published" ] \
+  || die "accounting" "the poison list is incomplete or has a topic twice"
 read -r markers marker_rows strays < <(psql_t -c "
   SELECT (SELECT count(*) FROM public.local_dead WHERE j->>'sqlstate' = '23514'
             AND j->>'topic' LIKE 'telemetry/poison/marker/%'
