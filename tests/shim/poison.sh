@@ -6,14 +6,16 @@
 # nor protobuf, Sparkplug births and data of an edge node id over 128 characters and with an
 # alias of 2^63, 100,000 metrics in one message, deeply nested JSON, and two marker messages
 # that a deferred constraint trigger on telemetry.dead_letter_messages refuses at COMMIT
-# (SQLSTATE 23514), which the extension cannot catch. The shim connects as a login role that is only a member of
-# telemetry_writer.
+# (SQLSTATE 23514), which the extension cannot catch. The shim connects as a login role that
+# is only a member of telemetry_writer.
 # Asserts: every poison message is accounted for (stored readings, telemetry.dead_letters or the
-# shim's local dead-letter file), the marker in the local file with SQLSTATE 23514 and its
-# payload; no canary message there; the canary stored exactly once, without a gap, with a
-# publish-to-commit p99 under 1 s (commit timestamps); the shim never restarted or reconnected;
-# /metrics agrees: received = committed + local dead letters, local dead letters by SQLSTATE =
-# the file's lines, committed = telemetry.ingest_batches, nothing in hand, /healthz 200.
+# shim's local dead-letter file); the markers in the local file with SQLSTATE 23514 and their
+# payload, and no other message there; the canary stored exactly once, without a gap, with a
+# publish-to-commit p99 under 1 s (commit timestamps); while the local file cannot be written,
+# a refused message and the one after it are not acknowledged and /healthz answers 503, and
+# both go through once it can; the shim never restarted or reconnected; /metrics agrees:
+# received = committed + local dead letters, local dead letters by SQLSTATE = the files' lines,
+# committed = telemetry.ingest_batches, nothing in hand.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 usage_if_help "$@"
@@ -130,13 +132,36 @@ read -r markers marker_rows strays < <(psql_t -c "
   || die "local dead letters" "markers with 23514 and their payload: $markers (expected 2), marker rows in telemetry.dead_letters: $marker_rows (0), local dead letters of other messages: $strays (0)"
 say "both markers are in the local file with SQLSTATE 23514 and their payload; no other message is"
 
-# The canary: every message stored once, in order, and fast.
-check_exactly_once canary "$canary" 1
-p99=$(psql_t -c "SELECT round(1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY
-    extract(epoch FROM pg_xact_commit_timestamp(r.xmin) - r.time)))::int
-  FROM telemetry.readings r JOIN telemetry.series s USING (series_id) WHERE s.site_id = 'canary'")
-say "canary publish-to-commit p99: $p99 ms"
-[ "$p99" -lt 1000 ] || die "canary" "p99 $p99 ms, not under 1 s: the poison held the stream up"
+# The local file unwritable (a directory where it was): the refused message is not
+# acknowledged, the message after it on the writer waits, and /healthz fails. Once the file
+# can be written again, both go through, and the line starts a new file (the old one was
+# moved away, as to rotate it).
+health() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT/healthz"; }
+wait_health() {
+  local i
+  for i in $(seq 100); do [ "$(health)" = "$1" ] && return 0; sleep 0.2; done
+  die "health" "/healthz is $(health), expected $1"
+}
+mv "$WORK/dead-letters.jsonl" "$WORK/dead-letters.1.jsonl"
+mkdir "$WORK/dead-letters.jsonl"
+mosquitto_pub -p "$MQ_PORT" -q 1 -t telemetry/poison/marker/blocked -m 'blocked: POISON-COMMIT-MARKER'
+mosquitto_pub -p "$MQ_PORT" -q 1 -t telemetry/after/p0/energy -m "$(reading)"
+wait_health 503
+sleep 1
+[ "$(metric messages_in_hand)" = 2 ] && [ "$(stored_rows after)" = 0 ] \
+  || die "unwritable file" "in hand $(metric messages_in_hand) (expected 2), stored after it $(stored_rows after) (0)"
+say "dead-letter file unwritable: /healthz 503, the refused message and the next one not acknowledged"
+rmdir "$WORK/dead-letters.jsonl"
+wait_health 200
+wait_metric messages_in_hand 0 30
+wait_stored after 1 10
+[ "$(stored_rows after)" = 1 ] && [ "$(grep -c 'marker/blocked' "$WORK/dead-letters.jsonl")" = 1 ] \
+  && [ "$(grep -c . "$WORK/dead-letters.1.jsonl")" = "$(psql_t -c "SELECT count(*) FROM public.local_dead")" ] \
+  || die "unwritable file" "after the file came back: $(stored_rows after) stored after the marker, its line not alone in a new file"
+say "writable again: both went through, the line in a new file"
+psql_t -c "INSERT INTO public.local_dead
+  SELECT line::jsonb FROM regexp_split_to_table(pg_read_file('$WORK/dead-letters.jsonl'), E'\\n') line
+   WHERE line <> ''"
 
 # The shim: one process all along, and its counters agree with the database and the file.
 [ "$SHIM_PID" = "$pid" ] && kill -0 "$pid" && [ "$(grep -c 'ingest-shim started' "$WORK/shim.log")" = 1 ] \
@@ -151,11 +176,19 @@ batches=$(psql_t -c "SELECT sum(messages) FROM telemetry.ingest_batches")
 data_errors=$(curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" \
   | awk '/^ingest_shim_data_errors_total\{/ {n += $2} END {print n + 0}')
 say "metrics: received $received, committed $committed, local dead letters $local_total ($(tr '\n' ' ' <<<"$local_by_state")), data errors $data_errors, failed attempts $(metric batch_failures_total); ingest_batches: $batches messages"
-[ "$received" = $((canary + published)) ] && [ $((committed + local_total)) = "$received" ] \
+[ "$received" = $((canary + published + 2)) ] && [ $((committed + local_total)) = "$received" ] \
   && [ "$local_by_state" = "$file_by_state" ] && [ "$batches" = "$committed" ] \
-  && [ "$data_errors" -ge "$local_total" ] && [ "$local_total" -ge 2 ] \
+  && [ "$data_errors" -ge "$local_total" ] && [ "$local_total" -ge 3 ] \
   && [ "$(metric local_dead_letters_unwritten_total)" = 0 ] && [ "$(metric mqtt_reconnects_total)" = 0 ] \
   || die "metrics" "the counters do not add up (local file by SQLSTATE: $(tr '\n' ' ' <<<"$file_by_state"))"
-[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT/healthz")" = 200 ] || die "health" "/healthz fails"
+say "the counters add up"
+
+# The canary: every message stored once, in order, and fast.
+check_exactly_once canary "$canary" 1
+p99=$(psql_t -c "SELECT round(1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY
+    extract(epoch FROM pg_xact_commit_timestamp(r.xmin) - r.time)))::int
+  FROM telemetry.readings r JOIN telemetry.series s USING (series_id) WHERE s.site_id = 'canary'")
+say "canary publish-to-commit p99: $p99 ms"
+[ "$p99" -lt 1000 ] || die "canary" "p99 $p99 ms, not under 1 s: the poison held the stream up"
 stop_shim
 say "no poison message stalled the stream"
