@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Malformed and oversized payloads mixed into a stream of good readings. Asserts: every good
-# reading stored exactly once; each malformed message is one dead letter carrying its MQTT
-# packet id; each oversized one
+# reading stored exactly once; each malformed message is one dead letter whose message
+# (telemetry.dead_letter_messages) carries its MQTT packet id; each oversized one
 # (2,000,000 bytes: above telemetry.max_payload_bytes, below the broker's max_packet_size) is a
 # payload_too_large dead letter with its size, sent by the shim cut to its first KiB; the shim's
 # dead_letters_total{reason} counters match telemetry.dead_letters reason by reason; nothing
@@ -32,7 +32,7 @@ read -r junk junk_meta big big_sized < <(psql_t -c "
          count(*) FILTER (WHERE topic = 'telemetry/bad/big/energy' AND reason = 'payload_too_large'),
          count(*) FILTER (WHERE topic = 'telemetry/bad/big/energy' AND payload_bytes = 2000000
                             AND length(payload) <= 1024)
-    FROM telemetry.dead_letters")
+    FROM telemetry.dead_letters JOIN telemetry.dead_letter_messages USING (message_id)")
 say "dead letters: $(psql_t -c "SELECT string_agg(reason || ' ' || n, ', ') FROM (SELECT reason, count(*) n FROM telemetry.dead_letters GROUP BY 1 ORDER BY 1) d")"
 [ "$junk" = 20 ] && [ "$junk_meta" = 20 ] && [ "$big" = 5 ] && [ "$big_sized" = 5 ] \
   || die "dead letters" "expected 20 malformed with their packet ids and 5 payload_too_large of 2000000 bytes, cut; got $junk, $junk_meta, $big, $big_sized"
