@@ -223,7 +223,7 @@ fn sparkplug_decoder() {
         } else {
             Kind::Data
         };
-        if let Ok(readings) = sparkplug::decode(input, kind, &source, &mut aliases) {
+        if let Ok(readings) = sparkplug::decode(input, kind, &source, &mut aliases, 10_000) {
             assert!(readings.len() <= input.len());
             for name in aliases.values() {
                 assert!(!name.contains('\0'), "an alias kept a NUL");

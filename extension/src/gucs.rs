@@ -23,6 +23,7 @@ static EVENT_ID_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(3600);
 static MAX_READING_AGE: GucSetting<i32> = GucSetting::<i32>::new(3650 * 86_400);
 static MAX_READING_LEAD: GucSetting<i32> = GucSetting::<i32>::new(86_400);
 static DEAD_LETTER_MAX_TOPIC: GucSetting<i32> = GucSetting::<i32>::new(1024);
+static MAX_READINGS_PER_MESSAGE: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 
 pub fn init() {
     // Weights default to seed 002 section 8.1: 0.30 / 0.30 / 0.25 / 0.15.
@@ -150,6 +151,16 @@ pub fn init() {
         GucFlags::UNIT_S,
     );
     GucRegistry::define_int_guc(
+        c"telemetry.max_readings_per_message",
+        c"Most readings (JSON readings or Sparkplug metrics) one message may carry.",
+        c"A message with more becomes one dead letter with reason too_many_readings, not one per reading.",
+        &MAX_READINGS_PER_MESSAGE,
+        1,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
         c"telemetry.dead_letter_max_topic",
         c"How much of a topic a dead letter keeps.",
         c"telemetry.dead_letter_messages.topic_bytes always records the full length.",
@@ -175,6 +186,10 @@ pub fn max_payload_bytes() -> usize {
 
 pub fn dead_letter_max_payload() -> usize {
     usize::try_from(DEAD_LETTER_MAX_PAYLOAD.get()).unwrap_or(0)
+}
+
+pub fn max_readings_per_message() -> usize {
+    usize::try_from(MAX_READINGS_PER_MESSAGE.get()).unwrap_or(1)
 }
 
 pub fn dead_letter_max_topic() -> usize {

@@ -208,6 +208,7 @@ impl SparkplugAliases {
 struct Limits {
     params: crate::quality::Params,
     max_payload: usize,
+    max_readings: usize,
     /// Reading times (Unix µs) the pipeline accepts.
     plausible: std::ops::RangeInclusive<i64>,
 }
@@ -217,6 +218,7 @@ impl Limits {
         Limits {
             params: gucs::quality_params(),
             max_payload: gucs::max_payload_bytes(),
+            max_readings: gucs::max_readings_per_message(),
             plausible: gucs::plausible_times(transaction_start()),
         }
     }
@@ -274,6 +276,7 @@ fn admit(m: &Message, limits: &Limits) -> Result<i64, Rejection> {
 fn decode_sparkplug(
     m: &Message,
     aliases: &mut SparkplugAliases,
+    max_metrics: usize,
 ) -> Result<Vec<Result<Candidate, Rejection>>, Rejection> {
     let Some((kind, source)) = sparkplug::parse_topic(&m.topic) else {
         return Err(fail(
@@ -288,11 +291,12 @@ fn decode_sparkplug(
     ] {
         check_name(what, name, MAX_NAME_CHARS).map_err(|r| fail("bad_topic", r.detail))?;
     }
-    if kind == sparkplug::Kind::Birth {
-        aliases.born.insert(source.clone());
-    }
     let known = aliases.known.entry(source.clone()).or_default();
-    sparkplug::decode(&m.payload, kind, &source, known)
+    let decoded = sparkplug::decode(&m.payload, kind, &source, known, max_metrics)?;
+    if kind == sparkplug::Kind::Birth {
+        aliases.born.insert(source);
+    }
+    Ok(decoded)
 }
 
 /// Decode, route and clean every message: the pure half of the pipeline.
@@ -329,8 +333,9 @@ fn clean(
             continue;
         };
         let decoded = match route.format {
-            Format::Json => decode_json(&m.payload, &captures, &route.defaults(), &mut names),
-            Format::SparkplugB => decode_sparkplug(m, aliases),
+            Format::Json => decode_json(&m.payload, &captures, &route.defaults(), &mut names)
+                .and_then(|c| at_most(c, limits.max_readings)),
+            Format::SparkplugB => decode_sparkplug(m, aliases, limits.max_readings),
         };
         let candidates = match decoded {
             Ok(c) => c,
@@ -353,6 +358,21 @@ fn clean(
         }
     }
     out
+}
+
+/// A message of more readings than `max` is one dead letter, not one per reading: 100,000
+/// unknown metrics in one message once took a second of the batch to refuse one by one.
+fn at_most<T>(readings: Vec<T>, max: usize) -> Result<Vec<T>, Rejection> {
+    if readings.len() > max {
+        return Err(fail(
+            "too_many_readings",
+            format!(
+                "{} readings; telemetry.max_readings_per_message is {max}",
+                readings.len()
+            ),
+        ));
+    }
+    Ok(readings)
 }
 
 /// Which message a reading came in, and when that message was received.

@@ -146,11 +146,13 @@ fn is_protocol_metric(name: &str) -> bool {
 
 /// Decode one Sparkplug message. A birth first replaces the aliases of its node or device.
 /// Deaths yield nothing; commands and host state are not telemetry.
+/// More than `max_metrics` metrics refuse the whole message, before a birth touches `aliases`.
 pub fn decode(
     payload: &[u8],
     kind: Kind,
     source: &Source,
     aliases: &mut HashMap<u64, String>,
+    max_metrics: usize,
 ) -> Result<Vec<Result<Candidate, Rejection>>, Rejection> {
     use prost::Message;
     match kind {
@@ -165,6 +167,15 @@ pub fn decode(
     }
     let p = Payload::decode(payload)
         .map_err(|e| reject(Reason::Other("bad_protobuf"), e.to_string()))?;
+    if p.metrics.len() > max_metrics {
+        return Err(reject(
+            Reason::Other("too_many_readings"),
+            format!(
+                "{} metrics; telemetry.max_readings_per_message is {max_metrics}",
+                p.metrics.len()
+            ),
+        ));
+    }
     if kind == Kind::Birth {
         aliases.clear();
         for m in &p.metrics {
@@ -307,14 +318,14 @@ mod tests {
             ),
             metric(Some("Motor Temp"), Some(2), 9, Value::Float(61.5)),
         ]);
-        let born = decode(&birth, Kind::Birth, &source(), &mut aliases).unwrap();
+        let born = decode(&birth, Kind::Birth, &source(), &mut aliases, usize::MAX).unwrap();
         assert_eq!(born.len(), 2, "bdSeq is protocol, not a reading");
         assert_eq!(aliases.len(), 3);
 
         let mut late = metric(None, Some(2), 9, Value::Float(62.0));
         late.timestamp = Some(1_748_779_201_000);
         let data = encode(vec![metric(None, Some(1), 10, Value::Double(815.0)), late]);
-        let r: Vec<Candidate> = decode(&data, Kind::Data, &source(), &mut aliases)
+        let r: Vec<Candidate> = decode(&data, Kind::Data, &source(), &mut aliases, usize::MAX)
             .unwrap()
             .into_iter()
             .map(Result::unwrap)
@@ -341,7 +352,7 @@ mod tests {
             metric(Some("b"), None, 11, Value::Boolean(true)),
             metric(Some("s"), None, 12, Value::String("on".into())),
         ]);
-        let r = decode(&data, Kind::Data, &source(), &mut aliases).unwrap();
+        let r = decode(&data, Kind::Data, &source(), &mut aliases, usize::MAX).unwrap();
         let values: Vec<Result<f64, Reason>> = r
             .into_iter()
             .map(|c| c.map(|c| c.value).map_err(|e| e.reason))
@@ -361,13 +372,25 @@ mod tests {
     }
 
     #[test]
+    fn too_many_metrics_refuse_the_message_before_the_aliases_change() {
+        let mut aliases = HashMap::from([(1, "kept".to_string())]);
+        let birth = encode(vec![
+            metric(Some("a"), Some(2), 10, Value::Double(1.0)),
+            metric(Some("b"), Some(3), 10, Value::Double(1.0)),
+        ]);
+        let e = decode(&birth, Kind::Birth, &source(), &mut aliases, 1).unwrap_err();
+        assert_eq!(e.reason.code(), "too_many_readings");
+        assert_eq!(aliases.len(), 1);
+    }
+
+    #[test]
     fn every_u64_alias_and_absurd_times() {
         let mut aliases = HashMap::new();
         let birth = encode(vec![
             metric(Some("big"), Some(u64::MAX), 10, Value::Double(1.0)),
             metric(Some("bad\0name"), Some(3), 10, Value::Double(1.0)),
         ]);
-        decode(&birth, Kind::Birth, &source(), &mut aliases).unwrap();
+        decode(&birth, Kind::Birth, &source(), &mut aliases, usize::MAX).unwrap();
         assert_eq!(aliases.get(&u64::MAX).map(String::as_str), Some("big"));
         assert!(
             !aliases.contains_key(&3),
@@ -375,33 +398,69 @@ mod tests {
         );
         let mut far = metric(None, Some(u64::MAX), 10, Value::Double(2.0));
         far.timestamp = Some(u64::MAX);
-        let r = decode(&encode(vec![far]), Kind::Data, &source(), &mut aliases).unwrap();
+        let r = decode(
+            &encode(vec![far]),
+            Kind::Data,
+            &source(),
+            &mut aliases,
+            usize::MAX,
+        )
+        .unwrap();
         assert_eq!(r[0].clone().unwrap_err().reason, Reason::BadTimestamp);
     }
 
     #[test]
     fn bad_messages() {
         let mut aliases = HashMap::new();
-        let e = decode(&[0xff, 0xff, 0xff], Kind::Data, &source(), &mut aliases).unwrap_err();
+        let e = decode(
+            &[0xff, 0xff, 0xff],
+            Kind::Data,
+            &source(),
+            &mut aliases,
+            usize::MAX,
+        )
+        .unwrap_err();
         assert_eq!(e.reason.code(), "bad_protobuf");
         let unknown = encode(vec![metric(None, Some(9), 10, Value::Double(1.0))]);
-        let r = decode(&unknown, Kind::Data, &source(), &mut aliases).unwrap();
+        let r = decode(&unknown, Kind::Data, &source(), &mut aliases, usize::MAX).unwrap();
         assert_eq!(r[0].clone().unwrap_err().reason.code(), "unknown_alias");
         let mut null = metric(Some("x"), None, 10, Value::Double(1.0));
         null.is_null = Some(true);
-        let r = decode(&encode(vec![null]), Kind::Data, &source(), &mut aliases).unwrap();
+        let r = decode(
+            &encode(vec![null]),
+            Kind::Data,
+            &source(),
+            &mut aliases,
+            usize::MAX,
+        )
+        .unwrap();
         assert_eq!(r[0].clone().unwrap_err().reason, Reason::MissingValue);
         let session_only = encode(vec![metric(Some("bdSeq"), None, 8, Value::Long(3))]);
-        let e = decode(&session_only, Kind::Data, &source(), &mut aliases).unwrap_err();
+        let e = decode(
+            &session_only,
+            Kind::Data,
+            &source(),
+            &mut aliases,
+            usize::MAX,
+        )
+        .unwrap_err();
         assert_eq!(e.reason, Reason::BadPayload);
-        assert!(decode(&session_only, Kind::Birth, &source(), &mut aliases)
-            .unwrap()
-            .is_empty());
-        assert!(decode(b"", Kind::Death, &source(), &mut aliases)
-            .unwrap()
-            .is_empty());
+        assert!(decode(
+            &session_only,
+            Kind::Birth,
+            &source(),
+            &mut aliases,
+            usize::MAX
+        )
+        .unwrap()
+        .is_empty());
+        assert!(
+            decode(b"", Kind::Death, &source(), &mut aliases, usize::MAX)
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(
-            decode(b"", Kind::Other, &source(), &mut aliases)
+            decode(b"", Kind::Other, &source(), &mut aliases, usize::MAX)
                 .unwrap_err()
                 .reason
                 .code(),

@@ -95,9 +95,15 @@ SELECT pg_size_pretty(sum(octet_length(payload))) AS payload_stored FROM telemet
 SELECT messages, dead_letters, dead_letter_reasons FROM telemetry.ingest(repeat('t/', 100000), pg_temp.j('{}'), :rx);
 SELECT topic_bytes, octet_length(topic) AS topic_kept FROM dead WHERE topic LIKE 't/t/t/%';
 -- A Sparkplug birth of 100,000 metrics ran 44 s and failed ("array size exceeds the maximum
--- allowed"); a 1 MB JSON message of 52,000 unknown metrics took 6.2 GB. Both now finish.
+-- allowed"); a 1 MB JSON message of 52,000 unknown metrics took 6.2 GB. A message of more than
+-- telemetry.max_readings_per_message (10,000) readings is now one dead letter, and a birth
+-- that large leaves its node's aliases as they were.
 SELECT messages, dead_letters, dead_letter_reasons FROM telemetry.ingest('site/huge-site/telemetry',
     pg_temp.j('{"assetId": "a1", "ts": 1748779200, "metrics": {' || (SELECT string_agg(format('"m%s": 1', g), ',') FROM generate_series(1, 52000) g) || '}}'), :rx);
+SELECT messages, dead_letters, dead_letter_reasons FROM telemetry.ingest('spBv1.0/alias-site/NBIRTH/e1',
+    decode(repeat('12030a0161', 100000), 'hex'), :rx);
+SELECT alias, metric FROM telemetry.sparkplug_aliases WHERE group_id = 'alias-site';
+SELECT left(detail, 80) AS detail FROM dead WHERE reason = 'too_many_readings' ORDER BY dead_letter_id;
 
 -- 10. Smaller ones. ingest(topic, NULL) was STRICT and recorded nothing.
 SELECT messages, dead_letters, dead_letter_reasons FROM telemetry.ingest('telemetry/null-site/p1/pressure', NULL, :rx);
