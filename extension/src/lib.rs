@@ -56,9 +56,14 @@ extension_sql_file!(
     requires = ["schema"]
 );
 extension_sql_file!(
+    "../../sql/series_identity.sql",
+    name = "series_identity",
+    requires = ["setup"]
+);
+extension_sql_file!(
     "../../sql/grants.sql",
     name = "grants",
-    requires = ["ingest", "maintenance"]
+    requires = ["ingest", "maintenance", "series_identity"]
 );
 extension_sql_file!("../../sql/comments.sql", name = "comments", finalize);
 
