@@ -9,9 +9,12 @@
 -- run with superuser rights (the CVE-2023-39417 class), and a schema telemetry created
 -- beforehand by another role would be used as it is, with whatever that role put in it.
 --
--- 1. The schema telemetry must be the installer's own: owned by the installing role, with no
---    CREATE for anyone else, and holding no function, operator or type of another role. These
---    checks run with only pg_catalog on the path, since the schema is not trusted yet.
+-- 1. The schema telemetry must be safe to run in: owned by the installing role or another
+--    superuser (a dump restored by another superuser than the one who installed creates it with
+--    its old owner), with no CREATE for anyone but its owner, and holding no function, operator
+--    or type of a role that is not a superuser. A schema only superusers can have put things in
+--    gives no one rights they do not have already. These checks run with only pg_catalog on the
+--    path, since the schema is not trusted yet. (The upgrade scripts start with the same block.)
 SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 DO $$
 DECLARE
@@ -22,11 +25,11 @@ DECLARE
 BEGIN
   SELECT n.oid, n.nspowner, n.nspacl INTO ns, schema_owner, acl
     FROM pg_catalog.pg_namespace n WHERE n.nspname = 'telemetry';
-  IF pg_catalog.pg_get_userbyid(schema_owner) <> current_user THEN
-    RAISE EXCEPTION 'schema telemetry already exists and is owned by %, not by %, who is installing the extension',
-        pg_catalog.pg_get_userbyid(schema_owner), current_user
+  IF pg_catalog.pg_get_userbyid(schema_owner) <> current_user
+     AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid = schema_owner) THEN
+    RAISE EXCEPTION 'schema telemetry already exists and is owned by %, who is not a superuser', pg_catalog.pg_get_userbyid(schema_owner)
       USING ERRCODE = 'insufficient_privilege',
-            HINT = 'Its owner could have put objects in it that the install would run as superuser. Inspect it and drop it (DROP SCHEMA telemetry CASCADE), or make it yours (ALTER SCHEMA telemetry OWNER TO ' || pg_catalog.quote_ident(current_user) || ') once you trust what it holds, then run CREATE EXTENSION telemetry again.';
+            HINT = 'Its owner could have put objects in it that the install would run as superuser. Inspect it and drop it (DROP SCHEMA telemetry CASCADE), or make it yours (ALTER SCHEMA telemetry OWNER TO ' || pg_catalog.quote_ident(current_user) || ') once you trust what it holds, then try again.';
   END IF;
   SELECT pg_catalog.string_agg(CASE a.grantee WHEN 0 THEN 'PUBLIC'
                                ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END, ', ')
@@ -36,7 +39,7 @@ BEGIN
   IF foreign_object IS NOT NULL THEN
     RAISE EXCEPTION 'schema telemetry already exists and lets % create objects in it', foreign_object
       USING ERRCODE = 'insufficient_privilege',
-            HINT = 'Only its owner may create in the schema of the extension. Check what those roles put in it, REVOKE CREATE ON SCHEMA telemetry FROM them, then run CREATE EXTENSION telemetry again.';
+            HINT = 'Only its owner may create in the schema of the extension. Check what those roles put in it, REVOKE CREATE ON SCHEMA telemetry FROM them, then try again.';
   END IF;
   SELECT pg_catalog.format('%s (owned by %s)', o.description, pg_catalog.pg_get_userbyid(o.owner))
     INTO foreign_object
@@ -48,12 +51,13 @@ BEGIN
           UNION ALL
           SELECT pg_catalog.pg_describe_object('pg_catalog.pg_type'::pg_catalog.regclass, t.oid, 0), t.typowner
             FROM pg_catalog.pg_type t WHERE t.typnamespace = ns) AS o (description, owner)
-   WHERE pg_catalog.pg_get_userbyid(o.owner) <> current_user
+    JOIN pg_catalog.pg_roles r ON r.oid = o.owner
+   WHERE NOT r.rolsuper
    ORDER BY 1 LIMIT 1;
   IF foreign_object IS NOT NULL THEN
-    RAISE EXCEPTION 'schema telemetry already holds % of another role', foreign_object
+    RAISE EXCEPTION 'schema telemetry holds % of a role that is not a superuser', foreign_object
       USING ERRCODE = 'insufficient_privilege',
-            HINT = 'The install would use it with superuser rights. Drop it, or the schema (DROP SCHEMA telemetry CASCADE), then run CREATE EXTENSION telemetry again.';
+            HINT = 'It would be used with superuser rights. Drop it, or the schema (DROP SCHEMA telemetry CASCADE), then try again.';
   END IF;
 END $$;
 

@@ -96,7 +96,7 @@ BEGIN ALTER ROLE regress_planter SUPERUSER; RETURN 1; END $$;
 RESET ROLE;
 CREATE EXTENSION telemetry;
 \echo :SQLSTATE
--- Made the installer's, it still holds the planted function.
+-- Made the installer's, it still holds the planted function of the ordinary role.
 ALTER SCHEMA telemetry OWNER TO CURRENT_USER;
 CREATE EXTENSION telemetry;
 \echo :SQLSTATE
@@ -106,11 +106,16 @@ GRANT CREATE ON SCHEMA telemetry TO PUBLIC, regress_planter;
 CREATE EXTENSION telemetry;
 \echo :SQLSTATE
 REVOKE CREATE ON SCHEMA telemetry FROM PUBLIC, regress_planter;
--- The installer's own empty schema is used.
+-- A schema of another superuser is used, as when a dump made of another superuser's install is
+-- restored: only superusers could have put anything in it.
+CREATE ROLE regress_other_superuser SUPERUSER;
+ALTER SCHEMA telemetry OWNER TO regress_other_superuser;
 CREATE EXTENSION telemetry;
-SELECT extname, extnamespace::regnamespace FROM pg_extension WHERE extname = 'telemetry';
+\echo :SQLSTATE
+SELECT extname, extnamespace::regnamespace, pg_get_userbyid(n.nspowner) AS schema_owner
+  FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE extname = 'telemetry';
 SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_planter';
 
 \c :regress_db
 DROP DATABASE regress_install_security;
-DROP ROLE regress_planter;
+DROP ROLE regress_planter, regress_other_superuser;

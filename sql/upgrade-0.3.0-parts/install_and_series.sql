@@ -5,10 +5,9 @@
 -- built-ins (pg_catalog.now() in defaults, pg_catalog.length() in CHECKs, the view
 -- telemetry.ingest_stats) resolves to the same functions and needs no upgrade step.
 
--- 1. First in the upgrade script: the schema must still be safe to run in, then the same pinned
---    search_path as the install. An upgrade may be run by another superuser than the one who
---    installed, so here the owner of the schema and of what it holds must be a superuser (the
---    install itself requires the installer's own schema).
+-- 1. First in the upgrade script: the same check of the schema as at the top of sql/schema.sql
+--    (a telemetry schema taken over before 0.3.0 is refused here too), then the same pinned
+--    search_path as the install.
 SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 DO $$
 DECLARE
@@ -19,10 +18,11 @@ DECLARE
 BEGIN
   SELECT n.oid, n.nspowner, n.nspacl INTO ns, schema_owner, acl
     FROM pg_catalog.pg_namespace n WHERE n.nspname = 'telemetry';
-  IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid = schema_owner) THEN
-    RAISE EXCEPTION 'schema telemetry is owned by %, who is not a superuser', pg_catalog.pg_get_userbyid(schema_owner)
+  IF pg_catalog.pg_get_userbyid(schema_owner) <> current_user
+     AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid = schema_owner) THEN
+    RAISE EXCEPTION 'schema telemetry already exists and is owned by %, who is not a superuser', pg_catalog.pg_get_userbyid(schema_owner)
       USING ERRCODE = 'insufficient_privilege',
-            HINT = 'Its owner could have put objects in it that the upgrade would run as superuser. Check what it holds, ALTER SCHEMA telemetry OWNER TO a superuser, then run ALTER EXTENSION telemetry UPDATE again.';
+            HINT = 'Its owner could have put objects in it that the install would run as superuser. Inspect it and drop it (DROP SCHEMA telemetry CASCADE), or make it yours (ALTER SCHEMA telemetry OWNER TO ' || pg_catalog.quote_ident(current_user) || ') once you trust what it holds, then try again.';
   END IF;
   SELECT pg_catalog.string_agg(CASE a.grantee WHEN 0 THEN 'PUBLIC'
                                ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END, ', ')
@@ -30,9 +30,9 @@ BEGIN
     FROM pg_catalog.aclexplode(acl) a
    WHERE a.privilege_type = 'CREATE' AND a.grantee <> schema_owner;
   IF foreign_object IS NOT NULL THEN
-    RAISE EXCEPTION 'schema telemetry lets % create objects in it', foreign_object
+    RAISE EXCEPTION 'schema telemetry already exists and lets % create objects in it', foreign_object
       USING ERRCODE = 'insufficient_privilege',
-            HINT = 'Only its owner may create in the schema of the extension. Check what those roles put in it, REVOKE CREATE ON SCHEMA telemetry FROM them, then run ALTER EXTENSION telemetry UPDATE again.';
+            HINT = 'Only its owner may create in the schema of the extension. Check what those roles put in it, REVOKE CREATE ON SCHEMA telemetry FROM them, then try again.';
   END IF;
   SELECT pg_catalog.format('%s (owned by %s)', o.description, pg_catalog.pg_get_userbyid(o.owner))
     INTO foreign_object
@@ -50,9 +50,10 @@ BEGIN
   IF foreign_object IS NOT NULL THEN
     RAISE EXCEPTION 'schema telemetry holds % of a role that is not a superuser', foreign_object
       USING ERRCODE = 'insufficient_privilege',
-            HINT = 'The upgrade would use it with superuser rights. Drop it, then run ALTER EXTENSION telemetry UPDATE again.';
+            HINT = 'It would be used with superuser rights. Drop it, or the schema (DROP SCHEMA telemetry CASCADE), then try again.';
   END IF;
 END $$;
+
 SELECT pg_catalog.set_config('search_path', 'telemetry, pg_catalog, pg_temp', true);
 
 -- 2. The functions we ship in SQL and plpgsql: names qualified, search_path pinned.
