@@ -211,10 +211,13 @@ BEGIN
      SET site_id = done.new_site_id, asset_id = done.new_asset_id,
          sensor_id = done.new_sensor_id, metric = done.new_metric
    WHERE s.series_id = cur.series_id;
+  -- Like ingest, list a new site and asset in the registries for the DBA to describe.
+  INSERT INTO telemetry.sites (site_id) VALUES (done.new_site_id) ON CONFLICT DO NOTHING;
+  INSERT INTO telemetry.assets (site_id, asset_id) VALUES (done.new_site_id, done.new_asset_id) ON CONFLICT DO NOTHING;
   RETURN done;
 END $$;
 COMMENT ON FUNCTION telemetry.rename_series(integer, text, text, text, text, text) IS
-  'rename_series(series_id, site_id => NULL, asset_id => NULL, sensor_id => NULL, metric => NULL, note => NULL): give a series a new identity (NULL keeps a field as it is), keeping its readings, and record the change in telemetry.series_renames, which it returns. Refuses an identity another series has (23505), a value the table would refuse or one with control characters (22023), a metric without a rule (23503) or with another canonical unit, since stored values are not converted (22023). Messages that still carry the old identity register a new series. For telemetry_admin.';
+  'rename_series(series_id, site_id => NULL, asset_id => NULL, sensor_id => NULL, metric => NULL, note => NULL): give a series a new identity (NULL keeps a field as it is), keeping its readings, and record the change in telemetry.series_renames, which it returns; a new site or asset is listed in telemetry.sites and telemetry.assets, as ingest does. Refuses an identity another series has (23505), a value the table would refuse or one with control characters (22023), a metric without a rule (23503) or with another canonical unit, since stored values are not converted (22023). Messages that still carry the old identity register a new series. For telemetry_admin.';
 
 -- pg_dump keeps the record of renames.
 SELECT pg_catalog.pg_extension_config_dump('telemetry.series_renames', '');

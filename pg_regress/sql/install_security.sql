@@ -25,6 +25,12 @@ SET search_path = telemetry, public;
 SELECT by_range('time', interval '1 day');
 RESET search_path;
 RESET ROLE;
+-- Called by a superuser, as the install called it, it makes its author superuser (rolled back).
+BEGIN;
+SET LOCAL search_path = telemetry, public;
+SELECT by_range('time', interval '1 day') IS NOT NULL AS called;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_planter';
+ROLLBACK;
 
 -- Now the install refuses, and the role is still not superuser.
 CREATE EXTENSION telemetry;

@@ -41,9 +41,11 @@ SELECT series_id, old_asset_id, new_asset_id, old_metric, new_metric, renamed_by
   FROM telemetry.rename_series(9001, asset_id => 'inv-01a', note => 'asset renamed in the CMMS');
 SELECT s.site_id, s.asset_id, s.sensor_id, s.metric, count(*) AS readings
   FROM telemetry.readings r JOIN telemetry.series s USING (series_id) WHERE s.series_id = 9001 GROUP BY 1, 2, 3, 4;
--- Several fields at once, and a metric with the same canonical unit.
+-- Several fields at once, and a metric with the same canonical unit. The new site and asset are
+-- listed in the registries, as ingest lists those it sees first.
 SELECT new_site_id, new_asset_id, new_sensor_id, new_metric
   FROM telemetry.rename_series(9002, site_id => 'ident-site-2', sensor_id => 'ct-1', metric => 'ident_power_ac');
+SELECT site_id, asset_id FROM telemetry.assets WHERE site_id = 'ident-site-2';
 -- Positional arguments work too; NULL keeps a field as it is.
 SELECT new_site_id, new_asset_id, new_sensor_id, new_metric FROM telemetry.rename_series(9002, 'ident-site', NULL, '');
 -- Refused: an identity another series has (unique_violation) ...
