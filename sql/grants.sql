@@ -76,3 +76,4 @@ REVOKE ALL ON FUNCTION telemetry.inbox_begin(), telemetry.inbox_collect(), telem
 REVOKE ALL ON FUNCTION telemetry.rename_series(integer, text, text, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION telemetry.rename_series(integer, text, text, text, text, text) TO telemetry_admin;
 GRANT SELECT ON telemetry.series_renames TO telemetry_reader;
+REVOKE ALL ON FUNCTION telemetry.series_guard() FROM PUBLIC;

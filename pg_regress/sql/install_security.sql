@@ -99,14 +99,19 @@ CREATE SCHEMA telemetry;
 -- A length(text) here would win over pg_catalog's in any unqualified call of the script.
 CREATE FUNCTION telemetry.length(text) RETURNS integer LANGUAGE plpgsql AS $$
 BEGIN ALTER ROLE regress_planter SUPERUSER; RETURN 1; END $$;
+CREATE TABLE telemetry.text (planted boolean);
 RESET ROLE;
 CREATE EXTENSION telemetry;
 \echo :SQLSTATE
--- Made the installer's, it still holds the planted function of the ordinary role.
+-- Made the installer's, it still holds the ordinary role's planted function ...
 ALTER SCHEMA telemetry OWNER TO CURRENT_USER;
 CREATE EXTENSION telemetry;
 \echo :SQLSTATE
 DROP FUNCTION telemetry.length(text);
+-- ... and its table, whose row type telemetry.text would stand for text in the script.
+CREATE EXTENSION telemetry;
+\echo :SQLSTATE
+DROP TABLE telemetry.text;
 -- Others may not create in it either.
 GRANT CREATE ON SCHEMA telemetry TO PUBLIC, regress_planter;
 CREATE EXTENSION telemetry;

@@ -15,7 +15,7 @@ INSERT INTO telemetry.readings (time, series_id, value) VALUES
 SELECT readings FROM telemetry.ingest('telemetry/ident-site/inv-01/ident_power', convert_to('{"value": 514, "ts": 1748779320}', 'UTF8'));
 
 -- The finding: telemetry_admin could relabel a series, and with it every reading stored under
--- it, or delete it and leave its readings without a label. Both are refused now.
+-- it, or delete it and leave its readings without a label. It holds neither right now.
 SET ROLE telemetry_admin;
 UPDATE telemetry.series SET asset_id = 'inv-99' WHERE series_id = 9001;
 \echo :SQLSTATE
@@ -25,8 +25,11 @@ DELETE FROM telemetry.series WHERE series_id = 9001;
 UPDATE telemetry.metric_rules SET metric = 'ident_tank_level' WHERE metric = 'ident_level';
 \echo :SQLSTATE
 RESET ROLE;
--- The guard holds for the table's owner as well, for whom the privileges do not.
+-- The guard holds for the table's owner, whom privileges do not stop: no relabelling by UPDATE,
+-- no series_id change, no deleting a series with readings.
 UPDATE telemetry.series SET asset_id = 'inv-99' WHERE series_id = 9001;
+\echo :SQLSTATE
+DELETE FROM telemetry.series WHERE series_id = 9001;
 \echo :SQLSTATE
 UPDATE telemetry.series SET series_id = 9101 WHERE series_id = 9001;
 \echo :SQLSTATE
@@ -82,9 +85,9 @@ VALUES (9001, 'ident-site', 'inv-01a', '', 'ident_power', 'ident-site', 'inv-99'
 SELECT series_id, old_site_id, old_asset_id, old_sensor_id, old_metric,
        new_site_id, new_asset_id, new_sensor_id, new_metric, note
   FROM telemetry.series_renames WHERE series_id >= 9001 ORDER BY rename_id;
+RESET ROLE;
 -- A series without readings may be deleted.
 DELETE FROM telemetry.series WHERE series_id = 9003;
-RESET ROLE;
 
 -- A change recorded in an earlier transaction does not let a later UPDATE through.
 SELECT new_asset_id FROM telemetry.rename_series(9001, asset_id => 'inv-01');

@@ -34,18 +34,30 @@ BEGIN
       USING ERRCODE = 'insufficient_privilege',
             HINT = 'Only its owner may create in the schema of the extension. Check what those roles put in it, REVOKE CREATE ON SCHEMA telemetry FROM them, then try again.';
   END IF;
-  SELECT pg_catalog.format('%s (owned by %s)', o.description, pg_catalog.pg_get_userbyid(o.owner))
+  -- Functions, operators, types and relations (a table's row type is a type too), but not what
+  -- our own scripts made: members of the extension (an upgrade finds the ingest entry points
+  -- owned by telemetry_pipeline).
+  SELECT pg_catalog.format('%s (owned by %s)', pg_catalog.pg_describe_object(o.classid, o.objid, 0),
+                           pg_catalog.pg_get_userbyid(o.owner))
     INTO foreign_object
-    FROM (SELECT pg_catalog.pg_describe_object('pg_catalog.pg_proc'::pg_catalog.regclass, p.oid, 0), p.proowner
+    FROM (SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass, p.oid, p.proowner
             FROM pg_catalog.pg_proc p WHERE p.pronamespace = ns
           UNION ALL
-          SELECT pg_catalog.pg_describe_object('pg_catalog.pg_operator'::pg_catalog.regclass, o.oid, 0), o.oprowner
+          SELECT 'pg_catalog.pg_operator'::pg_catalog.regclass, o.oid, o.oprowner
             FROM pg_catalog.pg_operator o WHERE o.oprnamespace = ns
           UNION ALL
-          SELECT pg_catalog.pg_describe_object('pg_catalog.pg_type'::pg_catalog.regclass, t.oid, 0), t.typowner
-            FROM pg_catalog.pg_type t WHERE t.typnamespace = ns) AS o (description, owner)
+          SELECT 'pg_catalog.pg_type'::pg_catalog.regclass, t.oid, t.typowner
+            FROM pg_catalog.pg_type t WHERE t.typnamespace = ns AND t.typrelid = 0 AND t.typcategory <> 'A'
+          UNION ALL
+          SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, c.oid, c.relowner
+            FROM pg_catalog.pg_class c WHERE c.relnamespace = ns AND c.relkind NOT IN ('i', 'I', 't')
+         ) AS o (classid, objid, owner)
     JOIN pg_catalog.pg_roles r ON r.oid = o.owner
    WHERE NOT r.rolsuper
+     AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+                      WHERE d.classid = o.classid AND d.objid = o.objid AND d.deptype = 'e'
+                        AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
+                        AND e.extname = 'telemetry')
    ORDER BY 1 LIMIT 1;
   IF foreign_object IS NOT NULL THEN
     RAISE EXCEPTION 'schema telemetry holds % of a role that is not a superuser', foreign_object
@@ -316,10 +328,9 @@ SELECT pg_catalog.pg_extension_config_dump('telemetry.series_renames_rename_id_s
 
 -- 4. Its grants (the block at the end of sql/grants.sql).
 -- Series identity (sql/series_identity.sql). A series is relabelled only through
--- telemetry.rename_series(), which records the change: telemetry_admin loses the UPDATE on
--- telemetry.series granted above (it keeps INSERT, and DELETE, which the guard refuses while
--- the series has readings). Everyone who reads series may read the record of renames.
-REVOKE UPDATE ON telemetry.series FROM telemetry_admin;
+-- telemetry.rename_series(), which records the change; telemetry_admin may call it (it has no
+-- UPDATE on telemetry.series). Everyone who reads series may read the record of renames.
 REVOKE ALL ON FUNCTION telemetry.rename_series(integer, text, text, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION telemetry.rename_series(integer, text, text, text, text, text) TO telemetry_admin;
 GRANT SELECT ON telemetry.series_renames TO telemetry_reader;
+REVOKE ALL ON FUNCTION telemetry.series_guard() FROM PUBLIC;
