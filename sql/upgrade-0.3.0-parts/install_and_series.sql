@@ -1,6 +1,8 @@
 -- telemetry 0.2.0 to 0.3.0, the part for issue [S] items 1 and 2: the install hardening and
--- immutable series identity. This is exactly the SQL the upgrade script must run for them; the
--- main upgrade script (sql/telemetry--0.2.0--0.3.0.sql) takes it in, its first section first.
+-- immutable series identity. This is exactly the SQL the upgrade script must run for them.
+-- sql/telemetry--0.2.0--0.3.0.sql takes section 1 before its first statement and sections 2 to
+-- 4 after its last one: so composed, tests/upgrade/upgrade.sh finds databases updated from
+-- 0.1.0 and from 0.2.0 identical to a fresh install.
 -- Nothing here calls TimescaleDB. What 0.3.0 changed only in how the install script names
 -- built-ins (pg_catalog.now() in defaults, pg_catalog.length() in CHECKs, the view
 -- telemetry.ingest_stats) resolves to the same functions and needs no upgrade step.
