@@ -69,3 +69,11 @@ GRANT EXECUTE ON FUNCTION telemetry.ingest(text, bytea, timestamptz), telemetry.
   telemetry.prepare_staging() TO telemetry_writer;
 -- Trigger functions fire whatever their grants; revoking EXECUTE keeps them off other tables.
 REVOKE ALL ON FUNCTION telemetry.inbox_begin(), telemetry.inbox_collect(), telemetry.registry_changed() FROM PUBLIC;
+
+-- Series identity (sql/series_identity.sql). A series is relabelled only through
+-- telemetry.rename_series(), which records the change; telemetry_admin may call it (it has no
+-- UPDATE on telemetry.series). Everyone who reads series may read the record of renames.
+REVOKE ALL ON FUNCTION telemetry.rename_series(integer, text, text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION telemetry.rename_series(integer, text, text, text, text, text) TO telemetry_admin;
+GRANT SELECT ON telemetry.series_renames TO telemetry_reader;
+REVOKE ALL ON FUNCTION telemetry.series_guard() FROM PUBLIC;

@@ -32,7 +32,7 @@ COMMENT ON COLUMN telemetry.routes.builtin IS 'Shipped with the extension (a DBA
 -- The topic layouts of the source documents; under pg_restore the dump brings the rows instead.
 DO $$
 BEGIN
-  IF coalesce(current_setting('timescaledb.restoring', true), 'off') <> 'on' THEN
+  IF coalesce(pg_catalog.current_setting('timescaledb.restoring', true), 'off') <> 'on' THEN
     INSERT INTO telemetry.routes (pattern, priority, description, builtin) VALUES
       ('telemetry/{site_id}/{asset_id}/{metric}', 100, 'Seed 001: one JSON reading per message', true),
       ('site/{site_id}/{asset_type}/{asset_id}/{metric}', 100, 'Seed 000: per-point topics', true),
@@ -75,7 +75,7 @@ COMMENT ON COLUMN telemetry.recent_events.seen_at IS 'When the event_id was last
 -- JDBC sink): each statement's rows are taken by a row trigger and run through the pipeline as one
 -- batch by a statement trigger. Nothing is ever stored in the table itself.
 CREATE TABLE telemetry.inbox (
-    received_at   timestamptz DEFAULT now(),
+    received_at   timestamptz DEFAULT pg_catalog.now(),
     topic         text,
     payload       bytea,
     payload_bytes integer,
@@ -126,15 +126,15 @@ COMMENT ON COLUMN telemetry.ingest_batches.series_created IS 'Series registered 
 COMMENT ON SEQUENCE telemetry.ingest_batches_batch_id_seq IS 'Identity of telemetry.ingest_batches.batch_id.';
 
 CREATE VIEW telemetry.ingest_stats AS
-SELECT date_trunc('hour', started_at) AS hour,
-       count(*) AS batches,
-       sum(messages) AS messages,
-       sum(readings) AS readings,
-       sum(duplicates) AS duplicates,
-       sum(conflicting_duplicates) AS conflicting_duplicates,
-       sum(dead_letters) AS dead_letters,
-       sum(series_created) AS series_created,
-       round(sum(readings) / nullif(extract(epoch FROM sum(finished_at - started_at)), 0)) AS readings_per_second
+SELECT pg_catalog.date_trunc('hour', started_at) AS hour,
+       pg_catalog.count(*) AS batches,
+       pg_catalog.sum(messages) AS messages,
+       pg_catalog.sum(readings) AS readings,
+       pg_catalog.sum(duplicates) AS duplicates,
+       pg_catalog.sum(conflicting_duplicates) AS conflicting_duplicates,
+       pg_catalog.sum(dead_letters) AS dead_letters,
+       pg_catalog.sum(series_created) AS series_created,
+       pg_catalog.round(pg_catalog.sum(readings) / nullif(extract(epoch FROM pg_catalog.sum(finished_at - started_at)), 0)) AS readings_per_second
   FROM telemetry.ingest_batches
  GROUP BY 1;
 COMMENT ON VIEW telemetry.ingest_stats IS 'Ingest per hour: batches, messages, readings stored, duplicates, dead letters, and readings per second of pipeline time.';

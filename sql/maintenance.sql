@@ -4,9 +4,12 @@
 -- its (series_id, time) index is about half full. Once a chunk no longer takes new readings,
 -- rewriting it in index order keeps each series together and packs the index, as the
 -- Community edition's reorder_chunk does.
+-- It runs under the caller's search_path, so it pins its own: nothing in the body resolves
+-- through the caller's. timescaledb_information is TimescaleDB's own schema (see sql/schema.sql).
 CREATE FUNCTION telemetry.reorder_chunks(older_than interval DEFAULT interval '1 day')
 RETURNS TABLE (chunk regclass, bytes_before bigint, bytes_after bigint)
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   c regclass;
@@ -17,10 +20,10 @@ BEGIN
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
   FOR c IN
-    SELECT format('%I.%I', ch.chunk_schema, ch.chunk_name)::regclass
+    SELECT pg_catalog.format('%I.%I', ch.chunk_schema, ch.chunk_name)::pg_catalog.regclass
       FROM timescaledb_information.chunks ch
      WHERE ch.hypertable_schema = 'telemetry' AND ch.hypertable_name = 'readings'
-       AND ch.range_end <= now() - older_than
+       AND ch.range_end <= pg_catalog.now() - older_than
      ORDER BY ch.range_start
   LOOP
     SELECT ic.relname INTO idx
@@ -28,7 +31,7 @@ BEGIN
      WHERE i.indrelid = c AND i.indisunique AND NOT i.indisclustered;
     CONTINUE WHEN idx IS NULL;
     bytes_before := pg_catalog.pg_total_relation_size(c);
-    EXECUTE format('CLUSTER %s USING %I', c, idx);
+    EXECUTE pg_catalog.format('CLUSTER %s USING %I', c, idx);
     chunk := c;
     bytes_after := pg_catalog.pg_total_relation_size(c);
     RAISE NOTICE 'telemetry.reorder_chunks: % from % to % bytes', c, bytes_before, bytes_after;

@@ -3,7 +3,7 @@
 -- Under pg_restore (after timescaledb_pre_restore()) the dump brings these rows, as edited.
 DO $seed$
 BEGIN
-IF coalesce(current_setting('timescaledb.restoring', true), 'off') = 'on' THEN
+IF coalesce(pg_catalog.current_setting('timescaledb.restoring', true), 'off') = 'on' THEN
   RETURN;
 END IF;
 
@@ -99,7 +99,7 @@ INSERT INTO telemetry.units (unit, dimension, factor, "offset", description, bui
   ('h',            'time',             3600,                   0, 'hour', true),
   ('d',            'time',             86400,                  0, 'day', true),
   ('rad',          'angle',            1,                      0, 'radian', true),
-  ('deg',          'angle',            pi() / 180,             0, 'degree of arc', true),
+  ('deg',          'angle',            pg_catalog.pi() / 180,  0, 'degree of arc', true),
   ('{count}',      'count',            1,                      0, 'a count of things (steps, pulses)', true);
 
 INSERT INTO telemetry.unit_aliases (alias, unit, builtin)
