@@ -50,9 +50,11 @@ pub fn write(
     client.update(
         "WITH m AS MATERIALIZED (
            SELECT pg_catalog.nextval('telemetry.dead_letter_messages_message_id_seq') AS message_id, u.*
-             FROM unnest($1::pg_catalog.int4[], $2::pg_catalog.timestamptz[], $3::pg_catalog.text[],
-                                    $4::pg_catalog.int4[], $5::pg_catalog.bytea[], $6::pg_catalog.int4[],
-                                    $7::pg_catalog.int4[], $8::pg_catalog.bool[], $9::pg_catalog.bool[])
+             FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int4[]), pg_catalog.unnest($2::pg_catalog.timestamptz[]),
+                            pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.int4[]),
+                            pg_catalog.unnest($5::pg_catalog.bytea[]), pg_catalog.unnest($6::pg_catalog.int4[]),
+                            pg_catalog.unnest($7::pg_catalog.int4[]), pg_catalog.unnest($8::pg_catalog.bool[]),
+                            pg_catalog.unnest($9::pg_catalog.bool[]))
                   AS u (i, received_at, topic, topic_bytes, payload, payload_bytes, packet_id, retained, redelivered)
          ), stored AS (
            INSERT INTO telemetry.dead_letter_messages (message_id, received_at, topic, topic_bytes, payload,
@@ -62,7 +64,7 @@ pub fn write(
          )
          INSERT INTO telemetry.dead_letters (message_id, received_at, reason, detail)
          SELECT m.message_id, m.received_at, d.reason, d.detail
-           FROM unnest($10::pg_catalog.int4[], $11::pg_catalog.text[], $12::pg_catalog.text[])
+           FROM ROWS FROM (pg_catalog.unnest($10::pg_catalog.int4[]), pg_catalog.unnest($11::pg_catalog.text[]), pg_catalog.unnest($12::pg_catalog.text[]))
                 WITH ORDINALITY AS d (i, reason, detail, n)
            JOIN m USING (i)
           ORDER BY d.n",

@@ -5,9 +5,10 @@
 //! and record statistics. `telemetry.ingest` (one message) and `telemetry.ingest_staged` (the
 //! session's staging table, filled by COPY) share this one path.
 //!
-//! The internal queries name relations and types with their schema (`pg_catalog.text`), since a
-//! session's own temporary objects are searched for those; functions and operators are never
-//! looked up in `pg_temp`, and the entry points pin `search_path` to `pg_catalog, pg_temp`.
+//! The internal queries name relations, types and functions with their schema
+//! (`pg_catalog.text`, `pg_catalog.unnest`; multi-array unnest is spelled `ROWS FROM`), so that
+//! nothing planted in `public` or a session's `pg_temp` stands in for them, whatever the
+//! `search_path`; the entry points pin it to `pg_catalog, pg_temp` besides.
 
 use pgrx::pg_sys::panic::{CaughtError, ErrorReport};
 use pgrx::pg_sys::PgTryBuilder;
@@ -137,7 +138,7 @@ impl SparkplugAliases {
         // Aliases are any u64, so the column is numeric(20) and they travel as text.
         let rows = client.select(
             "SELECT a.group_id, a.edge_node_id, a.device_id, a.alias::pg_catalog.text, a.metric
-               FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.text[])
+               FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[]), pg_catalog.unnest($3::pg_catalog.text[]))
                     AS k (group_id, edge_node_id, device_id)
                JOIN telemetry.sparkplug_aliases a USING (group_id, edge_node_id, device_id)",
             None,
@@ -189,7 +190,7 @@ impl SparkplugAliases {
             client.update(
                 "INSERT INTO telemetry.sparkplug_aliases (group_id, edge_node_id, device_id, alias, metric)
                  SELECT $1, $2, $3, a::pg_catalog.numeric, m
-                   FROM unnest($4::pg_catalog.text[], $5::pg_catalog.text[]) AS x (a, m)",
+                   FROM ROWS FROM (pg_catalog.unnest($4::pg_catalog.text[]), pg_catalog.unnest($5::pg_catalog.text[])) AS x (a, m)",
                 None,
                 &[
                     g,
@@ -526,7 +527,7 @@ fn resolve_series(
      -> Result<Vec<(usize, i32)>, pgrx::spi::Error> {
         let rows = client.select(
                 "SELECT k.i, s.series_id
-               FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.text[], $4::pg_catalog.text[]) WITH ORDINALITY
+               FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[]), pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.text[])) WITH ORDINALITY
                     AS k (site_id, asset_id, sensor_id, metric, i)
                JOIN telemetry.series s USING (site_id, asset_id, sensor_id, metric)",
                 None,
@@ -562,19 +563,19 @@ fn resolve_series(
         // New series may come from sites and assets the registry has not seen: list them there,
         // so the DBA finds every publisher in telemetry.sites and telemetry.assets to describe.
         client.update(
-            "INSERT INTO telemetry.sites (site_id) SELECT DISTINCT unnest($1::pg_catalog.text[]) ORDER BY 1 ON CONFLICT DO NOTHING",
+            "INSERT INTO telemetry.sites (site_id) SELECT DISTINCT pg_catalog.unnest($1::pg_catalog.text[]) ORDER BY 1 ON CONFLICT DO NOTHING",
             None,
             &[column(&new, |k| &k.0).into()],
         )?;
         client.update(
             "INSERT INTO telemetry.assets (site_id, asset_id)
-             SELECT DISTINCT * FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[]) ORDER BY 1, 2 ON CONFLICT DO NOTHING",
+             SELECT DISTINCT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[])) ORDER BY 1, 2 ON CONFLICT DO NOTHING",
             None,
             &[column(&new, |k| &k.0).into(), column(&new, |k| &k.1).into()],
         )?;
         let created = client.update(
             "INSERT INTO telemetry.series (site_id, asset_id, sensor_id, metric)
-             SELECT * FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.text[], $4::pg_catalog.text[])
+             SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[]), pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.text[]))
              ON CONFLICT DO NOTHING",
             None,
             &[
@@ -869,9 +870,9 @@ fn insert(
     // array into a tuplestore of its own, which costs a tenth of the whole batch.
     const INSERT: &str =
         "INSERT INTO telemetry.readings (time, value, series_id, quality, flags, source_quality)
-         SELECT unnest($1::pg_catalog.timestamptz[]), unnest($2::pg_catalog.float8[]),
-                unnest($3::pg_catalog.int4[]), unnest($4::pg_catalog.float4[]),
-                unnest($5::pg_catalog.int4[]), unnest($6::pg_catalog.int2[])";
+         SELECT pg_catalog.unnest($1::pg_catalog.timestamptz[]), pg_catalog.unnest($2::pg_catalog.float8[]),
+                pg_catalog.unnest($3::pg_catalog.int4[]), pg_catalog.unnest($4::pg_catalog.float4[]),
+                pg_catalog.unnest($5::pg_catalog.int4[]), pg_catalog.unnest($6::pg_catalog.int2[])";
     // Most batches hold no stored key, and a plain INSERT is about a third cheaper than
     // ON CONFLICT: try it in a subtransaction and fall back only on a unique violation.
     let unique: fn(PgSqlErrorCode) -> bool =
@@ -910,7 +911,7 @@ fn differing_values(
     let mut differing: Vec<(usize, f64)> = client
         .select(
             "SELECT k.i, r.value
-               FROM unnest($1::pg_catalog.int4[], $2::pg_catalog.timestamptz[], $3::pg_catalog.float8[])
+               FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int4[]), pg_catalog.unnest($2::pg_catalog.timestamptz[]), pg_catalog.unnest($3::pg_catalog.float8[]))
                     WITH ORDINALITY AS k (series_id, time, value, i)
                JOIN telemetry.readings r USING (series_id, time)
               WHERE r.value IS DISTINCT FROM k.value",
@@ -968,9 +969,9 @@ fn repeated_events(
     let fresh: HashSet<(i32, String)> = client
         .update(
             "INSERT INTO telemetry.recent_events AS r (series_id, event_id, seen_at)
-             SELECT s, e, now() FROM unnest($1::pg_catalog.int4[], $2::pg_catalog.text[]) AS k (s, e) ORDER BY s, e
+             SELECT s, e, pg_catalog.now() FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int4[]), pg_catalog.unnest($2::pg_catalog.text[])) AS k (s, e) ORDER BY s, e
              ON CONFLICT (series_id, event_id) DO UPDATE SET seen_at = EXCLUDED.seen_at
-              WHERE r.seen_at < now() - make_interval(secs => $3)
+              WHERE r.seen_at < pg_catalog.now() - pg_catalog.make_interval(secs => $3)
              RETURNING series_id, event_id",
             None,
             &[keys.into(), events.into(), f64::from(window).into()],
@@ -988,7 +989,7 @@ fn repeated_events(
         }
     }
     client.update(
-        "DELETE FROM telemetry.recent_events WHERE seen_at < now() - make_interval(secs => $1)",
+        "DELETE FROM telemetry.recent_events WHERE seen_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1)",
         None,
         &[f64::from(window).into()],
     )?;
