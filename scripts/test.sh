@@ -13,9 +13,10 @@ failures=()
 
 step "Format and lints (cargo fmt --check, cargo clippy -D warnings)"
 ( cd "$ROOT" && cargo fmt --all --check ) || failures+=("cargo fmt")
-( cd "$ROOT" && cargo clippy -p telemetry -q -- -D warnings ) || failures+=("cargo clippy")
+( cd "$ROOT" && cargo clippy -p telemetry -p telemetry-core --all-targets -q -- -D warnings ) || failures+=("cargo clippy")
 
-step "Rust unit tests"
+step "Rust unit tests (telemetry-core: no PostgreSQL needed)"
+( cd "$ROOT" && cargo test -p telemetry-core ) || failures+=("telemetry-core tests")
 # The #[pg_test] tests need a cluster; the next step runs them.
 ( cd "$ROOT" && cargo test -p telemetry --lib -- --skip tests::pg_ ) || failures+=("unit tests")
 

@@ -11,12 +11,7 @@ use crate::gucs;
 use crate::ingest::Message;
 use crate::time::{timestamp, transaction_start};
 
-pub struct DeadLetter {
-    /// Index of the message in its batch.
-    pub message: usize,
-    pub reason: &'static str,
-    pub detail: String,
-}
+pub use telemetry_core::batch::DeadLetter;
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
 fn cut(s: &str, max: usize) -> &str {

@@ -1,33 +1,9 @@
-//! De-duplication: a stable key for a reading.
-//!
-//! The key is a UUID version 5 (RFC 9562) in a namespace of our own, over the length-prefixed
-//! identity fields and the source time in Unix microseconds. Any client, in any language, can
-//! compute the same key, and no two different field splits collide ("ab","c" vs "a","bc").
+//! `telemetry.reading_key` in SQL, over `telemetry_core::dedup::reading_key`.
 
 use pgrx::prelude::*;
-use uuid::Uuid;
 
 use crate::registry;
-
-/// Namespace of telemetry reading keys (a random v4 UUID, fixed forever).
-pub const NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2b8e_4d0a_4c5e_9a37_0e51_d2f4_b8a1);
-
-pub fn reading_key(
-    site_id: &str,
-    asset_id: &str,
-    sensor_id: &str,
-    metric: &str,
-    unix_micros: i64,
-) -> Uuid {
-    let mut buf =
-        Vec::with_capacity(site_id.len() + asset_id.len() + sensor_id.len() + metric.len() + 24);
-    for field in [site_id, asset_id, sensor_id, metric] {
-        buf.extend_from_slice(&(field.len() as u32).to_be_bytes());
-        buf.extend_from_slice(field.as_bytes());
-    }
-    buf.extend_from_slice(&unix_micros.to_be_bytes());
-    Uuid::new_v5(&NAMESPACE, &buf)
-}
+pub use telemetry_core::dedup::*;
 
 /// A stable key for a reading: the same site, asset, sensor, metric (under any alias) and
 /// source time always give the same UUID, so a redelivered or repeated reading is recognised.
@@ -45,49 +21,6 @@ fn reading_key_sql(
         .unwrap_or_else(|e| crate::metrics::report(metric, e));
     let micros = crate::time::unix_micros(source_time, "source_time");
     pgrx::Uuid::from_bytes(
-        *reading_key(site_id, asset_id, sensor_id, &canonical, micros).as_bytes(),
+        *reading_key(site_id, asset_id, &canonical, micros, sensor_id).as_bytes(),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn same_reading_same_key() {
-        let a = reading_key("s1", "inv-01", "", "active_power", 1_700_000_000_000_000);
-        assert_eq!(
-            a,
-            reading_key("s1", "inv-01", "", "active_power", 1_700_000_000_000_000)
-        );
-        assert_eq!(a.get_version_num(), 5);
-    }
-
-    #[test]
-    fn any_field_changes_the_key() {
-        let base = reading_key("s1", "inv-01", "", "active_power", 1);
-        assert_ne!(base, reading_key("s2", "inv-01", "", "active_power", 1));
-        assert_ne!(base, reading_key("s1", "inv-02", "", "active_power", 1));
-        assert_ne!(base, reading_key("s1", "inv-01", "x", "active_power", 1));
-        assert_ne!(base, reading_key("s1", "inv-01", "", "reactive_power", 1));
-        assert_ne!(base, reading_key("s1", "inv-01", "", "active_power", 2));
-    }
-
-    #[test]
-    fn field_boundaries_are_unambiguous() {
-        assert_ne!(
-            reading_key("ab", "c", "", "m", 0),
-            reading_key("a", "bc", "", "m", 0)
-        );
-    }
-
-    #[test]
-    fn key_is_pinned() {
-        // The key is a published contract: clients compute it too. It must never change.
-        assert_eq!(
-            reading_key("site-1", "inv-01", "", "active_power", 0).to_string(),
-            // Independently: Python's uuid and hashlib over the same bytes give this.
-            "aa2b247a-f7dc-55a9-9a48-10b0d9ccc1dd"
-        );
-    }
 }

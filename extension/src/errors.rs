@@ -1,43 +1,54 @@
 //! Mapping of core errors to PostgreSQL errors with the right SQLSTATE.
 
 use pgrx::pg_sys::panic::ErrorReport;
-use pgrx::prelude::*;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
 
-/// Longest user-supplied text echoed back in a message: enough to recognise, never a flood.
-const ECHO_LIMIT: usize = 64;
+pub use telemetry_core::names::echo;
 
-/// Quote user input for an error message, cut at a character boundary, with control
-/// characters escaped: a NUL must never reach a text column or a log line.
-pub fn echo(s: &str) -> String {
-    let (shown, cut) = match s.char_indices().nth(ECHO_LIMIT) {
-        Some((cut, _)) => (&s[..cut], true),
-        None => (s, false),
-    };
-    let mut out = String::with_capacity(shown.len() + 2);
-    out.push('"');
-    for c in shown.chars() {
-        if c.is_control() {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    out.push('"');
-    if cut {
-        out.insert_str(out.len() - 1, "...");
-        out.push_str(&format!(" ({} bytes)", s.len()));
-    }
-    out
+/// Every kind of error the extension raises, and its SQLSTATE: the one place that maps them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// 22023: an argument, unit, metric name or setting a caller gave is wrong.
+    InvalidParameter,
+    /// 22003: a conversion overflows double precision, as PostgreSQL's own float errors.
+    OutOfRange,
+    /// 22008: a timestamp a function needs finite is infinite.
+    DatetimeOverflow,
+    /// 39P01: a trigger function attached the wrong way, as PostgreSQL's own triggers say.
+    TriggerMisuse,
+    /// 42501: a staging table the pipeline did not create.
+    InsufficientPrivilege,
+    /// 42809: a staging table of the wrong kind or shape.
+    WrongObjectType,
+    /// 42P01: no staging table in this session.
+    UndefinedTable,
+    /// 55000: the library is newer than the database's extension.
+    NotInPrerequisiteState,
+    /// XX000: a broken invariant of the extension's own tables; a bug.
+    Internal,
 }
 
-/// Raise `invalid_parameter_value` (22023) with an optional hint.
-pub fn invalid_parameter(message: String, hint: Option<String>) -> ! {
-    let mut report = ErrorReport::new(
-        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-        message,
-        "telemetry",
-    );
+impl Class {
+    pub fn sqlstate(self) -> PgSqlErrorCode {
+        use PgSqlErrorCode::*;
+        match self {
+            Class::InvalidParameter => ERRCODE_INVALID_PARAMETER_VALUE,
+            Class::OutOfRange => ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+            // PostgreSQL also calls 22008 datetime_value_out_of_range.
+            Class::DatetimeOverflow => ERRCODE_DATETIME_FIELD_OVERFLOW,
+            Class::TriggerMisuse => ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+            Class::InsufficientPrivilege => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            Class::WrongObjectType => ERRCODE_WRONG_OBJECT_TYPE,
+            Class::UndefinedTable => ERRCODE_UNDEFINED_TABLE,
+            Class::NotInPrerequisiteState => ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            Class::Internal => ERRCODE_INTERNAL_ERROR,
+        }
+    }
+}
+
+/// Raise an ERROR of `class`, with a hint when there is something to do about it.
+pub fn raise(class: Class, message: String, hint: Option<&str>) -> ! {
+    let mut report = ErrorReport::new(class.sqlstate(), message, "telemetry");
     if let Some(h) = hint {
         report = report.set_hint(h);
     }
@@ -45,23 +56,20 @@ pub fn invalid_parameter(message: String, hint: Option<String>) -> ! {
     unreachable!("ereport(ERROR) returned")
 }
 
+/// Raise `invalid_parameter_value` (22023) with an optional hint.
+pub fn invalid_parameter(message: String, hint: Option<String>) -> ! {
+    raise(Class::InvalidParameter, message, hint.as_deref())
+}
+
 /// Raise `numeric_value_out_of_range` (22003), as PostgreSQL does for float overflow.
 pub fn out_of_range(message: String) -> ! {
-    ereport!(
-        ERROR,
-        PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
-        message
-    );
+    raise(Class::OutOfRange, message, None)
 }
 
 /// Raise `trigger_protocol_violated` (39P01), as PostgreSQL's own trigger functions do when
 /// they are attached the wrong way.
 pub fn trigger_misuse(message: String) -> ! {
-    ereport!(
-        ERROR,
-        PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
-        message
-    );
+    raise(Class::TriggerMisuse, message, None)
 }
 
 /// Refuse to run a trigger function fired other than as it was written to be: attached AFTER
@@ -87,20 +95,5 @@ pub fn require_trigger(
 
 /// Raise an internal error (XX000) for a broken invariant in the extension's own tables.
 pub fn internal(message: String) -> ! {
-    ereport!(ERROR, PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, message);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::echo;
-
-    #[test]
-    fn echo_escapes_and_cuts() {
-        assert_eq!(echo("a\0b\u{1b}"), "\"a\\u{0}b\\u{1b}\"");
-        let long = "x".repeat(100);
-        assert_eq!(
-            echo(&long),
-            format!("\"{}...\" (100 bytes)", "x".repeat(64))
-        );
-    }
+    raise(Class::Internal, message, None)
 }

@@ -4,8 +4,8 @@
 //! superuser in postgresql.conf, `ALTER DATABASE`/`ALTER ROLE ... SET`, or a superuser's session
 //! (or a role granted `SET` on the parameter). A writer cannot loosen how its own data is judged.
 
-use crate::quality::{Params, Weights};
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+use telemetry_core::quality::{Params, Weights};
 
 static WEIGHT_COMPLETENESS: GucSetting<f64> = GucSetting::<f64>::new(0.30);
 static WEIGHT_VALIDITY: GucSetting<f64> = GucSetting::<f64>::new(0.30);

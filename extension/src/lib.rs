@@ -13,18 +13,14 @@ use pgrx::prelude::*;
 mod dead_letters;
 mod dedup;
 mod errors;
-#[cfg(test)]
-mod fuzz;
 mod gucs;
 mod inbox;
 mod ingest;
 mod metrics;
-mod payload;
 mod quality;
 mod registry;
 mod routes;
 mod row_trigger;
-mod sparkplug;
 mod staging;
 mod time;
 mod units;

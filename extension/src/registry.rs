@@ -12,12 +12,12 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use crate::errors::internal;
-use crate::metrics::{MetricCatalog, MetricRule, NameError};
-use crate::payload::Name;
-use crate::routes::{Format, Pattern, Route};
-use crate::units::{Catalog, Unit};
-use crate::validate::Status;
 use rustc_hash::FxHashMap;
+use telemetry_core::metrics::{MetricCatalog, MetricRule, NameError};
+use telemetry_core::names::Name;
+use telemetry_core::routes::{Format, Pattern, Route};
+use telemetry_core::units::{Catalog, Unit};
+use telemetry_core::validate::Status;
 
 pub struct Registry {
     pub units: Catalog,
@@ -31,9 +31,18 @@ pub struct Registry {
     status_oids: [pg_sys::Oid; Status::ALL.len()],
 }
 
-pub type SeriesKey = (Name, Name, Name, Name);
+pub use telemetry_core::batch::SeriesKey;
 
 impl Registry {
+    /// The catalogues the cleaning stage reads.
+    pub fn catalogs(&self) -> telemetry_core::clean::Catalogs<'_> {
+        telemetry_core::clean::Catalogs {
+            units: &self.units,
+            metrics: &self.metrics,
+            routes: &self.routes,
+        }
+    }
+
     /// The rule for a metric under any name: canonical, alias, or either with a unit suffix.
     pub fn rule(&self, name: &str) -> Option<&MetricRule> {
         self.metrics

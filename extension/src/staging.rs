@@ -7,11 +7,9 @@
 //! of the caller's own could carry triggers, rules or children that would run with the
 //! pipeline's rights.
 
-use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
-use pgrx::{PgLogLevel, PgSqlErrorCode};
 
-use crate::errors::internal;
+use crate::errors::{internal, raise, Class};
 use crate::ingest::{counts_row, run, Broker, CountsRow, Message};
 use crate::time::{transaction_start, unix_micros_checked};
 
@@ -40,11 +38,12 @@ const STAGING_COLUMNS: [(&str, &str, pg_sys::Oid); 7] = [
     ("redelivered", "boolean", pg_sys::BOOLOID),
 ];
 
-fn refuse(code: PgSqlErrorCode, message: &'static str) -> ! {
-    ErrorReport::new(code, message, "telemetry")
-        .set_hint("DROP TABLE pg_temp.telemetry_staging, then call telemetry.prepare_staging().")
-        .report(PgLogLevel::ERROR);
-    unreachable!("an ERROR report does not return")
+fn refuse(class: Class, message: &str) -> ! {
+    raise(
+        class,
+        message.into(),
+        Some("DROP TABLE pg_temp.telemetry_staging, then call telemetry.prepare_staging()."),
+    )
 }
 
 /// Refuse a staging table that is not the one `prepare_staging()` makes: owned by this
@@ -53,13 +52,13 @@ unsafe fn check_staging(rel: pg_sys::Relation) {
     let form = &*(*rel).rd_rel;
     if form.relowner != pg_sys::GetUserId() {
         refuse(
-            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            Class::InsufficientPrivilege,
             "pg_temp.telemetry_staging was not created by telemetry.prepare_staging(); the pipeline reads only a staging table it owns",
         );
     }
     if form.relkind != pg_sys::RELKIND_RELATION as std::ffi::c_char || form.relhassubclass {
         refuse(
-            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+            Class::WrongObjectType,
             "pg_temp.telemetry_staging is not a plain table without children",
         );
     }
@@ -77,7 +76,7 @@ unsafe fn check_staging(rel: pg_sys::Relation) {
             });
     if !expected {
         refuse(
-            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+            Class::WrongObjectType,
             "pg_temp.telemetry_staging does not have the columns telemetry.prepare_staging() gives it",
         );
     }
@@ -188,14 +187,11 @@ fn ingest_staged() -> TableIterator<
     ),
 > {
     let Some(relid) = staging_relid() else {
-        ErrorReport::new(
-            PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
-            "this session has no staging table pg_temp.telemetry_staging",
-            "telemetry",
+        raise(
+            Class::UndefinedTable,
+            "this session has no staging table pg_temp.telemetry_staging".into(),
+            Some("Call telemetry.prepare_staging() in this session first, then COPY into pg_temp.telemetry_staging."),
         )
-        .set_hint("Call telemetry.prepare_staging() in this session first, then COPY into pg_temp.telemetry_staging.")
-        .report(PgLogLevel::ERROR);
-        unreachable!("an ERROR report does not return")
     };
     let messages = read_staging(relid);
     Spi::run("TRUNCATE pg_temp.telemetry_staging")

@@ -2,7 +2,8 @@
 //! form payloads and reading keys use.
 
 use pgrx::prelude::*;
-use pgrx::PgSqlErrorCode;
+
+use crate::errors::{raise, Class};
 
 /// Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01).
 const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
@@ -18,28 +19,17 @@ pub fn unix_micros_checked(ts: TimestampWithTimeZone) -> Option<i64> {
 pub fn unix_micros(ts: TimestampWithTimeZone, what: &str) -> i64 {
     match unix_micros_checked(ts) {
         Some(micros) => micros,
-        None => {
-            ereport!(
-                ERROR,
-                // 22008, which PostgreSQL also calls datetime_value_out_of_range.
-                PgSqlErrorCode::ERRCODE_DATETIME_FIELD_OVERFLOW,
-                format!("{what} must be a finite timestamp")
-            );
-        }
+        None => raise(
+            Class::DatetimeOverflow,
+            format!("{what} must be a finite timestamp"),
+            None,
+        ),
     }
 }
 
 /// Unix microseconds of the current transaction's start, which is `now()` in SQL.
 pub fn transaction_start() -> i64 {
     (unsafe { pgrx::pg_sys::GetCurrentTransactionStartTimestamp() }) + PG_EPOCH_UNIX_MICROS
-}
-
-/// A time for a message, as RFC 3339 where it is one.
-pub fn show(unix_micros: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(unix_micros).map_or_else(
-        || format!("{unix_micros} µs after 1970"),
-        |t| t.to_rfc3339(),
-    )
 }
 
 /// The timestamp of Unix microseconds that the pipeline has already bounded to the plausible

@@ -13,7 +13,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use prost::Message as _;
 
 use crate::metrics::{normalize_name, MetricCatalog, MetricRule};
-use crate::payload::{check_name, decode_json, parse_time, Names, MAX_NAME_CHARS};
+use crate::names::{check_name, Names, MAX_NAME_CHARS};
+use crate::payload::{decode_json, parse_time};
 use crate::quality::SourceQuality;
 use crate::routes::{Captures, Pattern};
 use crate::sparkplug::{self, Kind, Source};
@@ -218,7 +219,7 @@ fn sparkplug_decoder() {
     let mut turn = 0_usize;
     fuzz("sparkplug", &sparkplug_seeds(), |input| {
         turn += 1;
-        let kind = if turn % 3 == 0 {
+        let kind = if turn.is_multiple_of(3) {
             Kind::Birth
         } else {
             Kind::Data

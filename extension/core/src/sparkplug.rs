@@ -7,7 +7,9 @@
 
 use std::collections::HashMap;
 
-use crate::payload::{check_name, Candidate, Name, Reason, Rejection, MAX_METRIC_CHARS};
+use crate::names::{check_name, echo, Name, MAX_METRIC_CHARS};
+use crate::payload::Candidate;
+use crate::rejection::{Reason, Rejection};
 
 /// The message types that carry readings, and those that only manage the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,10 +126,7 @@ fn numeric(m: &Metric, name: &str) -> Result<f64, Rejection> {
         Some(Value::Boolean(b)) => Ok(f64::from(u8::from(*b))),
         Some(Value::String(s)) => Err(reject(
             Reason::BadValue,
-            format!(
-                "{name}: a string ({}), not a number",
-                crate::errors::echo(s)
-            ),
+            format!("{name}: a string ({}), not a number", echo(s)),
         )),
         None => Err(reject(
             Reason::MissingValue,
@@ -225,10 +224,7 @@ pub fn decode(
                 None => {
                     out.push(Err(reject(
                         Reason::BadTimestamp,
-                        format!(
-                            "{}: timestamp {ms} ms is beyond any date",
-                            crate::errors::echo(&name)
-                        ),
+                        format!("{}: timestamp {ms} ms is beyond any date", echo(&name)),
                     )));
                     continue;
                 }

@@ -1,0 +1,24 @@
+//! `telemetry-core`: the logic of the `telemetry` extension, with no PostgreSQL in it.
+//!
+//! Names and their checks, payload decoding (JSON and Sparkplug B), topic routes, the unit and
+//! metric catalogues as plain data, validation, quality scoring, reading keys and the
+//! `clean_row` arguments. Everything takes its parameters as arguments and never reads a
+//! setting; the pgrx crate `telemetry` is the thin PostgreSQL layer over it, and plain
+//! `cargo test -p telemetry-core` tests it without a cluster.
+
+pub mod batch;
+pub mod clean;
+pub mod clean_row;
+pub mod dedup;
+#[cfg(test)]
+mod fuzz;
+pub mod metrics;
+pub mod names;
+pub mod payload;
+pub mod quality;
+pub mod rejection;
+pub mod routes;
+pub mod sparkplug;
+pub mod time;
+pub mod units;
+pub mod validate;

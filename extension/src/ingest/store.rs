@@ -1,0 +1,249 @@
+//! Store: insert a batch's readings in one statement, in one global key order; tell the
+//! redeliveries of stored keys (duplicates) from conflicts (another value: dead-lettered with
+//! both); and recognise a payload event_id seen again within `telemetry.event_id_window`.
+
+use pgrx::pg_sys::panic::CaughtError;
+use pgrx::pg_sys::PgTryBuilder;
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use pgrx::PgSqlErrorCode;
+use std::collections::{HashMap, HashSet};
+
+use telemetry_core::batch::{conflict, Clean, Counts, DeadLetter};
+
+use crate::gucs;
+use crate::time::{timestamp, unix_micros};
+
+/// Insert the readings; keys already stored are redeliveries (a harmless duplicate) or
+/// conflicts (another value: the first stays, the newcomer is dead-lettered with both).
+pub fn store(
+    client: &mut SpiClient<'_>,
+    cleaned: &[Clean],
+    series: &[Option<i32>],
+    rows: Vec<usize>,
+    dead: &mut Vec<DeadLetter>,
+    counts: &mut Counts,
+) -> Result<(), pgrx::spi::Error> {
+    // One global order of index keys: two sessions inserting overlapping batches then wait
+    // for each other instead of deadlocking.
+    let id_of = |i: usize| series[i].unwrap_or_default();
+    let mut keyed: Vec<(i32, i64, usize)> = rows
+        .iter()
+        .map(|&i| (id_of(i), cleaned[i].time, i))
+        .collect();
+    keyed.sort_unstable();
+    let rows: Vec<usize> = keyed.into_iter().map(|(_, _, i)| i).collect();
+    let inserted = insert(client, cleaned, &rows, &id_of, counts)?;
+    counts.readings = inserted as i32;
+    // Only when some key was already stored is it worth asking which, so the common case
+    // costs nothing.
+    if inserted < rows.len() {
+        let differing = differing_values(client, cleaned, &rows, &id_of)?;
+        for &(k, stored) in &differing {
+            conflict(dead, counts, &cleaned[rows[k]], stored);
+        }
+        counts.duplicates += (rows.len() - inserted - differing.len()) as i32;
+    }
+    Ok(())
+}
+
+/// INSERT the rows; returns how many were stored and notes the source-time range.
+fn insert(
+    client: &mut SpiClient<'_>,
+    cleaned: &[Clean],
+    rows: &[usize],
+    id_of: &dyn Fn(usize) -> i32,
+    counts: &mut Counts,
+) -> Result<usize, pgrx::spi::Error> {
+    let args: [pgrx::datum::DatumWithOid<'static>; 6] = [
+        rows.iter()
+            .map(|&i| timestamp(cleaned[i].time))
+            .collect::<Vec<_>>()
+            .into(),
+        rows.iter()
+            .map(|&i| cleaned[i].value)
+            .collect::<Vec<_>>()
+            .into(),
+        rows.iter().map(|&i| id_of(i)).collect::<Vec<_>>().into(),
+        rows.iter()
+            .map(|&i| cleaned[i].quality)
+            .collect::<Vec<_>>()
+            .into(),
+        rows.iter()
+            .map(|&i| cleaned[i].flags)
+            .collect::<Vec<_>>()
+            .into(),
+        rows.iter()
+            .map(|&i| cleaned[i].source_quality)
+            .collect::<Vec<_>>()
+            .into(),
+    ];
+    // unnest() in the select list runs value by value; in FROM it would first copy every
+    // array into a tuplestore of its own, which costs a tenth of the whole batch.
+    const INSERT: &str =
+        "INSERT INTO telemetry.readings (time, value, series_id, quality, flags, source_quality)
+         SELECT pg_catalog.unnest($1::pg_catalog.timestamptz[]), pg_catalog.unnest($2::pg_catalog.float8[]),
+                pg_catalog.unnest($3::pg_catalog.int4[]), pg_catalog.unnest($4::pg_catalog.float4[]),
+                pg_catalog.unnest($5::pg_catalog.int4[]), pg_catalog.unnest($6::pg_catalog.int2[])";
+    // Most batches hold no stored key, and a plain INSERT is about a third cheaper than
+    // ON CONFLICT: try it in a subtransaction and fall back only on a unique violation.
+    let unique: fn(PgSqlErrorCode) -> bool =
+        |code| code == PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION;
+    if let Ok(done) = in_subtransaction(unique, || {
+        client.update(INSERT, None, &args).map(|t| t.len())
+    }) {
+        let times = rows.iter().map(|&i| cleaned[i].time);
+        (counts.oldest, counts.newest) = (times.clone().min(), times.max());
+        return done;
+    }
+    let mut stored = 0;
+    for row in client.update(
+        &format!("{INSERT} ON CONFLICT (series_id, time) DO NOTHING RETURNING time"),
+        None,
+        &args,
+    )? {
+        if let Some(t) = row.get::<TimestampWithTimeZone>(1)? {
+            let t = unix_micros(t, "time");
+            counts.oldest = Some(counts.oldest.map_or(t, |o| o.min(t)));
+            counts.newest = Some(counts.newest.map_or(t, |n| n.max(t)));
+        }
+        stored += 1;
+    }
+    Ok(stored)
+}
+
+/// Of rows whose key was already stored, those stored with another value: (position in
+/// `rows`, stored value), in row order.
+fn differing_values(
+    client: &mut SpiClient<'_>,
+    cleaned: &[Clean],
+    rows: &[usize],
+    id_of: &dyn Fn(usize) -> i32,
+) -> Result<Vec<(usize, f64)>, pgrx::spi::Error> {
+    let mut differing: Vec<(usize, f64)> = client
+        .select(
+            "SELECT k.i, r.value
+               FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int4[]), pg_catalog.unnest($2::pg_catalog.timestamptz[]), pg_catalog.unnest($3::pg_catalog.float8[]))
+                    WITH ORDINALITY AS k (series_id, time, value, i)
+               JOIN telemetry.readings r USING (series_id, time)
+              WHERE r.value IS DISTINCT FROM k.value",
+            None,
+            &[
+                rows.iter().map(|&i| id_of(i)).collect::<Vec<_>>().into(),
+                rows.iter().map(|&i| timestamp(cleaned[i].time)).collect::<Vec<_>>().into(),
+                rows.iter().map(|&i| cleaned[i].value).collect::<Vec<_>>().into(),
+            ],
+        )?
+        .map(|row| {
+            let ordinal = row.get::<i64>(1)?.unwrap_or_default();
+            Ok((
+                usize::try_from(ordinal - 1).unwrap_or_default(),
+                row.get::<f64>(2)?.unwrap_or(f64::NAN),
+            ))
+        })
+        .collect::<Result<_, pgrx::spi::Error>>()?;
+    differing.sort_unstable_by_key(|&(k, _)| k);
+    Ok(differing)
+}
+
+/// The rows whose (series, event_id) was recorded within `telemetry.event_id_window`; the
+/// others are recorded now. Within the batch the first occurrence counts as the new one.
+pub fn repeated_events(
+    client: &mut SpiClient<'_>,
+    rows: &[usize],
+    cleaned: &[Clean],
+    series: &[Option<i32>],
+) -> Result<HashSet<usize>, pgrx::spi::Error> {
+    let window = gucs::event_id_window_seconds();
+    let mut first: HashMap<(i32, &str), usize> = HashMap::new();
+    let mut repeated = HashSet::new();
+    for &i in rows {
+        if let (Some(event), Some(id)) = (cleaned[i].event_id.as_deref(), series[i]) {
+            if window == 0 {
+                continue;
+            }
+            match first.entry((id, event)) {
+                std::collections::hash_map::Entry::Occupied(_) => {
+                    repeated.insert(i);
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(i);
+                }
+            }
+        }
+    }
+    if first.is_empty() {
+        return Ok(repeated);
+    }
+    let (keys, events): (Vec<i32>, Vec<String>) =
+        first.keys().map(|&(id, e)| (id, e.to_string())).unzip();
+    // An expired record is renewed and counts as new; RETURNING lists the new ones.
+    let fresh: HashSet<(i32, String)> = client
+        .update(
+            "INSERT INTO telemetry.recent_events AS r (series_id, event_id, seen_at)
+             SELECT s, e, pg_catalog.now() FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int4[]), pg_catalog.unnest($2::pg_catalog.text[])) AS k (s, e) ORDER BY s, e
+             ON CONFLICT (series_id, event_id) DO UPDATE SET seen_at = EXCLUDED.seen_at
+              WHERE r.seen_at < pg_catalog.now() - pg_catalog.make_interval(secs => $3)
+             RETURNING series_id, event_id",
+            None,
+            &[keys.into(), events.into(), f64::from(window).into()],
+        )?
+        .map(|row| {
+            Ok((
+                row.get::<i32>(1)?.unwrap_or_default(),
+                row.get::<String>(2)?.unwrap_or_default(),
+            ))
+        })
+        .collect::<Result<_, pgrx::spi::Error>>()?;
+    for ((id, event), i) in first {
+        if !fresh.contains(&(id, event.to_string())) {
+            repeated.insert(i);
+        }
+    }
+    client.update(
+        "DELETE FROM telemetry.recent_events WHERE seen_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1)",
+        None,
+        &[f64::from(window).into()],
+    )?;
+    Ok(repeated)
+}
+
+/// Run `f` in a subtransaction, as PL/pgSQL runs a block with an EXCEPTION clause: `Err`
+/// with the error when it failed with a code `caught` accepts and was rolled back; any other
+/// error propagates.
+pub fn in_subtransaction<R>(
+    caught: fn(PgSqlErrorCode) -> bool,
+    f: impl FnOnce() -> R,
+) -> Result<R, (PgSqlErrorCode, String)> {
+    use pgrx::pg_sys;
+    let (context, owner) = unsafe { (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner) };
+    let restore = move || unsafe {
+        pg_sys::MemoryContextSwitchTo(context);
+        pg_sys::CurrentResourceOwner = owner;
+    };
+    unsafe {
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(context);
+    }
+    PgTryBuilder::new(std::panic::AssertUnwindSafe(|| {
+        let out = f();
+        unsafe { pg_sys::ReleaseCurrentSubTransaction() };
+        restore();
+        Ok(out)
+    }))
+    .catch_others(|e| {
+        unsafe { pg_sys::RollbackAndReleaseCurrentSubTransaction() };
+        restore();
+        let report = match &e {
+            CaughtError::PostgresError(r)
+            | CaughtError::ErrorReport(r)
+            | CaughtError::RustPanic { ereport: r, .. } => r,
+        };
+        if caught(report.sql_error_code()) {
+            Err((report.sql_error_code(), report.message().to_string()))
+        } else {
+            e.rethrow()
+        }
+    })
+    .execute()
+}
