@@ -8,8 +8,8 @@
 use pgrx::spi::SpiClient;
 
 use crate::gucs;
-use crate::ingest::Message;
 use crate::time::{timestamp, transaction_start};
+use telemetry_core::batch::Message;
 
 pub use telemetry_core::batch::DeadLetter;
 

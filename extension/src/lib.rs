@@ -1,8 +1,13 @@
 //! `telemetry`: industrial telemetry inside PostgreSQL, next to TimescaleDB hypertables.
 //!
-//! Each capability is one module with a pure-Rust core (plain unit tests) and a thin
-//! `#[pg_extern]` layer. Registries the DBA edits are read through [`registry`], a per-backend
-//! cache invalidated by PostgreSQL's own relcache machinery.
+//! This crate is the thin PostgreSQL layer. The logic (payload decoding, routes, units,
+//! metrics, validation, quality, reading keys, and the pipeline's decisions) is the crate
+//! `telemetry-core` in `extension/core/`, which needs no PostgreSQL to build or test. Here are
+//! only what needs PostgreSQL: a module per capability with its `#[pg_extern]` functions
+//! (units, metrics, validate, quality, dedup, routes, row_trigger), the ingest pipeline's I/O
+//! stages (`ingest/`: Sparkplug aliases, series, store; `dead_letters`; the entry points
+//! `staging` and `inbox`), the registry cache ([`registry`], invalidated by PostgreSQL's own
+//! relcache machinery), every setting ([`gucs`]) and every SQLSTATE ([`errors`]).
 
 // pgrx reads SQL signatures from the literal types of #[pg_extern] functions, so table-returning
 // functions cannot name their row type through an alias.
