@@ -112,7 +112,9 @@ SELECT s.site_id, s.asset_id, s.metric, round(r.value::numeric, 3) AS kpa FROM t
 SELECT * FROM telemetry.match_topic('site/{site_id}/{asset_type}/{asset_id}/{metric}', 'site/ALPHA-001/inverter/INV-01/power');
 SELECT count(*) FROM telemetry.match_topic('site/{site_id}/telemetry', 'site/ALPHA-001/other');
 INSERT INTO telemetry.routes (pattern) VALUES ('a/#/b');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 INSERT INTO telemetry.routes (pattern) VALUES ('a/{bad name}');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 -- The documented path for any client: COPY raw messages into the staging table, then ingest.
 BEGIN;
 SELECT telemetry.prepare_staging();
@@ -163,6 +165,7 @@ SAVEPOINT s;
 INSERT INTO telemetry.inbox (topic, payload)
 SELECT 'telemetry/inbox-site/pump-3/pressure', pg_temp.j(format('{"value": %s, "ts": %s}', 1 / (3 - g), 1748779200 + g))
   FROM generate_series(1, 3) AS g;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 ROLLBACK TO SAVEPOINT s;
 INSERT INTO telemetry.inbox (topic, payload) VALUES ('telemetry/inbox-site/pump-4/pressure', pg_temp.j('{"value": 4, "ts": 1748779200}'));
 COMMIT;
@@ -172,11 +175,14 @@ SELECT s.asset_id, count(*) FROM telemetry.readings r JOIN telemetry.series s US
 -- A new session has no staging table until it asks for one.
 \c
 SELECT * FROM telemetry.ingest_staged();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 -- A table of that name the session made itself is refused (42501): it could carry triggers
 -- that would run with the pipeline's rights. The hint says how to get the right one.
 CREATE TEMP TABLE telemetry_staging (topic text, payload bytea);
 SELECT telemetry.prepare_staging();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT * FROM telemetry.ingest_staged();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 DROP TABLE pg_temp.telemetry_staging;
 -- A payload_bytes no larger than the payload (or negative) says nothing was cut: the message
 -- is stored as it is.

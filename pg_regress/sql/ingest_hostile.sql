@@ -123,18 +123,36 @@ CREATE TEMP TABLE telemetry_staging (received_at timestamptz NOT NULL DEFAULT no
   payload bytea NOT NULL, payload_bytes integer, packet_id integer, retained boolean, redelivered boolean)
   PARTITION BY LIST (topic);
 SELECT * FROM telemetry.ingest_staged();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DROP TABLE pg_temp.telemetry_staging;
+-- One the pipeline's role owns but prepare_staging() did not make (only a superuser can hand
+-- one over) is refused as the wrong kind of object (42809): partitioned, or with other columns.
+CREATE TEMP TABLE telemetry_staging (received_at timestamptz NOT NULL DEFAULT now(), topic text NOT NULL,
+  payload bytea NOT NULL, payload_bytes integer, packet_id integer, retained boolean, redelivered boolean)
+  PARTITION BY LIST (topic);
+ALTER TABLE pg_temp.telemetry_staging OWNER TO telemetry_pipeline;
+SELECT * FROM telemetry.ingest_staged();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DROP TABLE pg_temp.telemetry_staging;
+CREATE TEMP TABLE telemetry_staging (topic text, payload bytea);
+ALTER TABLE pg_temp.telemetry_staging OWNER TO telemetry_pipeline;
+SELECT * FROM telemetry.ingest_staged();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 DROP TABLE pg_temp.telemetry_staging;
 -- clean_row attached AFTER or FOR EACH STATEMENT silently did nothing.
 CREATE TABLE pg_temp.mine (temperature double precision);
 CREATE TRIGGER c AFTER INSERT ON pg_temp.mine FOR EACH ROW EXECUTE FUNCTION telemetry.clean_row('temperature=temperature@degF');
 INSERT INTO pg_temp.mine VALUES (212);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 DROP TRIGGER c ON pg_temp.mine;
 CREATE TRIGGER c BEFORE INSERT ON pg_temp.mine FOR EACH STATEMENT EXECUTE FUNCTION telemetry.clean_row('temperature=temperature@degF');
 INSERT INTO pg_temp.mine VALUES (212);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 DROP TRIGGER c ON pg_temp.mine;
 -- The inbox's trigger functions serve the inbox only.
 CREATE TRIGGER f AFTER INSERT ON pg_temp.mine FOR EACH STATEMENT EXECUTE FUNCTION telemetry.inbox_flush();
 INSERT INTO pg_temp.mine VALUES (1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 DROP TRIGGER f ON pg_temp.mine;
 
 -- 4. Inbox rows vanished: an INSERT ... SELECT whose WHERE called a function that wrote to a
@@ -165,6 +183,7 @@ SAVEPOINT s;
 INSERT INTO telemetry.inbox (received_at, topic, payload)
 SELECT :rx, 'telemetry/failed-site/p1/pressure', pg_temp.j(format('{"value": %s, "ts": %s}', 1 / (2 - n), 1748779200 + n))
   FROM generate_series(1, 2) n;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 ROLLBACK TO SAVEPOINT s;
 INSERT INTO telemetry.inbox (received_at, topic, payload) VALUES (:rx, 'telemetry/failed-site/p2/pressure', pg_temp.j('{"value": 1, "ts": 1748779200}'));
 COMMIT;
@@ -195,4 +214,5 @@ SELECT messages, readings, dead_letters FROM telemetry.ingest_batches ORDER BY b
 SET statement_timeout = '1ms';
 SELECT count(*) FROM telemetry.ingest('site/slow-site/telemetry',
     pg_temp.j('{"assetId": "a1", "ts": 1748779200, "metrics": {' || (SELECT string_agg(format('"m%s": 1', g), ',') FROM generate_series(1, 200000) g) || '}}'), :rx);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 RESET statement_timeout;
