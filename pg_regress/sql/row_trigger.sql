@@ -38,3 +38,15 @@ CREATE TABLE missing_column (v float8);
 CREATE TRIGGER clean BEFORE INSERT ON missing_column FOR EACH ROW EXECUTE FUNCTION telemetry.clean_row('nope=humidity');
 INSERT INTO missing_column VALUES (1);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+-- Hostile input (0.2.0 security review, finding 10): clean_row attached AFTER or FOR EACH
+-- STATEMENT silently did nothing.
+CREATE TABLE pg_temp.mine (temperature double precision);
+CREATE TRIGGER c AFTER INSERT ON pg_temp.mine FOR EACH ROW EXECUTE FUNCTION telemetry.clean_row('temperature=temperature@degF');
+INSERT INTO pg_temp.mine VALUES (212);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DROP TRIGGER c ON pg_temp.mine;
+CREATE TRIGGER c BEFORE INSERT ON pg_temp.mine FOR EACH STATEMENT EXECUTE FUNCTION telemetry.clean_row('temperature=temperature@degF');
+INSERT INTO pg_temp.mine VALUES (212);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DROP TRIGGER c ON pg_temp.mine;
