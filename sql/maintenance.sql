@@ -1,11 +1,12 @@
--- telemetry: maintenance the Apache edition of TimescaleDB has no policy for.
+-- telemetry: keeping the readings compact on disk, per TimescaleDB edition: what the
+-- Apache edition has no policy for, then the compression policy of the Community edition.
 
 -- Readings of many series arrive interleaved, so a chunk's rows of one series are scattered and
 -- its (series_id, time) index is about half full. Once a chunk no longer takes new readings,
 -- rewriting it in index order keeps each series together and packs the index, as the
 -- Community edition's reorder_chunk does.
 -- It runs under the caller's search_path, so it pins its own: nothing in the body resolves
--- through the caller's. timescaledb_information is TimescaleDB's own schema (see sql/schema.sql).
+-- through the caller's. timescaledb_information is TimescaleDB's own schema (see sql/bootstrap.sql).
 CREATE FUNCTION telemetry.reorder_chunks(older_than interval DEFAULT interval '1 day')
 RETURNS TABLE (chunk regclass, bytes_before bigint, bytes_after bigint)
 LANGUAGE plpgsql
@@ -40,3 +41,28 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION telemetry.reorder_chunks(interval) IS
   'reorder_chunks(older_than => ''1 day''): rewrite each chunk of telemetry.readings that ended at least older_than ago in (series_id, time) order (CLUSTER), once; returns the chunks with their size before and after. Keeps a series together on disk and packs its index to about half the size. Takes an exclusive lock on each chunk while it runs; run it as the owner of telemetry.readings, from cron or pg_cron on the Apache edition.';
+
+-- Every name in the body carries its schema, so the function is safe under any search_path
+-- without a SET clause (which would keep it from being inlined).
+CREATE FUNCTION telemetry.timescaledb_license() RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT coalesce(pg_catalog.current_setting('timescaledb.license', true), 'apache') $$;
+COMMENT ON FUNCTION telemetry.timescaledb_license() IS
+  'The license of the running TimescaleDB: apache (no compression, continuous aggregates or policies) or timescale (Community). Read at run time.';
+
+-- The license is read when the extension is created, never when it is built: the Community
+-- edition compresses old chunks of readings; the Apache edition keeps them as they are.
+-- add_compression_policy is called in TimescaleDB's schema, which sql/bootstrap.sql checked (and
+-- locked) for functions of that name that are not TimescaleDB's.
+DO $$
+BEGIN
+  IF telemetry.timescaledb_license() = 'timescale'
+     AND coalesce(pg_catalog.current_setting('timescaledb.restoring', true), 'off') <> 'on' THEN
+    ALTER TABLE telemetry.readings SET (timescaledb.compress,
+      timescaledb.compress_segmentby = 'series_id', timescaledb.compress_orderby = 'time');
+    EXECUTE pg_catalog.format('SELECT %I.add_compression_policy(%L::pg_catalog.regclass, interval %L)',
+      (SELECT n.nspname FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+        WHERE e.extname = 'timescaledb'),
+      'telemetry.readings', '7 days');
+  END IF;
+END $$;

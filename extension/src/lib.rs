@@ -33,42 +33,90 @@ mod validate;
 
 ::pgrx::pg_module_magic!(name, version);
 
-extension_sql_file!("../../sql/schema.sql", name = "schema", bootstrap);
-extension_sql_file!("../../sql/seed.sql", name = "seed", requires = ["schema"]);
+// The hand-written SQL, one file per capability, loaded in this order (a chain, so that the
+// order, and with it the OIDs that pg_regress output orders by, is the same in every build).
+// The bootstrap is named "schema" because telemetry.validate() requires its result type by it.
+extension_sql_file!("../../sql/bootstrap.sql", name = "schema", bootstrap);
 extension_sql_file!(
-    "../../sql/setup.sql",
-    name = "setup",
-    requires = ["seed", registry::registry_changed]
+    "../../sql/units.sql",
+    name = "units",
+    requires = ["schema", registry::registry_changed]
 );
 extension_sql_file!(
-    "../../sql/ingest.sql",
-    name = "ingest",
+    "../../sql/metrics.sql",
+    name = "metrics",
+    requires = ["units"]
+);
+extension_sql_file!(
+    "../../sql/sites.sql",
+    name = "sites",
+    requires = ["metrics"]
+);
+extension_sql_file!(
+    "../../sql/series.sql",
+    name = "series",
+    requires = ["sites"]
+);
+extension_sql_file!(
+    "../../sql/readings.sql",
+    name = "readings",
+    requires = ["series"]
+);
+extension_sql_file!(
+    "../../sql/dead_letters.sql",
+    name = "dead_letters",
+    requires = ["readings"]
+);
+extension_sql_file!(
+    "../../sql/maintenance.sql",
+    name = "maintenance",
+    requires = ["dead_letters"]
+);
+extension_sql_file!(
+    "../../sql/routes.sql",
+    name = "routes",
+    requires = ["maintenance", routes::check_route_pattern]
+);
+extension_sql_file!(
+    "../../sql/sparkplug.sql",
+    name = "sparkplug",
+    requires = ["routes"]
+);
+extension_sql_file!(
+    "../../sql/dedup.sql",
+    name = "dedup",
+    requires = ["sparkplug"]
+);
+extension_sql_file!(
+    "../../sql/inbox.sql",
+    name = "inbox",
     requires = [
-        "setup",
-        routes::check_route_pattern,
+        "dedup",
         inbox::inbox_begin,
         inbox::inbox_collect,
         inbox::inbox_flush
     ]
 );
 extension_sql_file!(
-    "../../sql/maintenance.sql",
-    name = "maintenance",
-    requires = ["schema"]
+    "../../sql/ingest.sql",
+    name = "ingest",
+    requires = ["inbox"]
 );
 extension_sql_file!(
     "../../sql/series_identity.sql",
     name = "series_identity",
-    // After ingest (not only setup): pgrx orders independent files differently from build to
-    // build, and the OIDs of the tables, which pg_regress output orders by, would follow.
     requires = ["ingest"]
 );
 extension_sql_file!(
     "../../sql/grants.sql",
     name = "grants",
-    requires = ["ingest", "maintenance", "series_identity"]
+    requires = ["series_identity"]
 );
-extension_sql_file!("../../sql/comments.sql", name = "comments", finalize);
+extension_sql_file!(
+    "../../sql/function_comments.sql",
+    name = "function_comments",
+    finalize
+);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {

@@ -3,8 +3,11 @@ SELECT name, telemetry.normalize_metric(name)
   FROM (VALUES ('ActivePower'), ('active-power'), ('ACTIVE POWER'), ('activePowerKW'), ('P_AC'), ('SOC'),
                ('Body Temp'), ('rumination_minutes'), ('HTTPServer'), ('pv1Voltage'), ('wind speed')) AS n (name);
 SELECT telemetry.normalize_metric('');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT telemetry.normalize_metric('--');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT telemetry.normalize_metric(repeat('a', 129));
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT telemetry.normalize_metric(NULL) IS NULL;
 -- A DBA maps a vendor name.
 INSERT INTO telemetry.metric_aliases (alias, metric) VALUES ('inv_pac_total', 'active_power');
@@ -13,6 +16,7 @@ SELECT telemetry.normalize_metric('INV.PacTotal'), telemetry.normalize_metric('i
 SELECT telemetry.normalize_metric('SoC'), telemetry.normalize_metric('ActivePower_kW'), telemetry.normalize_metric('temperature_F');
 SELECT telemetry.validate('temperature_f', 212), telemetry.validate('body_temp_f', 212);
 INSERT INTO telemetry.metric_aliases (alias, metric) VALUES ('Not Normalised', 'active_power');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 -- reading_key: stable, alias-blind, and sensitive to every identity field.
 SELECT telemetry.reading_key('site-1', 'inv-01', 'active_power', '2025-06-01 12:00:00+00');
 SELECT telemetry.reading_key('site-1', 'inv-01', 'active_power', '2025-06-01 12:00:00+00')
@@ -31,5 +35,7 @@ INSERT INTO raw VALUES ('s1', 'a1', 'soc', '2025-06-01 12:00:00+00', 50), ('s1',
                        ('s1', 'a1', 'SOC', '2025-06-01 12:00:01+00', 51);
 SELECT count(*) AS rows, count(DISTINCT telemetry.reading_key(site, asset, metric, ts)) AS readings FROM raw;
 SELECT telemetry.reading_key('s', 'a', '', now());
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 -- An infinite time has no key.
 SELECT telemetry.reading_key('s', 'a', 'm', 'infinity');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE

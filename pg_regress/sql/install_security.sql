@@ -23,6 +23,7 @@ END $$;
 -- author, who may not make itself superuser; the install ran it as superuser).
 SET search_path = telemetry, public;
 SELECT by_range('time', interval '1 day');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 RESET search_path;
 RESET ROLE;
 -- Called by a superuser, as the install called it, it makes its author superuser (rolled back).
@@ -34,6 +35,7 @@ ROLLBACK;
 
 -- Now the install refuses, and the role is still not superuser.
 CREATE EXTENSION telemetry;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_planter';
 SELECT count(*) AS installed FROM pg_extension WHERE extname = 'telemetry';
@@ -49,6 +51,7 @@ BEGIN
   RETURN public.by_range(column_name, partition_interval, NULL::regproc);
 END $$;
 SELECT public.by_range('time'::name, interval '1 day');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 CREATE FUNCTION public.create_hypertable(relation text, dimension _timescaledb_internal.dimension_info,
                                          create_default_indexes boolean)
 RETURNS void LANGUAGE plpgsql AS $$ BEGIN ALTER ROLE regress_planter SUPERUSER; END $$;
@@ -56,6 +59,7 @@ CREATE FUNCTION public.add_compression_policy(hypertable regclass, compress_afte
 RETURNS integer LANGUAGE plpgsql AS $$ BEGIN ALTER ROLE regress_planter SUPERUSER; RETURN 0; END $$;
 RESET ROLE;
 CREATE EXTENSION telemetry;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_planter';
 
@@ -65,6 +69,7 @@ DROP FUNCTION public.by_range(text, interval), public.by_range(name, interval),
               public.create_hypertable(text, _timescaledb_internal.dimension_info, boolean);
 RESET ROLE;
 CREATE EXTENSION telemetry;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 SET ROLE regress_planter;
 DROP FUNCTION public.add_compression_policy(regclass, interval);
@@ -102,19 +107,23 @@ BEGIN ALTER ROLE regress_planter SUPERUSER; RETURN 1; END $$;
 CREATE TABLE telemetry.text (planted boolean);
 RESET ROLE;
 CREATE EXTENSION telemetry;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 -- Made the installer's, it still holds the ordinary role's planted function ...
 ALTER SCHEMA telemetry OWNER TO CURRENT_USER;
 CREATE EXTENSION telemetry;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 DROP FUNCTION telemetry.length(text);
 -- ... and its table, whose row type telemetry.text would stand for text in the script.
 CREATE EXTENSION telemetry;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 DROP TABLE telemetry.text;
 -- Others may not create in it either.
 GRANT CREATE ON SCHEMA telemetry TO PUBLIC, regress_planter;
 CREATE EXTENSION telemetry;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 REVOKE CREATE ON SCHEMA telemetry FROM PUBLIC, regress_planter;
 -- A schema of another superuser is used, as when a dump made of another superuser's install is

@@ -23,4 +23,6 @@ SELECT count(*) AS rows, count(*) FILTER (WHERE (series_id, time) < (prev_series
 SELECT count(*) AS readings FROM telemetry.readings r JOIN telemetry.series s USING (series_id)
  WHERE s.site_id = 'maint-site' AND s.asset_id = 'asset-7';
 SELECT telemetry.reorder_chunks(interval '-1 day');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT telemetry.reorder_chunks(NULL);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE

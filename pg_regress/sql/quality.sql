@@ -33,10 +33,14 @@ SET telemetry.uncertain_quality_factor = 0.8;
 SELECT telemetry.quality_score('temperature', 20, :t0, :t0, source_quality => 'UNCERTAIN');
 RESET telemetry.uncertain_quality_factor;
 SET telemetry.quality_weight_validity = 2;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SHOW telemetry.quality_weight_completeness;
 -- Flags spell out.
 SELECT telemetry.flag_names(0), telemetry.flag_names(1 | 8 | 32), telemetry.flag_names(-1);
 -- Bad input.
 SELECT telemetry.source_quality_code('excellent');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT telemetry.quality_score('temperature', 20, :t0, :t0, source_quality => '-1');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT telemetry.quality_score('temperature', 20, :t0, :t0, unit => 'parsec');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE

@@ -2,6 +2,7 @@
 CREATE EXTENSION dblink;
 SELECT telemetry.convert(1, 'kW', 'W');
 SELECT telemetry.convert(1, 'kilowatz', 'W');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT dblink_exec('dbname=' || current_database() || ' port=' || current_setting('port') || ' host=' || current_setting('unix_socket_directories'),
                    $$INSERT INTO telemetry.unit_aliases (alias, unit) VALUES ('kilowatz', 'kW')$$);
 SELECT telemetry.convert(1, 'kilowatz', 'W');
@@ -9,6 +10,7 @@ SELECT telemetry.convert(1, 'kilowatz', 'W');
 BEGIN;
 DELETE FROM telemetry.unit_aliases WHERE alias = 'kilowatz';
 SELECT telemetry.convert(1, 'kilowatz', 'W');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 ROLLBACK;
 SELECT telemetry.convert(1, 'kilowatz', 'W');
 DROP EXTENSION dblink;

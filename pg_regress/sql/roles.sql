@@ -27,25 +27,42 @@ SELECT messages, readings FROM telemetry.ingest_staged();
 COMMIT;
 -- ... and nothing more: no table but the inbox, not even to read.
 INSERT INTO telemetry.readings (time, series_id, value) VALUES ('2025-06-01 12:00:00+00', :sid, 9);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 INSERT INTO telemetry.series (site_id, asset_id, metric) VALUES ('roles-site', 'inv-02', 'active_power');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 INSERT INTO telemetry.dead_letter_messages (received_at, topic) VALUES (now(), 't');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 INSERT INTO telemetry.dead_letters (reason, message_id) VALUES ('bad_json', 1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 INSERT INTO telemetry.ingest_batches (started_at, finished_at, messages, readings, duplicates, conflicting_duplicates, dead_letters, series_created) VALUES (now(), now(), 1, 1, 0, 0, 0, 0);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 DELETE FROM telemetry.sparkplug_aliases;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 INSERT INTO telemetry.sparkplug_aliases VALUES ('g', 'e', '', 1, 'pressure');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT count(*) FROM telemetry.readings;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT count(*) FROM telemetry.inbox;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 UPDATE telemetry.readings SET value = 0;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 INSERT INTO telemetry.unit_aliases (alias, unit) VALUES ('w2', 'W');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 -- It cannot change how its data is judged or admitted: the settings are the DBA's.
 SET telemetry.auto_register_series = on;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SET telemetry.quality_weight_validity = 0;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SET telemetry.max_reading_age = '100y';
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SET telemetry.max_payload_bytes = '1GB';
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 -- Nor hang the pipeline's trigger functions on a table of its own.
 CREATE TEMP TABLE mine (n int);
 CREATE TRIGGER f AFTER INSERT ON mine FOR EACH STATEMENT EXECUTE FUNCTION telemetry.inbox_flush();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 CREATE TRIGGER c BEFORE INSERT ON mine FOR EACH ROW EXECUTE FUNCTION telemetry.inbox_collect();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 
 -- A placeholder set before the library loads is refused when it does (PostgreSQL 15 checks
 -- who set it): the 5000 degC reading below is scored with the DBA's weights, not quality 1.0.
@@ -61,7 +78,9 @@ CREATE TEMP TABLE telemetry_staging (received_at timestamptz NOT NULL DEFAULT no
   payload bytea NOT NULL, payload_bytes integer, packet_id integer, retained boolean, redelivered boolean);
 CREATE TRIGGER t BEFORE TRUNCATE ON pg_temp.telemetry_staging EXECUTE FUNCTION pg_temp.mine();
 SELECT telemetry.prepare_staging();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT * FROM telemetry.ingest_staged();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 DROP TABLE pg_temp.telemetry_staging;
 
 -- Reader: reads the data, the dead letters and the registries; writes nothing, ingests nothing.
@@ -72,11 +91,17 @@ SELECT r.time, r.value, r.quality FROM telemetry.readings r JOIN telemetry.serie
 SELECT count(*) >= 0 AS reads_dead_letters FROM telemetry.dead_letters JOIN telemetry.dead_letter_messages USING (message_id);
 SELECT telemetry.convert(1, 'kW', 'W');
 INSERT INTO telemetry.readings (time, series_id, value) VALUES (now(), 1, 1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 INSERT INTO telemetry.inbox (topic, payload) VALUES ('t', '\x00');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 UPDATE telemetry.metric_rules SET valid_max = 1 WHERE metric = 'humidity';
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT readings FROM telemetry.ingest('telemetry/roles-site/inv-03/active_power', convert_to('{"value": 6}', 'UTF8'));
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT telemetry.prepare_staging();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SET telemetry.auto_register_series = off;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 
 -- Admin: edits the registries and rules and clears dead letters; cannot write readings,
 -- ingest, or relabel a series' history.
@@ -88,9 +113,13 @@ INSERT INTO telemetry.routes (pattern, site_id) VALUES ('roles/{asset_id}/{metri
 DELETE FROM telemetry.dead_letter_messages WHERE topic = 'no such topic';
 SELECT count(*) FROM telemetry.readings r JOIN telemetry.series s USING (series_id) WHERE s.site_id = 'roles-site';
 INSERT INTO telemetry.readings (time, series_id, value) VALUES (now(), 1, 1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 UPDATE telemetry.series SET site_id = 'admin-site' WHERE site_id = 'roles-site';
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT readings FROM telemetry.ingest('telemetry/roles-site/inv-03/active_power', convert_to('{"value": 6}', 'UTF8'));
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SET telemetry.quality_weight_validity = 0;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 
 \c - postgres
 -- The superuser decides the settings, for a role or a database.

@@ -26,11 +26,27 @@ INSERT INTO narrow VALUES (now() - interval '10 minutes', 'ambient_temperature',
                           (now(), 'SOC', 0.5, '1', NULL), (now(), 'no_such_metric', 7, NULL, NULL);
 SELECT metric, value, round(quality::numeric, 3) AS quality FROM narrow ORDER BY metric;
 INSERT INTO narrow VALUES (now(), 'humidity', 150, '%', NULL);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 INSERT INTO narrow VALUES (now(), 'humidity', 50, 'kW', NULL);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 -- Bad trigger arguments are reported when the trigger first fires.
 CREATE TABLE broken (v float8);
 CREATE TRIGGER clean BEFORE INSERT ON broken FOR EACH ROW EXECUTE FUNCTION telemetry.clean_row('on_invalid=maybe', 'v=humidity');
 INSERT INTO broken VALUES (1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 CREATE TABLE missing_column (v float8);
 CREATE TRIGGER clean BEFORE INSERT ON missing_column FOR EACH ROW EXECUTE FUNCTION telemetry.clean_row('nope=humidity');
 INSERT INTO missing_column VALUES (1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+-- Hostile input (0.2.0 security review, finding 10): clean_row attached AFTER or FOR EACH
+-- STATEMENT silently did nothing.
+CREATE TABLE pg_temp.mine (temperature double precision);
+CREATE TRIGGER c AFTER INSERT ON pg_temp.mine FOR EACH ROW EXECUTE FUNCTION telemetry.clean_row('temperature=temperature@degF');
+INSERT INTO pg_temp.mine VALUES (212);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DROP TRIGGER c ON pg_temp.mine;
+CREATE TRIGGER c BEFORE INSERT ON pg_temp.mine FOR EACH STATEMENT EXECUTE FUNCTION telemetry.clean_row('temperature=temperature@degF');
+INSERT INTO pg_temp.mine VALUES (212);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DROP TRIGGER c ON pg_temp.mine;

@@ -18,20 +18,26 @@ SELECT readings FROM telemetry.ingest('telemetry/ident-site/inv-01/ident_power',
 -- it, or delete it and leave its readings without a label. It holds neither right now.
 SET ROLE telemetry_admin;
 UPDATE telemetry.series SET asset_id = 'inv-99' WHERE series_id = 9001;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 DELETE FROM telemetry.series WHERE series_id = 9001;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 -- Renaming a metric rule cascades into series.metric; with series of it that is refused too.
 UPDATE telemetry.metric_rules SET metric = 'ident_tank_level' WHERE metric = 'ident_level';
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 RESET ROLE;
 -- The guard holds for the table's owner, whom privileges do not stop: no relabelling by UPDATE,
 -- no series_id change, no deleting a series with readings.
 UPDATE telemetry.series SET asset_id = 'inv-99' WHERE series_id = 9001;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 DELETE FROM telemetry.series WHERE series_id = 9001;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 UPDATE telemetry.series SET series_id = 9101 WHERE series_id = 9001;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 -- What is not identity may change.
 UPDATE telemetry.series SET created_at = '2025-01-01' WHERE series_id = 9003;
@@ -53,34 +59,46 @@ SELECT site_id, asset_id FROM telemetry.assets WHERE site_id = 'ident-site-2';
 SELECT new_site_id, new_asset_id, new_sensor_id, new_metric FROM telemetry.rename_series(9002, 'ident-site', NULL, '');
 -- Refused: an identity another series has (unique_violation) ...
 SELECT telemetry.rename_series(9002, asset_id => 'inv-01a', metric => 'ident_power');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 -- ... values the table or its CHECKs would refuse, and control characters ...
 SELECT telemetry.rename_series(9002, asset_id => '');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 SELECT telemetry.rename_series(9002, site_id => repeat('s', 129));
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 SELECT telemetry.rename_series(9002, sensor_id => repeat('s', 129));
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 SELECT telemetry.rename_series(9002, asset_id => E'inv\n02');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 SELECT telemetry.rename_series(9002, sensor_id => E'ct\t1');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 -- ... a metric without a rule, or with another unit: stored values are not converted ...
 SELECT telemetry.rename_series(9002, metric => 'ident_nonesuch');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 SELECT telemetry.rename_series(9002, metric => 'ident_temp');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 -- ... a series that does not exist, no series, and a rename that changes nothing.
 SELECT telemetry.rename_series(8999, asset_id => 'x');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 SELECT telemetry.rename_series(NULL, asset_id => 'x');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 SELECT telemetry.rename_series(9002, asset_id => 'inv-02', metric => 'ident_power_ac');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 -- The record of renames cannot be written, or forged, by the admin.
 INSERT INTO telemetry.series_renames (series_id, old_site_id, old_asset_id, old_sensor_id, old_metric,
                                       new_site_id, new_asset_id, new_sensor_id, new_metric)
 VALUES (9001, 'ident-site', 'inv-01a', '', 'ident_power', 'ident-site', 'inv-99', '', 'ident_power');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 SELECT series_id, old_site_id, old_asset_id, old_sensor_id, old_metric,
        new_site_id, new_asset_id, new_sensor_id, new_metric, note
@@ -92,6 +110,7 @@ DELETE FROM telemetry.series WHERE series_id = 9003;
 -- A change recorded in an earlier transaction does not let a later UPDATE through.
 SELECT new_asset_id FROM telemetry.rename_series(9001, asset_id => 'inv-01');
 UPDATE telemetry.series SET asset_id = 'inv-01a' WHERE series_id = 9001;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 SELECT new_asset_id FROM telemetry.rename_series(9001, asset_id => 'inv-01a');
 
@@ -105,14 +124,18 @@ SELECT series_id <> 9001 AS new_series FROM telemetry.series WHERE site_id = 'id
 -- telemetry_writer and telemetry_reader may not rename, update or delete series.
 SET ROLE telemetry_writer;
 SELECT telemetry.rename_series(9001, asset_id => 'inv-07');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 UPDATE telemetry.series SET asset_id = 'inv-07' WHERE series_id = 9001;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 DELETE FROM telemetry.series WHERE series_id = 9001;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 RESET ROLE;
 SET ROLE telemetry_reader;
 SELECT telemetry.rename_series(9001, asset_id => 'inv-07');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \echo :SQLSTATE
 SELECT count(*) AS renames_visible FROM telemetry.series_renames WHERE series_id = 9001;
 RESET ROLE;

@@ -28,16 +28,26 @@ SELECT telemetry.convert('NaN', 'W', 'kW'), telemetry.convert('Infinity', 'degF'
 -- Bad input: a clear error naming the unit, SQLSTATE 22023.
 \set VERBOSITY sqlstate
 SELECT telemetry.convert(1, 'furlong', 'm');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 \set VERBOSITY default
 SELECT telemetry.convert(1, 'furlong', 'm');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT telemetry.convert(1, 'kW', 'degC');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT telemetry.convert(1, 'mw', 'kW');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT telemetry.convert(1, 'g', '[g]');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT telemetry.convert(1e308, 'MW', 'W');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT telemetry.convert(1, '', 'kW');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT telemetry.convert(1, repeat('k', 100000), 'W');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT telemetry.to_canonical(1, 'W', 'no_such_metric');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT telemetry.to_canonical(1, 'W', 'temperature');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 -- A DBA adds a unit and a spelling; both are usable at once.
 INSERT INTO telemetry.units (unit, dimension, factor, description) VALUES ('[ton_us]/h', 'mass_flow', 907.18474 / 3600, 'short ton per hour');
 INSERT INTO telemetry.units (unit, dimension, factor, description) VALUES ('kg/s', 'mass_flow', 1, 'kilogram per second');
@@ -45,4 +55,6 @@ INSERT INTO telemetry.unit_aliases (alias, unit) VALUES ('tph', '[ton_us]/h');
 SELECT telemetry.convert(3.6, 'tph', 'kg/s')::numeric(10,6);
 -- The registry guards itself.
 INSERT INTO telemetry.units (unit, dimension, factor) VALUES ('bad', 'x', 0);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 INSERT INTO telemetry.unit_aliases (alias, unit) VALUES ('x', 'no_such_unit');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE

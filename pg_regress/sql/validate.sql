@@ -15,6 +15,7 @@ SELECT s, count(*) FROM (SELECT telemetry.validate('humidity', v) AS s FROM gene
 SELECT telemetry.validate(repeat('x', 1000000), 1);
 -- A wrong unit is an error, not a status.
 SELECT telemetry.validate('humidity', 50, 'kW');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 -- A rule change is seen at once.
 UPDATE telemetry.metric_rules SET valid_max = 110 WHERE metric = 'humidity';
 SELECT telemetry.validate('humidity', 105);
@@ -22,4 +23,6 @@ UPDATE telemetry.metric_rules SET valid_max = 100 WHERE metric = 'humidity';
 SELECT telemetry.validate('humidity', 105);
 -- Rules are checked: min above max is refused.
 INSERT INTO telemetry.metric_rules (metric, unit, valid_min, valid_max) VALUES ('broken', 'Cel', 10, 0);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 INSERT INTO telemetry.metric_rules (metric, unit) VALUES ('Not Snake', 'Cel');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE

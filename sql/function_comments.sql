@@ -1,19 +1,27 @@
--- telemetry: COMMENT ON every function and type (tables are commented where they are created).
-COMMENT ON SCHEMA telemetry IS 'Industrial telemetry: registries, readings hypertable, and the functions that clean readings.';
-COMMENT ON TYPE telemetry.validation_status IS
-  'Result of telemetry.validate: ok, below_min, above_max, not_finite, missing, unknown_metric.';
+-- telemetry: the COMMENT of each Rust function that no SQL file needs to exist before it is
+-- loaded (finalize, so after pgrx has created them all). Every other object is commented where it
+-- is created: the registry, route-pattern and inbox trigger functions in sql/units.sql,
+-- sql/routes.sql and sql/inbox.sql, which require them.
+
+-- Units (sql/units.sql).
 COMMENT ON FUNCTION telemetry.convert(double precision, text, text) IS
   'convert(value, from_unit, to_unit): value converted between units of one dimension, e.g. convert(212, ''degF'', ''degC'') = 100. Units are codes or aliases from telemetry.units and telemetry.unit_aliases. Unknown units and different dimensions raise 22023. NaN and infinities pass through.';
 COMMENT ON FUNCTION telemetry.canonical_unit(text) IS
   'canonical_unit(unit): the code in telemetry.units that a spelling stands for, e.g. canonical_unit(''celsius'') = ''Cel''. Unknown or ambiguous spellings raise 22023.';
+
+-- Metrics (sql/metrics.sql).
 COMMENT ON FUNCTION telemetry.normalize_metric(text) IS
   'normalize_metric(name): the canonical metric name for a vendor name: snake_case, then mapped through telemetry.metric_aliases, e.g. normalize_metric(''ActivePowerKW'') = ''active_power''. Empty or over-long names raise 22023.';
 COMMENT ON FUNCTION telemetry.metric_unit(text) IS
   'metric_unit(metric): the canonical unit of a metric (any alias), or NULL when the metric is unknown.';
 COMMENT ON FUNCTION telemetry.to_canonical(double precision, text, text) IS
   'to_canonical(value, from_unit, metric): a value converted to the canonical unit of its metric, e.g. to_canonical(77, ''degF'', ''temperature'') = 25.';
+
+-- Validation (its result type is in sql/bootstrap.sql).
 COMMENT ON FUNCTION telemetry.validate(text, double precision, text) IS
   'validate(metric, value, unit => NULL): ok, below_min, above_max, not_finite, missing (NULL value) or unknown_metric, checked against telemetry.metric_rules. With unit, the value is converted to the canonical unit first.';
+
+-- Quality.
 COMMENT ON FUNCTION telemetry.quality_score(text, double precision, timestamptz, timestamptz, text, double precision, timestamptz, double precision, double precision, text) IS
   'quality_score(metric, value, source_time, ingested_at => now(), source_quality => NULL, previous_value, previous_time, recent_mean, recent_stddev, unit): quality 0..1 weighted from completeness, validity, consistency and timeliness (settings telemetry.quality_weight_*), times 1 / telemetry.uncertain_quality_factor / 0 for a GOOD / UNCERTAIN / BAD source. Components without the data to judge them are left out.';
 COMMENT ON FUNCTION telemetry.quality_explain(text, double precision, timestamptz, timestamptz, text, double precision, timestamptz, double precision, double precision, text) IS
@@ -22,30 +30,23 @@ COMMENT ON FUNCTION telemetry.flag_names(integer) IS
   'flag_names(flags): the names of the quality flags set in a telemetry.readings.flags bitmask.';
 COMMENT ON FUNCTION telemetry.source_quality_code(text) IS
   'source_quality_code(source_quality): 0 good, 1 uncertain, 2 bad, from GOOD / UNCERTAIN / BAD (OPC UA names such as Bad_SensorFailure too) or a numeric OPC UA status code (decimal or 0x hex). Anything else raises 22023.';
+
+-- De-duplication (sql/dedup.sql).
 COMMENT ON FUNCTION telemetry.reading_key(text, text, text, timestamptz, text) IS
   'reading_key(site_id, asset_id, metric, source_time, sensor_id => ''''): a stable UUID (version 5) for a reading; metric aliases give the same key, so repeats and redeliveries are recognised.';
-COMMENT ON FUNCTION telemetry.registry_changed() IS
-  'Trigger function: invalidates the per-session registry caches when a registry table changes.';
-COMMENT ON FUNCTION telemetry.timescaledb_license() IS
-  'The license of the running TimescaleDB: apache (no compression, continuous aggregates or policies) or timescale (Community). Read at run time.';
-COMMENT ON SEQUENCE telemetry.series_series_id_seq IS 'Identity of telemetry.series.series_id.';
-COMMENT ON SEQUENCE telemetry.dead_letters_dead_letter_id_seq IS 'Identity of telemetry.dead_letters.dead_letter_id.';
-COMMENT ON SEQUENCE telemetry.dead_letter_messages_message_id_seq IS 'Identity of telemetry.dead_letter_messages.message_id.';
-COMMENT ON FUNCTION telemetry.check_route_pattern(text) IS
-  'check_route_pattern(pattern): true for a valid topic route pattern; otherwise raises 22023 saying what is wrong. Used by the CHECK on telemetry.routes.pattern.';
+
+-- Routes (sql/routes.sql).
 COMMENT ON FUNCTION telemetry.match_topic(text, text) IS
   'match_topic(pattern, topic): one row with the site_id, asset_id, sensor_id and metric the topic fills under the pattern, or no row when it does not match.';
+
+-- Ingest (sql/ingest.sql) and staging.
 COMMENT ON FUNCTION telemetry.ingest(text, bytea, timestamptz) IS
   'ingest(topic, payload, received_at => now()): run one MQTT message (a NULL topic or payload becomes a dead letter too) through the pipeline (route, decode, convert, validate, score, de-duplicate, store) exactly as a batch would. Returns the counts, the dead letters by reason (jsonb) and the source times of the oldest and newest reading stored. Nothing is dropped silently: what is not stored is in telemetry.dead_letters.';
 COMMENT ON FUNCTION telemetry.prepare_staging() IS
   'prepare_staging(): create this session''s staging table pg_temp.telemetry_staging (received_at, topic, payload, and optionally payload_bytes, packet_id, retained, redelivered) if missing and return its name. Rows are deleted at commit.';
 COMMENT ON FUNCTION telemetry.ingest_staged() IS
   'ingest_staged(): run every message in pg_temp.telemetry_staging through the pipeline in arrival order, empty the table, and return what telemetry.ingest returns for the whole batch: counts, dead letters by reason, source times of the oldest and newest reading stored. Call it in the transaction that filled the table.';
+
+-- The row trigger for tables of your own.
 COMMENT ON FUNCTION telemetry.clean_row() IS
   'Row trigger for a table of your own: validates, converts to canonical units and scores readings on INSERT or UPDATE. Arguments, key=value each: wide tables name column=metric or column=metric@unit (values arrive in that unit and are converted in place); narrow tables give metric_column, value_column and optionally unit_column; time_column (source time), quality_column (gets the mean score), flags_column (gets the flags) and on_invalid=keep|null|reject for out-of-range or non-finite values are optional.';
-COMMENT ON FUNCTION telemetry.inbox_begin() IS
-  'Statement trigger of telemetry.inbox: opens the collection of one statement''s messages (a nested INSERT into the inbox gets its own).';
-COMMENT ON FUNCTION telemetry.inbox_collect() IS
-  'Row trigger of telemetry.inbox: keeps each inserted message for the end of its statement and stores nothing.';
-COMMENT ON FUNCTION telemetry.inbox_flush() IS
-  'Statement trigger of telemetry.inbox: runs the statement''s messages through the ingest pipeline as one batch.';

@@ -1,6 +1,36 @@
--- telemetry: the units, aliases and metric rules shipped with the extension (builtin = true).
--- A value v in a unit is (v + offset) * factor in the base unit of its dimension.
--- Under pg_restore (after timescaledb_pre_restore()) the dump brings these rows, as edited.
+-- telemetry: units of measure (telemetry.convert(), telemetry.canonical_unit()): the units and
+-- unit_aliases registries, the rows shipped in them (builtin = true), and what keeps the Rust
+-- functions' cached copy of them current.
+-- Registries the DBA edits carry a `builtin` flag: rows we ship are builtin.
+
+CREATE TABLE telemetry.units (
+    unit        text PRIMARY KEY CHECK (pg_catalog.length(unit) BETWEEN 1 AND 64),
+    dimension   text NOT NULL CHECK (pg_catalog.length(dimension) BETWEEN 1 AND 64),
+    factor      double precision NOT NULL CHECK (factor > 0 AND factor < 'Infinity'),
+    "offset"    double precision NOT NULL DEFAULT 0 CHECK ("offset" > '-Infinity' AND "offset" < 'Infinity'),
+    description text,
+    builtin     boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE telemetry.units IS
+  'Units of measure. A value v in this unit is (v + offset) * factor in the base unit of its dimension (K, W, J, Pa, m3, m3/s, ...). Codes follow UCUM where UCUM has one.';
+COMMENT ON COLUMN telemetry.units.unit IS 'Canonical code, case-sensitive (mW is milliwatt, MW is megawatt).';
+COMMENT ON COLUMN telemetry.units.dimension IS 'Physical dimension; only units of the same dimension convert into each other.';
+COMMENT ON COLUMN telemetry.units.factor IS 'Multiplier to the base unit of the dimension, applied after the offset.';
+COMMENT ON COLUMN telemetry.units."offset" IS 'Added before the factor; non-zero only for affine scales (degC, degF).';
+COMMENT ON COLUMN telemetry.units.builtin IS 'Shipped with the extension (a DBA may still edit or delete it).';
+
+CREATE TABLE telemetry.unit_aliases (
+    alias   text PRIMARY KEY CHECK (pg_catalog.length(alias) BETWEEN 1 AND 64),
+    unit    text NOT NULL REFERENCES telemetry.units (unit) ON UPDATE CASCADE ON DELETE CASCADE,
+    builtin boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE telemetry.unit_aliases IS
+  'Other spellings of a unit as devices send them ("celsius", "°C", "C", "KW"). Matched exactly first, then case-insensitively when that is unambiguous.';
+COMMENT ON COLUMN telemetry.unit_aliases.builtin IS 'Shipped with the extension (a DBA may still edit or delete it).';
+
+-- The units and spellings shipped with the extension. A value v in a unit is (v + offset) *
+-- factor in the base unit of its dimension. Under pg_restore (after timescaledb_pre_restore())
+-- the dump brings these rows, as edited.
 DO $seed$
 BEGIN
 IF coalesce(pg_catalog.current_setting('timescaledb.restoring', true), 'off') = 'on' THEN
@@ -101,7 +131,6 @@ INSERT INTO telemetry.units (unit, dimension, factor, "offset", description, bui
   ('rad',          'angle',            1,                      0, 'radian', true),
   ('deg',          'angle',            pg_catalog.pi() / 180,  0, 'degree of arc', true),
   ('{count}',      'count',            1,                      0, 'a count of things (steps, pulses)', true);
-
 INSERT INTO telemetry.unit_aliases (alias, unit, builtin)
 SELECT alias, unit, true FROM (VALUES
   ('celsius', 'Cel'), ('degC', 'Cel'), ('°C', 'Cel'), ('C', 'Cel'), ('deg C', 'Cel'), ('centigrade', 'Cel'),
@@ -133,53 +162,19 @@ SELECT alias, unit, true FROM (VALUES
   ('degree', 'deg'), ('degrees', 'deg'), ('°', 'deg'), ('radian', 'rad'),
   ('count', '{count}'), ('steps', '{count}'), ('pulses', '{count}')
 ) AS a (alias, unit);
-
--- Ranges from the seed documents: 002 (ESP pumps), 003 (dairy farm), 000 (solar, wind, BESS).
-INSERT INTO telemetry.metric_rules
-  (metric, unit, valid_min, valid_max, max_rate_of_change, expected_interval, description, builtin)
-VALUES
-  ('temperature',         'Cel',          -50,  200,   NULL, NULL,        'Equipment temperature (ESP motor: -50..200 degC)', true),
-  ('ambient_temperature', 'Cel',          -40,  70,    1,    '1 minute',  'Outdoor or barn air temperature (industrial range -40..70 degC)', true),
-  ('humidity',            '%',            0,    100,   NULL, '1 minute',  'Relative humidity', true),
-  ('nh3',                 '[ppm]',        0,    100,   NULL, '1 minute',  'Ammonia concentration in a barn', true),
-  ('activity_level',      '{count}',      0,    1000,  NULL, NULL,        'Animal activity (steps per interval)', true),
-  ('rumination',          'min',          0,    1440,  NULL, '1 day',     'Rumination time per day', true),
-  ('body_temperature',    'Cel',          35,   42,    NULL, NULL,        'Animal body temperature', true),
-  ('milk_volume',         'mL',           0,    50000, NULL, NULL,        'Milk volume per milking', true),
-  ('vibration',           'mm/s',         0,    NULL,  NULL, '1 minute',  'Vibration velocity', true),
-  ('pressure',            'kPa',          0,    NULL,  NULL, '1 minute',  'Line or tubing pressure', true),
-  ('intake_pressure',     'kPa',          0,    NULL,  NULL, '1 minute',  'ESP pump intake pressure', true),
-  ('discharge_pressure',  'kPa',          0,    NULL,  NULL, '1 minute',  'ESP pump discharge pressure', true),
-  ('flow_rate',           'm3/h',         0,    NULL,  NULL, '1 minute',  'Volumetric flow rate', true),
-  ('motor_current',       'A',            0,    NULL,  NULL, '1 minute',  'Motor current', true),
-  ('motor_speed',         'rpm',          0,    NULL,  NULL, '1 minute',  'Motor or shaft speed', true),
-  ('active_power',        'kW',           NULL, NULL,  NULL, '1 second',  'Active power; negative when a battery charges', true),
-  ('reactive_power',      'kvar',         NULL, NULL,  NULL, '1 second',  'Reactive power', true),
-  ('energy',              'kWh',          0,    NULL,  NULL, '1 minute',  'Energy meter reading', true),
-  ('voltage',             'V',            0,    NULL,  NULL, '1 second',  'Voltage', true),
-  ('current',             'A',            NULL, NULL,  NULL, '1 second',  'Current; negative when a battery charges', true),
-  ('frequency',           'Hz',           45,   65,    NULL, '1 second',  'Grid frequency', true),
-  ('power_factor',        '1',            -1,   1,     NULL, '1 second',  'Power factor', true),
-  ('state_of_charge',     '%',            0,    100,   NULL, '10 seconds', 'Battery state of charge', true),
-  ('state_of_health',     '%',            0,    100,   NULL, '1 day',     'Battery state of health', true),
-  ('cell_voltage',        'V',            0,    5,     NULL, '10 seconds', 'Battery cell voltage', true),
-  ('irradiance',          'W/m2',         0,    1500,  NULL, '1 second',  'Solar irradiance (plane of array or global horizontal)', true),
-  ('wind_speed',          'm/s',          0,    75,    NULL, '1 second',  'Wind speed at hub height', true),
-  ('wind_direction',      'deg',          0,    360,   NULL, '1 second',  'Wind direction', true);
-
-INSERT INTO telemetry.metric_aliases (alias, metric, builtin)
-SELECT alias, metric, true FROM (VALUES
-  ('temp', 'temperature'), ('motor_temperature', 'temperature'), ('motor_temp', 'temperature'),
-  ('air_temperature', 'ambient_temperature'), ('outdoor_temperature', 'ambient_temperature'),
-  ('relative_humidity', 'humidity'), ('rh', 'humidity'), ('humidity_percent', 'humidity'),
-  ('ammonia', 'nh3'), ('activity', 'activity_level'), ('activity_index', 'activity_level'),
-  ('rumination_minutes', 'rumination'), ('body_temp', 'body_temperature'),
-  ('body_temperature_celsius', 'body_temperature'), ('milk_volume_ml', 'milk_volume'),
-  ('flow', 'flow_rate'), ('rpm', 'motor_speed'), ('speed_rpm', 'motor_speed'),
-  ('active_power_kw', 'active_power'), ('p_ac', 'active_power'), ('power', 'active_power'),
-  ('reactive_power_kvar', 'reactive_power'), ('energy_kwh', 'energy'), ('freq', 'frequency'),
-  ('grid_frequency', 'frequency'), ('pf', 'power_factor'), ('soc', 'state_of_charge'),
-  ('soh', 'state_of_health'), ('ghi', 'irradiance'), ('poa_irradiance', 'irradiance'),
-  ('windspeed', 'wind_speed'), ('winddirection', 'wind_direction')
-) AS a (alias, metric);
 END $seed$;
+
+-- Registry edits must reach the per-backend caches of the Rust functions.
+COMMENT ON FUNCTION telemetry.registry_changed() IS
+  'Trigger function: invalidates the per-session registry caches when a registry table changes.';
+CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON telemetry.units
+  FOR EACH STATEMENT EXECUTE FUNCTION telemetry.registry_changed();
+COMMENT ON TRIGGER registry_changed ON telemetry.units IS 'Invalidates the cached registries of every session when this table changes.';
+CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON telemetry.unit_aliases
+  FOR EACH STATEMENT EXECUTE FUNCTION telemetry.registry_changed();
+COMMENT ON TRIGGER registry_changed ON telemetry.unit_aliases IS 'Invalidates the cached registries of every session when this table changes.';
+
+-- pg_dump keeps every row of the registries, shipped rows as the DBA edited them too; under
+-- pg_restore the seed is skipped, so the dump's rows are the only ones.
+SELECT pg_catalog.pg_extension_config_dump('telemetry.units', '');
+SELECT pg_catalog.pg_extension_config_dump('telemetry.unit_aliases', '');
