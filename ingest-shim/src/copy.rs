@@ -12,11 +12,12 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls};
 
+use crate::batch;
 use crate::config::{self, Config};
 use crate::deadletter::{self, DeadLetterFile};
 use crate::isolate::{DataError, Failure, Parts};
 use crate::metrics::{Metrics, Reason, SqlState};
-use crate::mqtt::{Acker, Message};
+use crate::mqtt::{Acker, Claim, Message};
 use crate::spool::Cursor;
 
 /// Who is told when a batch has committed.
@@ -28,11 +29,19 @@ pub enum Completion {
 }
 
 impl Completion {
+    /// Each mode takes its own kind of token; with a spool, the acknowledger's were completed
+    /// when the messages were spooled.
     fn complete(&self, batch: &[Message]) {
-        let tokens = batch.iter().filter_map(|m| m.token);
+        let claims = batch.iter().filter_map(|m| m.claim);
         match self {
-            Completion::Ack(acker) => acker.complete(tokens),
-            Completion::Spool(cursor) => cursor.complete(tokens),
+            Completion::Ack(acker) => acker.complete(claims.filter_map(|c| match c {
+                Claim::Ack(token) => Some(token),
+                Claim::Spool(_) => None,
+            })),
+            Completion::Spool(cursor) => cursor.complete(claims.filter_map(|c| match c {
+                Claim::Spool(token) => Some(token),
+                Claim::Ack(_) => None,
+            })),
         }
     }
 }
@@ -295,33 +304,12 @@ impl Writer {
             }
         };
         let mut batch = Vec::new();
-        while self.collect(&mut batch).await {
+        let limits = &self.config.batch;
+        while batch::collect(&mut self.rx, &mut batch, limits, limits.max_bytes).await {
             self.commit(&mut connection, &batch).await?;
             batch.clear();
         }
         Ok(())
-    }
-
-    /// Waits for a first message, then adds more until the batch is full by count or bytes or
-    /// its time is up. False when the channel is closed and empty.
-    async fn collect(&mut self, batch: &mut Vec<Message>) -> bool {
-        let limits = &self.config.batch;
-        let Some(first) = self.rx.recv().await else {
-            return false;
-        };
-        let deadline = tokio::time::Instant::now() + limits.max_delay();
-        let mut bytes = first.payload.len() + first.topic.len();
-        batch.push(first);
-        while batch.len() < limits.max_messages && bytes < limits.max_bytes {
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(message)) => {
-                    bytes += message.payload.len() + message.topic.len();
-                    batch.push(message);
-                }
-                Ok(None) | Err(_) => break,
-            }
-        }
-        true
     }
 
     /// Commits the batch part by part until each message is committed or dead-lettered

@@ -135,7 +135,7 @@ mod tests {
             packet_id: 9,
             retained: false,
             redelivered: true,
-            token: None,
+            claim: None,
         };
         let one = line(&message, 1, "23514", "marker \"refused\"");
         let file = DeadLetterFile::open(&path, 2 * one.len() as u64).unwrap();

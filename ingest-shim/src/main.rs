@@ -1,12 +1,14 @@
 //! ingest-shim: MQTT in, binary COPY into the telemetry extension's staging table out; each
 //! message is acknowledged to the broker only after the transaction holding it has committed.
 
+mod batch;
 mod config;
 mod copy;
 mod deadletter;
 mod isolate;
 mod metrics;
 mod mqtt;
+mod prefix;
 mod shutdown;
 mod spool;
 

@@ -16,6 +16,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::{self, Protocol};
 use crate::metrics::Metrics;
+use crate::prefix::{Prefix, Token};
+use crate::spool::Spooled;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MqttError {
@@ -37,10 +39,18 @@ pub struct Message {
     pub packet_id: u16,
     pub retained: bool,
     pub redelivered: bool,
-    /// Arrival index in the acknowledger, or with a spool, the spool's sequence number; None for
-    /// QoS 0 messages, which need no ack.
-    pub token: Option<u64>,
+    /// Who is told once the message has committed; None for QoS 0 messages, which need no ack.
+    pub claim: Option<Claim>,
     pub _held: Held,
+}
+
+/// The committed prefix a message waits in, with its place there.
+#[derive(Clone, Copy)]
+pub enum Claim {
+    /// The acknowledger's, in arrival order.
+    Ack(Token<Unacked>),
+    /// With a spool, once spooled (and so acknowledged): the spool's, by sequence number.
+    Spool(Token<Spooled>),
 }
 
 /// What a message costs besides its topic and payload: the struct in a queue and in a batch,
@@ -216,7 +226,7 @@ fn message(
         packet_id: pkid,
         retained: retain,
         redelivered: dup,
-        token: None,
+        claim: None,
     }
 }
 
@@ -231,17 +241,16 @@ pub struct Acker {
 struct AckState {
     /// Counts broker connections; packet ids are only meaningful within one.
     connection: u64,
-    front: u64,
-    queue: VecDeque<Pending>,
+    prefix: Prefix<Unacked>,
     /// Committed, in arrival order, but not yet taken by the client's request channel: sent
     /// before any later ack, at the next commit or the next event of the poller.
-    unsent: VecDeque<(u64, u16)>,
+    unsent: VecDeque<Unacked>,
 }
 
-struct Pending {
+/// A message awaiting its PUBACK.
+pub struct Unacked {
     connection: u64,
     packet_id: u16,
-    done: bool,
 }
 
 impl Acker {
@@ -249,8 +258,7 @@ impl Acker {
         Acker {
             state: Mutex::new(AckState {
                 connection: 0,
-                front: 0,
-                queue: VecDeque::new(),
+                prefix: Prefix::starting_at(0),
                 unsent: VecDeque::new(),
             }),
             client,
@@ -270,40 +278,25 @@ impl Acker {
         self.lock().connection += 1;
     }
 
-    fn register(&self, packet_id: u16) -> u64 {
+    fn register(&self, packet_id: u16) -> Token<Unacked> {
         let mut state = self.lock();
-        let token = state.front + state.queue.len() as u64;
         let connection = state.connection;
-        state.queue.push_back(Pending {
+        let token = state.prefix.push(Unacked {
             connection,
             packet_id,
-            done: false,
         });
-        self.metrics.messages_in_hand.set(state.queue.len() as i64);
+        self.metrics.messages_in_hand.set(state.prefix.len() as i64);
         token
     }
 
     /// Marks the messages committed and acknowledges the committed prefix. Messages received on
     /// an earlier connection are not acknowledged: the broker has already redelivered them on
     /// the current one, where they are acknowledged once that copy commits.
-    pub fn complete(&self, tokens: impl IntoIterator<Item = u64>) {
+    pub fn complete(&self, tokens: impl IntoIterator<Item = Token<Unacked>>) {
         let mut state = self.lock();
-        for token in tokens {
-            let index = token.wrapping_sub(state.front) as usize;
-            if let Some(pending) = state.queue.get_mut(index) {
-                pending.done = true;
-            }
-        }
-        while state.queue.front().is_some_and(|p| p.done) {
-            let Some(pending) = state.queue.pop_front() else {
-                break;
-            };
-            state.front += 1;
-            state
-                .unsent
-                .push_back((pending.connection, pending.packet_id));
-        }
-        self.metrics.messages_in_hand.set(state.queue.len() as i64);
+        let AckState { prefix, unsent, .. } = &mut *state;
+        prefix.complete(tokens, |unacked| unsent.push_back(unacked));
+        self.metrics.messages_in_hand.set(prefix.len() as i64);
         self.send(&mut state);
     }
 
@@ -316,7 +309,11 @@ impl Acker {
     }
 
     fn send(&self, state: &mut AckState) {
-        while let Some(&(connection, packet_id)) = state.unsent.front() {
+        while let Some(&Unacked {
+            connection,
+            packet_id,
+        }) = state.unsent.front()
+        {
             // Received on an earlier connection: the broker has redelivered it on this one.
             if connection == state.connection {
                 if let Err(error) = self.client.ack(packet_id) {
@@ -492,7 +489,7 @@ impl Session {
                     let Some(r) = &router else { continue };
                     // QoS 0 deliveries carry packet id 0 and are never acknowledged.
                     if message.packet_id != 0 {
-                        message.token = Some(self.acker.register(message.packet_id));
+                        message.claim = Some(Claim::Ack(self.acker.register(message.packet_id)));
                     }
                     if !r.send(message).await {
                         // Only a failed spool drops its receiver before the stop.
@@ -541,7 +538,7 @@ mod tests {
             Arc::new(Metrics::new(1)),
         );
         acker.connected();
-        let tokens: Vec<u64> = [11, 12, 13]
+        let tokens: Vec<_> = [11, 12, 13]
             .into_iter()
             .map(|p| acker.register(p))
             .collect();
@@ -569,7 +566,7 @@ mod tests {
             metrics.clone(),
         );
         acker.connected();
-        let tokens: Vec<u64> = (1..=5).map(|p| acker.register(p)).collect();
+        let tokens: Vec<_> = (1..=5).map(|p| acker.register(p)).collect();
         acker.complete(tokens[..4].iter().copied());
         assert_eq!(acked(&rx), [1, 2], "the queue takes two");
         assert_eq!(metrics.acks_deferred.get(), 1);
