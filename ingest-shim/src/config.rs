@@ -130,8 +130,27 @@ pub struct Config {
     pub batch: Batch,
     pub http: Http,
     pub log: Log,
+    pub shutdown: Shutdown,
     pub spool: Spool,
     pub dead_letter: DeadLetter,
+    /// Deprecated settings found, logged once logging is set up.
+    #[serde(skip)]
+    pub deprecations: Vec<&'static str>,
+}
+
+/// What a SIGTERM or SIGINT waits for.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Shutdown {
+    /// How long to keep retrying the batches in hand before giving up on them. None until
+    /// `Config::load` resolves it, from here or from the old `log.shutdown_timeout_secs`.
+    pub timeout_secs: Option<u64>,
+}
+
+impl Shutdown {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs.unwrap_or(30))
+    }
 }
 
 /// Messages that fail alone with a data error go to this file, and are then acknowledged.
@@ -249,8 +268,8 @@ pub struct Log {
     pub format: LogFormat,
     /// tracing filter, e.g. "info" or "ingest_shim=debug"; RUST_LOG wins when set.
     pub filter: String,
-    /// On SIGTERM, how long to keep retrying the batches in hand before giving up on them.
-    pub shutdown_timeout_secs: u64,
+    /// Deprecated: the old place of shutdown.timeout_secs, still read (with a warning).
+    pub shutdown_timeout_secs: Option<u64>,
 }
 
 impl Default for Mqtt {
@@ -316,7 +335,7 @@ impl Default for Log {
         Log {
             format: LogFormat::Text,
             filter: "info".into(),
-            shutdown_timeout_secs: 30,
+            shutdown_timeout_secs: None,
         }
     }
 }
@@ -341,6 +360,7 @@ impl Config {
             None => Config::default(),
         };
         config.apply(args);
+        config.move_deprecated()?;
         config.mqtt.password = secret("INGEST_SHIM_MQTT_PASSWORD", &config.mqtt.password_file)?;
         config.postgres.password =
             secret("INGEST_SHIM_PG_PASSWORD", &config.postgres.password_file)?;
@@ -376,6 +396,20 @@ impl Config {
                 None => PathBuf::from("/var/lib/ingest-shim/dead-letters.jsonl"),
             };
         }
+    }
+
+    /// Moves settings from their old places to their new ones, noting each for a warning.
+    fn move_deprecated(&mut self) -> Result<(), ConfigError> {
+        if let Some(secs) = self.log.shutdown_timeout_secs.take() {
+            if self.shutdown.timeout_secs.is_some() {
+                return Err(ConfigError::Invalid("log.shutdown_timeout_secs is the old name of shutdown.timeout_secs: set only the latter".into()));
+            }
+            self.shutdown.timeout_secs = Some(secs);
+            self.deprecations
+                .push("log.shutdown_timeout_secs is deprecated: set shutdown.timeout_secs instead");
+        }
+        self.shutdown.timeout_secs.get_or_insert(30);
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -572,6 +606,29 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("needs mqtt.protocol"), "{err}");
+    }
+
+    #[test]
+    fn shutdown_timeout_in_its_section_or_in_the_old_place() {
+        let dir = std::env::temp_dir().join(format!("shim-config-stop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        let load = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Config::load(&args(&["--config", path.to_str().unwrap()]))
+        };
+        let default = load("").unwrap();
+        assert_eq!(default.shutdown.timeout(), Duration::from_secs(30));
+        assert!(default.deprecations.is_empty());
+        let new = load("[shutdown]\ntimeout_secs = 3\n").unwrap();
+        assert_eq!(new.shutdown.timeout(), Duration::from_secs(3));
+        assert!(new.deprecations.is_empty());
+        let old = load("[log]\nshutdown_timeout_secs = 2\n").unwrap();
+        assert_eq!(old.shutdown.timeout(), Duration::from_secs(2));
+        assert_eq!(old.deprecations.len(), 1);
+        let both = "[log]\nshutdown_timeout_secs = 2\n[shutdown]\ntimeout_secs = 3\n";
+        assert!(load(both).unwrap_err().to_string().contains("set only"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

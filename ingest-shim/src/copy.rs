@@ -496,7 +496,7 @@ impl Retry {
         Retry {
             backoff: Duration::from_millis(100),
             max: Duration::from_secs(config.postgres.retry_max_secs),
-            shutdown: Duration::from_secs(config.log.shutdown_timeout_secs),
+            shutdown: config.shutdown.timeout(),
             stopping_since: None,
         }
     }

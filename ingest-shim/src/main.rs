@@ -34,11 +34,17 @@ fn main() -> ExitCode {
         }
     };
     if args.check_config {
+        for deprecation in &config.deprecations {
+            eprintln!("ingest-shim: warning: {deprecation}");
+        }
         println!("{config:#?}");
         println!("configuration is valid");
         return ExitCode::SUCCESS;
     }
     init_logging(&config.log);
+    for deprecation in &config.deprecations {
+        tracing::warn!("{deprecation}");
+    }
     // rustls needs one process-wide crypto provider; an error only means one is installed.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Runtime::new() {
