@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -155,47 +155,45 @@ struct CursorState {
 }
 
 impl Cursor {
+    fn lock(&self) -> MutexGuard<'_, CursorState> {
+        // A panic elsewhere while holding the lock leaves consistent state: every update is a
+        // single push, pop or sum.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn complete(&self, tokens: impl IntoIterator<Item = Token<Spooled>>) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.lock();
         state.prefix.complete(tokens, |_| {});
         let front = state.prefix.front();
         // A segment can go once the next one starts at or before the committed prefix.
         while state.segments.len() > 1 && state.segments[1].0 <= front {
             if let Some((_, path, _)) = state.segments.pop_front() {
-                if let Err(error) = fs::remove_file(&path) {
-                    tracing::warn!(%error, path = %path.display(), "cannot delete a committed spool segment");
-                }
+                remove_segment(&path);
             }
         }
-        self.metrics.spool_bytes.set(total(&state.segments) as i64);
-    }
-
-    fn bytes(&self) -> u64 {
-        total(
-            &self
-                .state
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .segments,
-        )
+        self.metrics.spool_bytes.set(state.bytes() as i64);
     }
 
     /// After the writers have finished: when everything spooled has been committed, the
     /// remaining segments go too, so the next start replays nothing.
     pub fn close(&self) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.lock();
         if state.prefix.is_empty() {
-            for (_, path, _) in state.segments.drain(..) {
-                if let Err(error) = fs::remove_file(&path) {
-                    tracing::warn!(%error, path = %path.display(), "cannot delete a committed spool segment");
-                }
-            }
+            state.segments.drain(..).for_each(|s| remove_segment(&s.1));
         }
     }
 }
 
-fn total(segments: &VecDeque<(u64, PathBuf, u64)>) -> u64 {
-    segments.iter().map(|s| s.2).sum()
+impl CursorState {
+    fn bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.2).sum()
+    }
+}
+
+fn remove_segment(path: &Path) {
+    if let Err(error) = fs::remove_file(path) {
+        tracing::warn!(%error, path = %path.display(), "cannot delete a committed spool segment");
+    }
 }
 
 pub struct Spool {
@@ -261,7 +259,8 @@ impl Spool {
         }
         let (file, path) = create_segment(dir, next)?;
         segments.push_back((next, path, 0));
-        metrics.spool_bytes.set(total(&segments) as i64);
+        let state = CursorState { prefix, segments };
+        metrics.spool_bytes.set(state.bytes() as i64);
         if !replay.is_empty() {
             tracing::info!(messages = replay.len(), "replaying the spool");
         }
@@ -269,7 +268,7 @@ impl Spool {
             dir: dir.to_owned(),
             max_bytes,
             cursor: Arc::new(Cursor {
-                state: Mutex::new(CursorState { prefix, segments }),
+                state: Mutex::new(state),
                 metrics,
             }),
             file,
@@ -284,7 +283,7 @@ impl Spool {
             encode(message, &mut buffer);
         }
         let cursor = self.cursor.clone();
-        let mut state = cursor.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = cursor.lock();
         if state
             .segments
             .back()
@@ -300,10 +299,7 @@ impl Spool {
         self.file.sync_data().map_err(io_error(&segment.1))?;
         segment.2 += bytes;
         let tokens = group.iter().map(|_| state.prefix.push(Spooled)).collect();
-        self.cursor
-            .metrics
-            .spool_bytes
-            .set(total(&state.segments) as i64);
+        cursor.metrics.spool_bytes.set(state.bytes() as i64);
         Ok(tokens)
     }
 
@@ -321,7 +317,7 @@ impl Spool {
     fn rotate_if_committed(&mut self) -> Result<(), SpoolError> {
         {
             let cursor = self.cursor.clone();
-            let mut state = cursor.state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut state = cursor.lock();
             if !state.prefix.is_empty() || state.segments.back().is_none_or(|s| s.2 == 0) {
                 return Ok(());
             }
@@ -349,7 +345,7 @@ impl Spool {
         }
         let mut group = Vec::new();
         loop {
-            if self.cursor.bytes() >= self.max_bytes {
+            if self.cursor.lock().bytes() >= self.max_bytes {
                 // Stopping with a full spool: what is not spooled is not acknowledged either.
                 if *stop.borrow() {
                     return Ok(());
