@@ -83,7 +83,10 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     tokio::spawn(metrics::serve(listener, metrics.clone()));
 
     let session = mqtt::Session::new(&config.mqtt, metrics.clone())?;
-    let spool = (config.spool.dir.as_ref())
+    let spool = config
+        .spool
+        .dir
+        .as_ref()
         .map(|dir| spool::Spool::open(dir, config.spool.max_bytes, metrics.clone()))
         .transpose()?;
     let completion = Arc::new(match &spool {
