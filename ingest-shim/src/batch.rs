@@ -6,7 +6,7 @@
 use tokio::sync::mpsc;
 
 use crate::config;
-use crate::mqtt::Message;
+use crate::message::Message;
 
 /// Waits for a first message, then adds more to `batch` until it holds `limits.max_messages`
 /// or `max_bytes` of topics and payloads, or `limits.max_delay()` has passed. False when the

@@ -16,8 +16,9 @@ use crate::batch;
 use crate::config::{self, Config};
 use crate::deadletter::{self, DeadLetterFile};
 use crate::isolate::{DataError, Failure, Parts};
+use crate::message::{Claim, Message};
 use crate::metrics::{Metrics, Reason, SqlState};
-use crate::mqtt::{Acker, Claim, Message};
+use crate::mqtt::Acker;
 use crate::spool::Cursor;
 
 /// Who is told when a batch has committed.

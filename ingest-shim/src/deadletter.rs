@@ -9,7 +9,7 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::mqtt::Message;
+use crate::message::Message;
 
 #[derive(Debug, thiserror::Error)]
 #[error("dead-letter file {path}: {source}")]
@@ -116,7 +116,7 @@ pub fn line(message: &Message, writer: usize, sqlstate: &str, error: &str) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mqtt::Held;
+    use crate::message::Held;
     use bytes::Bytes;
     use prometheus_client::metrics::gauge::Gauge;
     use std::time::Instant;

@@ -6,6 +6,7 @@ mod config;
 mod copy;
 mod deadletter;
 mod isolate;
+mod message;
 mod metrics;
 mod mqtt;
 mod prefix;
@@ -165,7 +166,7 @@ const CHANNEL: usize = mqtt::MAX_UNACKED;
 /// The spool's task, between the poller and the writers; returns the poller's router to it.
 fn spawn_spool(
     spool: spool::Spool,
-    writers: Vec<mpsc::Sender<mqtt::Message>>,
+    writers: Vec<mpsc::Sender<message::Message>>,
     session: &mqtt::Session,
     config: &Arc<Config>,
     stop: &watch::Receiver<bool>,

@@ -1,5 +1,6 @@
-//! The MQTT side: one persistent QoS 1 session (3.1.1 or 5), polled in its own task, and the
-//! acknowledger that sends PUBACKs in arrival order once the writers report their commits.
+//! The MQTT side: one persistent QoS 1 session (3.1.1 or 5), polled in its own task, the
+//! acknowledger that sends PUBACKs in arrival order once the writers report their commits, and
+//! the router that hands each message to the writer of its topic.
 
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
@@ -15,9 +16,9 @@ use rumqttc::{Outgoing, QoS, TlsConfiguration, Transport};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{self, Protocol};
+use crate::message::{Claim, Held, Message, Unacked};
 use crate::metrics::Metrics;
 use crate::prefix::{Prefix, Token};
-use crate::spool::Spooled;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MqttError {
@@ -29,59 +30,6 @@ pub enum MqttError {
 /// connection, even from a broker that overruns its in-flight window (Mosquitto 2.0.11 does).
 /// The queues are sized by it; they allocate only what they hold.
 pub const MAX_UNACKED: usize = 1 << 16;
-
-/// One received message, as it goes to a writer.
-pub struct Message {
-    pub topic: String,
-    pub payload: Bytes,
-    pub received_at: SystemTime,
-    pub received: Instant,
-    pub packet_id: u16,
-    pub retained: bool,
-    pub redelivered: bool,
-    /// Who is told once the message has committed; None for QoS 0 messages, which need no ack.
-    pub claim: Option<Claim>,
-    pub _held: Held,
-}
-
-/// The committed prefix a message waits in, with its place there.
-#[derive(Clone, Copy)]
-pub enum Claim {
-    /// The acknowledger's, in arrival order.
-    Ack(Token<Unacked>),
-    /// With a spool, once spooled (and so acknowledged): the spool's, by sequence number.
-    Spool(Token<Spooled>),
-}
-
-/// What a message costs besides its topic and payload: the struct in a queue and in a batch,
-/// its entries in the acknowledger and the request channel, allocation headers. Without it, a
-/// budget in bytes lets small messages pile up (72,000 single readings/s: 101 MiB RSS).
-const MESSAGE_OVERHEAD: usize = 512;
-
-/// Counts a message's memory (topic, payload and MESSAGE_OVERHEAD) in the bytes_in_hand gauge
-/// while it is alive.
-pub struct Held {
-    bytes: i64,
-    gauge: Gauge,
-}
-
-impl Held {
-    pub fn new(gauge: &Gauge, topic: &str, payload: &[u8]) -> Held {
-        let bytes =
-            i64::try_from(MESSAGE_OVERHEAD + topic.len() + payload.len()).unwrap_or(i64::MAX);
-        gauge.inc_by(bytes);
-        Held {
-            bytes,
-            gauge: gauge.clone(),
-        }
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        self.gauge.dec_by(self.bytes);
-    }
-}
 
 #[derive(Clone)]
 enum Client {
@@ -245,12 +193,6 @@ struct AckState {
     /// Committed, in arrival order, but not yet taken by the client's request channel: sent
     /// before any later ack, at the next commit or the next event of the poller.
     unsent: VecDeque<Unacked>,
-}
-
-/// A message awaiting its PUBACK.
-pub struct Unacked {
-    connection: u64,
-    packet_id: u16,
 }
 
 impl Acker {

@@ -22,8 +22,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::batch;
 use crate::config;
+use crate::message::{Claim, Held, Message, Spooled};
 use crate::metrics::Metrics;
-use crate::mqtt::{Acker, Claim, Held, Message, Router};
+use crate::mqtt::{Acker, Router};
 use crate::prefix::{Prefix, Token};
 
 #[derive(Debug, thiserror::Error)]
@@ -138,9 +139,6 @@ fn read_segment(path: &Path, in_hand: &Gauge) -> Result<(Vec<Message>, u64, bool
         }
     }
 }
-
-/// A spooled message; its token's index is its sequence number.
-pub struct Spooled;
 
 /// Which spooled sequence numbers are committed; deletes segments once they all are.
 pub struct Cursor {
