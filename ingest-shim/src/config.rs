@@ -315,16 +315,12 @@ impl Config {
         if !args.subscribe.is_empty() {
             m.subscriptions = args.subscribe.clone();
         }
-        if args.mqtt_username.is_some() {
-            m.username = args.mqtt_username.clone();
-        }
+        set(&mut m.username, args.mqtt_username.clone().map(Some));
         set(&mut self.postgres.url, args.pg.clone());
         set(&mut self.postgres.writers, args.writers);
         set(&mut self.http.listen, args.http_listen);
         set(&mut self.log.format, args.log_format);
-        if args.spool_dir.is_some() {
-            self.spool.dir = args.spool_dir.clone();
-        }
+        set(&mut self.spool.dir, args.spool_dir.clone().map(Some));
         set(&mut self.spool.max_bytes, args.spool_max_bytes);
         set(&mut self.dead_letter.file, args.dead_letter_file.clone());
         set(&mut self.dead_letter.max_bytes, args.dead_letter_max_bytes);

@@ -71,7 +71,7 @@ fn describe(error: &tokio_postgres::Error) -> String {
 const CUT_PREFIX: usize = 1024;
 
 /// Optional staging columns, used when the installed extension has them. Adding one is a
-/// variant here, its name in `name()`, its type in `ty()` and its value in `write_batch`.
+/// variant here, its row in `EXTRAS` and its value in `write_batch`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Extra {
     PayloadBytes,
@@ -80,30 +80,13 @@ enum Extra {
     Redelivered,
 }
 
-const EXTRAS: [Extra; 4] = [
-    Extra::PayloadBytes,
-    Extra::PacketId,
-    Extra::Retained,
-    Extra::Redelivered,
+/// Each optional column with its name and type, in the order they are copied.
+const EXTRAS: [(Extra, &str, Type); 4] = [
+    (Extra::PayloadBytes, "payload_bytes", Type::INT4),
+    (Extra::PacketId, "packet_id", Type::INT4),
+    (Extra::Retained, "retained", Type::BOOL),
+    (Extra::Redelivered, "redelivered", Type::BOOL),
 ];
-
-impl Extra {
-    fn name(self) -> &'static str {
-        match self {
-            Extra::PayloadBytes => "payload_bytes",
-            Extra::PacketId => "packet_id",
-            Extra::Retained => "retained",
-            Extra::Redelivered => "redelivered",
-        }
-    }
-
-    fn ty(self) -> Type {
-        match self {
-            Extra::PayloadBytes | Extra::PacketId => Type::INT4,
-            Extra::Retained | Extra::Redelivered => Type::BOOL,
-        }
-    }
-}
 
 pub struct Counts {
     pub messages: i32,
@@ -183,11 +166,11 @@ async fn connect(
         .iter()
         .map(|row| row.get(0))
         .collect();
-    let extras: Vec<Extra> = EXTRAS
-        .into_iter()
-        .filter(|e| present.iter().any(|p| p == e.name()))
+    let extras: Vec<&(Extra, &str, Type)> = EXTRAS
+        .iter()
+        .filter(|e| present.iter().any(|p| p == e.1))
         .collect();
-    if extras.contains(&Extra::PayloadBytes) {
+    if extras.iter().any(|e| e.0 == Extra::PayloadBytes) {
         let row = c
             .query_one(
                 "SELECT pg_size_bytes(current_setting('telemetry.max_payload_bytes'))",
@@ -197,16 +180,16 @@ async fn connect(
         connection.payload_limit = usize::try_from(row.get::<_, i64>(0)).ok();
     }
     let mut columns = vec!["received_at", "topic", "payload"];
-    columns.extend(extras.iter().map(|e| e.name()));
+    columns.extend(extras.iter().map(|e| e.1));
     connection.copy_sql = format!(
         "COPY pg_temp.telemetry_staging ({}) FROM STDIN (FORMAT binary)",
         columns.join(", ")
     );
     connection.types = [Type::TIMESTAMPTZ, Type::TEXT, Type::BYTEA]
         .into_iter()
-        .chain(extras.iter().map(|e| e.ty()))
+        .chain(extras.iter().map(|e| e.2.clone()))
         .collect();
-    connection.extras = extras;
+    connection.extras = extras.iter().map(|e| e.0).collect();
     Ok(connection)
 }
 
