@@ -78,7 +78,7 @@ fn init_logging(log: &config::Log) {
 
 async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new(config.postgres.writers));
-    let listener = metrics::bind(config.http.listen)
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.http.listen))?;
     tokio::spawn(metrics::serve(listener, metrics.clone()));

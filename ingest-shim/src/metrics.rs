@@ -1,7 +1,6 @@
 //! Prometheus metrics and the HTTP endpoints /metrics, /healthz and /readyz.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -134,10 +133,6 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
             }
         });
     }
-}
-
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
 }
 
 async fn respond(
