@@ -405,19 +405,8 @@ impl Session {
             match event {
                 Ok(Event::Connected { session_present }) => {
                     connections += 1;
-                    if connections > 1 {
-                        metrics.mqtt_reconnects.inc();
-                    }
-                    // Ready once subscribed: a resumed session keeps its subscriptions.
-                    metrics.mqtt_ready.store(session_present, Ordering::Relaxed);
                     backoff = Duration::from_millis(100);
-                    self.acker.connected();
-                    tracing::info!(session_present, "connected to the MQTT broker");
-                    if !session_present {
-                        if let Err(error) = self.client.subscribe(&self.subscriptions) {
-                            tracing::error!(%error, "subscribe request failed");
-                        }
-                    }
+                    self.connected(session_present, connections > 1, &metrics);
                 }
                 Ok(Event::Subscribed { refused: 0 }) => {
                     metrics.mqtt_ready.store(true, Ordering::Relaxed);
@@ -426,14 +415,10 @@ impl Session {
                 Ok(Event::Subscribed { refused }) => {
                     tracing::error!(refused, filters = ?self.subscriptions, "the broker refused subscriptions");
                 }
-                Ok(Event::Publish(mut message)) => {
+                Ok(Event::Publish(message)) => {
                     metrics.messages_received.inc();
                     let Some(r) = &router else { continue };
-                    // QoS 0 deliveries carry packet id 0 and are never acknowledged.
-                    if message.packet_id != 0 {
-                        message.claim = Some(Claim::Ack(self.acker.register(message.packet_id)));
-                    }
-                    if !r.send(message).await {
+                    if !pass_on(&self.acker, message, r).await {
                         // Only a failed spool drops its receiver before the stop.
                         if !*stop.borrow() {
                             tracing::error!("messages can no longer be passed on; taking no more");
@@ -457,6 +442,34 @@ impl Session {
             }
         }
     }
+
+    /// A CONNACK: a new connection, whose packet ids are new too; subscribes unless the broker
+    /// kept the session.
+    fn connected(&self, session_present: bool, reconnect: bool, metrics: &Metrics) {
+        if reconnect {
+            metrics.mqtt_reconnects.inc();
+        }
+        // Ready once subscribed: a resumed session keeps its subscriptions.
+        metrics.mqtt_ready.store(session_present, Ordering::Relaxed);
+        self.acker.connected();
+        tracing::info!(session_present, "connected to the MQTT broker");
+        if !session_present {
+            if let Err(error) = self.client.subscribe(&self.subscriptions) {
+                tracing::error!(%error, "subscribe request failed");
+            }
+        }
+    }
+}
+
+/// Registers the message with the acknowledger and routes it; false when its writer (or the
+/// spool) has gone away. Not a method: the session's event loop is not Sync, so a borrow of
+/// the session must not be held across the await.
+async fn pass_on(acker: &Acker, mut message: Message, router: &Router) -> bool {
+    // QoS 0 deliveries carry packet id 0 and are never acknowledged.
+    if message.packet_id != 0 {
+        message.claim = Some(Claim::Ack(acker.register(message.packet_id)));
+    }
+    router.send(message).await
 }
 
 #[cfg(test)]
