@@ -19,7 +19,33 @@ pub struct Message {
     pub redelivered: bool,
     /// Who is told once the message has committed; None for QoS 0 messages, which need no ack.
     pub claim: Option<Claim>,
-    pub _held: Held,
+    _held: Held,
+}
+
+impl Message {
+    /// Copies the payload: it is a slice of a larger buffer (rumqttc's read buffer, a spool
+    /// segment), which a slice would keep allocated for as long as the message is in hand.
+    pub fn new(
+        topic: String,
+        payload: &[u8],
+        received_at: SystemTime,
+        packet_id: u16,
+        retained: bool,
+        redelivered: bool,
+        in_hand: &Gauge,
+    ) -> Message {
+        Message {
+            _held: Held::new(in_hand, &topic, payload),
+            topic,
+            payload: Bytes::copy_from_slice(payload),
+            received_at,
+            received: Instant::now(),
+            packet_id,
+            retained,
+            redelivered,
+            claim: None,
+        }
+    }
 }
 
 /// The committed prefix a message waits in, with its place there.
@@ -38,13 +64,13 @@ const MESSAGE_OVERHEAD: usize = 512;
 
 /// Counts a message's memory (topic, payload and MESSAGE_OVERHEAD) in the bytes_in_hand gauge
 /// while it is alive.
-pub struct Held {
+struct Held {
     bytes: i64,
     gauge: Gauge,
 }
 
 impl Held {
-    pub fn new(gauge: &Gauge, topic: &str, payload: &[u8]) -> Held {
+    fn new(gauge: &Gauge, topic: &str, payload: &[u8]) -> Held {
         let bytes =
             i64::try_from(MESSAGE_OVERHEAD + topic.len() + payload.len()).unwrap_or(i64::MAX);
         gauge.inc_by(bytes);

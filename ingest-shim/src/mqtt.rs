@@ -16,7 +16,7 @@ use rumqttc::{Outgoing, QoS, TlsConfiguration, Transport};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{self, Protocol};
-use crate::message::{Claim, Held, Message, Unacked};
+use crate::message::{Claim, Message, Unacked};
 use crate::metrics::Metrics;
 use crate::prefix::{Prefix, Token};
 
@@ -123,9 +123,12 @@ impl EventLoop {
                         .filter(|c| !matches!(c, rumqttc::SubscribeReasonCode::Success(_)))
                         .count(),
                 }),
-                rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) => Ok(Event::Publish(
-                    message(p.topic, p.payload, p.pkid, p.retain, p.dup, in_hand),
-                )),
+                rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) => {
+                    let now = SystemTime::now();
+                    Ok(Event::Publish(Message::new(
+                        p.topic, &p.payload, now, p.pkid, p.retain, p.dup, in_hand,
+                    )))
+                }
                 rumqttc::Event::Outgoing(Outgoing::Disconnect) => Ok(Event::Disconnected),
                 _ => Ok(Event::Other),
             },
@@ -144,37 +147,15 @@ impl EventLoop {
                     // Topics are UTF-8 by the protocol; the broker never aliases them because
                     // the shim does not announce a topic alias maximum.
                     let topic = String::from_utf8_lossy(&p.topic).into_owned();
-                    Ok(Event::Publish(message(
-                        topic, p.payload, p.pkid, p.retain, p.dup, in_hand,
+                    let now = SystemTime::now();
+                    Ok(Event::Publish(Message::new(
+                        topic, &p.payload, now, p.pkid, p.retain, p.dup, in_hand,
                     )))
                 }
                 rumqttc::v5::Event::Outgoing(Outgoing::Disconnect) => Ok(Event::Disconnected),
                 _ => Ok(Event::Other),
             },
         }
-    }
-}
-
-fn message(
-    topic: String,
-    payload: Bytes,
-    pkid: u16,
-    retain: bool,
-    dup: bool,
-    in_hand: &Gauge,
-) -> Message {
-    Message {
-        _held: Held::new(in_hand, &topic, &payload),
-        topic,
-        // Copied: the payload is a slice of rumqttc's read buffer, and a slice keeps that whole
-        // buffer allocated for as long as the message is in hand.
-        payload: Bytes::copy_from_slice(&payload),
-        received_at: SystemTime::now(),
-        received: Instant::now(),
-        packet_id: pkid,
-        retained: retain,
-        redelivered: dup,
-        claim: None,
     }
 }
 

@@ -14,15 +14,14 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
-use bytes::Bytes;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{mpsc, watch};
 
 use crate::batch;
 use crate::config;
-use crate::message::{Claim, Held, Message, Spooled};
+use crate::message::{Claim, Message, Spooled};
 use crate::metrics::Metrics;
 use crate::mqtt::{Acker, Router};
 use crate::prefix::{Prefix, Token};
@@ -81,17 +80,17 @@ fn decode(body: &[u8], in_hand: &Gauge) -> Option<Message> {
     let topic_len = usize::from(u16::from_le_bytes(body.get(11..13)?.try_into().ok()?));
     let topic = std::str::from_utf8(body.get(13..13 + topic_len)?).ok()?;
     let payload = body.get(13 + topic_len..)?;
-    Some(Message {
-        _held: Held::new(in_hand, topic, payload),
-        topic: topic.to_owned(),
-        payload: Bytes::copy_from_slice(payload),
-        received_at: UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).ok()?),
-        received: Instant::now(),
+    let received_at = UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).ok()?);
+    let (retained, redelivered) = (flags & RETAINED != 0, flags & REDELIVERED != 0);
+    Some(Message::new(
+        topic.to_owned(),
+        payload,
+        received_at,
         packet_id,
-        retained: flags & RETAINED != 0,
-        redelivered: flags & REDELIVERED != 0,
-        claim: None,
-    })
+        retained,
+        redelivered,
+        in_hand,
+    ))
 }
 
 fn create_segment(dir: &Path, first: u64) -> Result<(File, PathBuf), SpoolError> {
@@ -375,20 +374,20 @@ impl Spool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use std::time::SystemTime;
 
     fn message(topic: &str, payload: &[u8]) -> Message {
-        Message {
-            _held: Held::new(&Gauge::default(), topic, payload),
-            topic: topic.into(),
-            payload: Bytes::copy_from_slice(payload),
-            received_at: SystemTime::now(),
-            received: Instant::now(),
-            packet_id: 7,
-            retained: false,
-            redelivered: true,
-            claim: None,
-        }
+        let now = SystemTime::now();
+        Message::new(
+            topic.into(),
+            payload,
+            now,
+            7,
+            false,
+            true,
+            &Gauge::default(),
+        )
     }
 
     fn spooled(messages: &[Message]) -> Vec<Token<Spooled>> {
