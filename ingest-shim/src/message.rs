@@ -88,6 +88,7 @@ impl Drop for Held {
 }
 
 /// A message awaiting its PUBACK, as the acknowledger keeps it.
+#[derive(Clone, Copy)]
 pub struct Unacked {
     /// Packet ids are only meaningful within the broker connection they came on.
     pub connection: u64,
@@ -95,4 +96,5 @@ pub struct Unacked {
 }
 
 /// A spooled message; its token's index is its sequence number.
+#[derive(Clone, Copy)]
 pub struct Spooled;

@@ -6,20 +6,13 @@ use std::collections::VecDeque;
 use std::marker::PhantomData;
 
 /// An entry's place in a `Prefix<T>`. Typed by the entry, so that a token of the acknowledger
-/// cannot be completed in the spool's prefix, or the other way round.
+/// cannot be completed in the spool's prefix, or the other way round. (The derives want the
+/// entry types Copy too; they are plain data.)
+#[derive(Clone, Copy)]
 pub struct Token<T> {
     index: u64,
-    kind: PhantomData<fn() -> T>,
+    kind: PhantomData<T>,
 }
-
-// Derives would require T: Clone and so on; a token is only a number.
-impl<T> Clone for Token<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T> Copy for Token<T> {}
 
 pub struct Prefix<T> {
     /// Index of the first entry in `entries`; the ones before it have been released.
