@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use prometheus_client::metrics::gauge::Gauge;
 
 use bytes::Bytes;
-use rumqttc::v5::mqttbytes::v5 as p5;
+use rumqttc::v5::mqttbytes::{v5 as p5, QoS as QoS5};
 use rumqttc::{Outgoing, QoS, TlsConfiguration, Transport};
 use tokio::sync::{mpsc, watch};
 
@@ -70,12 +70,7 @@ impl Client {
                 c.try_ack(&publish).map_err(|e| e.to_string())
             }
             Client::V5(c) => {
-                let mut publish = p5::Publish::new(
-                    "",
-                    rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
-                    Bytes::new(),
-                    None,
-                );
+                let mut publish = p5::Publish::new("", QoS5::AtLeastOnce, Bytes::new(), None);
                 publish.pkid = packet_id;
                 c.try_ack(&publish).map_err(|e| e.to_string())
             }
@@ -93,9 +88,9 @@ impl Client {
                 .map_err(|e| e.to_string()),
             Client::V5(c) => c
                 .try_subscribe_many(
-                    filters.iter().map(|f| {
-                        p5::Filter::new(f.clone(), rumqttc::v5::mqttbytes::QoS::AtLeastOnce)
-                    }),
+                    filters
+                        .iter()
+                        .map(|f| p5::Filter::new(f.clone(), QoS5::AtLeastOnce)),
                 )
                 .map_err(|e| e.to_string()),
         }
