@@ -130,76 +130,101 @@ pub struct Config {
     pub batch: Batch,
     pub http: Http,
     pub log: Log,
+    pub shutdown: Shutdown,
     pub spool: Spool,
     pub dead_letter: DeadLetter,
-}
-
-/// Messages that fail alone with a data error go to this file, and are then acknowledged.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DeadLetter {
-    /// Empty until `Config::load` puts the default there.
-    pub file: PathBuf,
-    pub max_bytes: u64,
-}
-
-impl Default for DeadLetter {
-    fn default() -> Self {
-        DeadLetter {
-            file: PathBuf::new(),
-            max_bytes: 1 << 30,
-        }
-    }
-}
-
-/// Optional disk spool: messages are acknowledged once fsynced here, and replayed from here.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Spool {
-    /// No spool when absent: messages are acknowledged after their commit.
-    pub dir: Option<PathBuf>,
-    /// Above this, the shim stops taking messages (the broker keeps them) until commits free space.
-    pub max_bytes: u64,
-}
-
-impl Default for Spool {
-    fn default() -> Self {
-        Spool {
-            dir: None,
-            max_bytes: 1 << 30,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Mqtt {
-    pub host: String,
-    pub port: u16,
-    pub protocol: Protocol,
-    pub client_id: String,
-    pub subscriptions: Vec<String>,
-    pub keep_alive_secs: u64,
-    /// MQTT 5 session expiry; 0 would make the broker drop the session (and its queue) on
-    /// every disconnect.
-    pub session_expiry_secs: u32,
-    /// Un-acknowledged messages the broker may send (MQTT 5 receive maximum). With
-    /// max_bytes_in_hand it bounds memory while PostgreSQL is down.
-    pub max_inflight: u16,
-    /// Memory of the messages in hand (received, not yet committed; topic, payload and 512
-    /// bytes each) above which the shim reads nothing more from the broker until commits free
-    /// space. Mosquitto
-    /// 2.0 can exceed the in-flight window, so this is what bounds memory.
-    pub max_bytes_in_hand: u64,
-    /// Largest packet accepted. Payloads above the pipeline's limit are still accepted up to this
-    /// size and end as `payload_too_large` dead letters instead of a disconnect loop.
-    pub max_packet_bytes: u32,
-    pub username: Option<String>,
+    /// Deprecated settings found, logged once logging is set up.
     #[serde(skip)]
-    pub password: Option<Secret>,
-    pub password_file: Option<PathBuf>,
-    pub tls: Option<Tls>,
-    pub reconnect_max_secs: u64,
+    pub deprecations: Vec<&'static str>,
+}
+
+/// What a SIGTERM or SIGINT waits for.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Shutdown {
+    /// How long to keep retrying the batches in hand before giving up on them. None until
+    /// `Config::load` resolves it, from here or from the old `log.shutdown_timeout_secs`.
+    pub timeout_secs: Option<u64>,
+}
+
+impl Shutdown {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs.unwrap_or(30))
+    }
+}
+
+/// Declares a section of the file with each key's type and default in one place: the struct,
+/// its serde attributes (unknown keys are errors; absent keys take the default) and `Default`.
+macro_rules! section {
+    ($(#[$meta:meta])* $name:ident {
+        $($(#[$field_meta:meta])* $field:ident: $ty:ty = $default:expr,)*
+    }) => {
+        $(#[$meta])*
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct $name {
+            $($(#[$field_meta])* pub $field: $ty,)*
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name { $($field: $default,)* }
+            }
+        }
+    };
+}
+
+section! {
+    /// Messages that fail alone with a data error go to this file, and are then acknowledged.
+    DeadLetter {
+        /// Empty until `Config::load` puts the default there.
+        file: PathBuf = PathBuf::new(),
+        max_bytes: u64 = 1 << 30,
+    }
+}
+
+section! {
+    /// Optional disk spool: messages are acknowledged once fsynced here, and replayed from here.
+    Spool {
+        /// No spool when absent: messages are acknowledged after their commit.
+        dir: Option<PathBuf> = None,
+        /// Above this, the shim stops taking messages (the broker keeps them) until commits
+        /// free space.
+        max_bytes: u64 = 1 << 30,
+    }
+}
+
+section! {
+    Mqtt {
+        host: String = "localhost".into(),
+        port: u16 = 1883,
+        protocol: Protocol = Protocol::V5,
+        client_id: String = "ingest-shim".into(),
+        /// The topics of the extension's built-in routes by default.
+        subscriptions: Vec<String> =
+            ["telemetry/#", "site/#", "smart-dairy/#", "spBv1.0/#"].map(String::from).to_vec(),
+        keep_alive_secs: u64 = 30,
+        /// MQTT 5 session expiry; 0 would make the broker drop the session (and its queue) on
+        /// every disconnect.
+        session_expiry_secs: u32 = 7 * 24 * 3600,
+        /// Un-acknowledged messages the broker may send (MQTT 5 receive maximum). With
+        /// max_bytes_in_hand it bounds memory while PostgreSQL is down.
+        max_inflight: u16 = 10_000,
+        /// Memory of the messages in hand (received, not yet committed; topic, payload and 512
+        /// bytes each) above which the shim reads nothing more from the broker until commits
+        /// free space. Mosquitto 2.0 can exceed the in-flight window, so this is what bounds
+        /// memory.
+        max_bytes_in_hand: u64 = 16 << 20,
+        /// Largest packet accepted. Payloads above the pipeline's limit are still accepted up
+        /// to this size and end as `payload_too_large` dead letters instead of a disconnect loop.
+        max_packet_bytes: u32 = 16 << 20,
+        username: Option<String> = None,
+        #[serde(skip)]
+        password: Option<Secret> = None,
+        password_file: Option<PathBuf> = None,
+        tls: Option<Tls> = None,
+        reconnect_max_secs: u64 = 10,
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -212,112 +237,44 @@ pub struct Tls {
     pub key_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Postgres {
-    pub url: String,
-    #[serde(skip)]
-    pub password: Option<Secret>,
-    pub password_file: Option<PathBuf>,
-    /// TLS to PostgreSQL (certificate verified); plain TCP or a socket when absent.
-    pub tls: Option<Tls>,
-    pub writers: usize,
-    /// Client-side limit for one batch (COPY ignores statement_timeout); on expiry the
-    /// connection is dropped and the batch retried on a new one.
-    pub batch_timeout_secs: u64,
-    pub connect_timeout_secs: u64,
-    pub retry_max_secs: u64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Batch {
-    pub max_messages: usize,
-    pub max_bytes: usize,
-    pub max_delay_ms: u64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Http {
-    pub listen: SocketAddr,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Log {
-    pub format: LogFormat,
-    /// tracing filter, e.g. "info" or "ingest_shim=debug"; RUST_LOG wins when set.
-    pub filter: String,
-    /// On SIGTERM, how long to keep retrying the batches in hand before giving up on them.
-    pub shutdown_timeout_secs: u64,
-}
-
-impl Default for Mqtt {
-    fn default() -> Self {
-        Mqtt {
-            host: "localhost".into(),
-            port: 1883,
-            protocol: Protocol::V5,
-            client_id: "ingest-shim".into(),
-            // The topics of the extension's built-in routes.
-            subscriptions: ["telemetry/#", "site/#", "smart-dairy/#", "spBv1.0/#"]
-                .map(String::from)
-                .to_vec(),
-            keep_alive_secs: 30,
-            session_expiry_secs: 7 * 24 * 3600,
-            max_inflight: 10_000,
-            max_bytes_in_hand: 16 << 20,
-            max_packet_bytes: 16 << 20,
-            username: None,
-            password: None,
-            password_file: None,
-            tls: None,
-            reconnect_max_secs: 10,
-        }
+section! {
+    Postgres {
+        url: String = "host=localhost user=postgres dbname=postgres".into(),
+        #[serde(skip)]
+        password: Option<Secret> = None,
+        password_file: Option<PathBuf> = None,
+        /// TLS to PostgreSQL (certificate verified); plain TCP or a socket when absent.
+        tls: Option<Tls> = None,
+        writers: usize = 2,
+        /// Client-side limit for one batch (COPY ignores statement_timeout); on expiry the
+        /// connection is dropped and the batch retried on a new one.
+        batch_timeout_secs: u64 = 30,
+        connect_timeout_secs: u64 = 10,
+        retry_max_secs: u64 = 10,
     }
 }
 
-impl Default for Postgres {
-    fn default() -> Self {
-        Postgres {
-            url: "host=localhost user=postgres dbname=postgres".into(),
-            password: None,
-            password_file: None,
-            tls: None,
-            writers: 2,
-            batch_timeout_secs: 30,
-            connect_timeout_secs: 10,
-            retry_max_secs: 10,
-        }
+section! {
+    Batch {
+        max_messages: usize = 5_000,
+        max_bytes: usize = 4 << 20,
+        max_delay_ms: u64 = 50,
     }
 }
 
-impl Default for Batch {
-    fn default() -> Self {
-        Batch {
-            max_messages: 5_000,
-            max_bytes: 4 << 20,
-            max_delay_ms: 50,
-        }
+section! {
+    Http {
+        listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 9187)),
     }
 }
 
-impl Default for Http {
-    fn default() -> Self {
-        Http {
-            listen: SocketAddr::from(([127, 0, 0, 1], 9187)),
-        }
-    }
-}
-
-impl Default for Log {
-    fn default() -> Self {
-        Log {
-            format: LogFormat::Text,
-            filter: "info".into(),
-            shutdown_timeout_secs: 30,
-        }
+section! {
+    Log {
+        format: LogFormat = LogFormat::Text,
+        /// tracing filter, e.g. "info" or "ingest_shim=debug"; RUST_LOG wins when set.
+        filter: String = "info".into(),
+        /// Deprecated: the old place of shutdown.timeout_secs, still read (with a warning).
+        shutdown_timeout_secs: Option<u64> = None,
     }
 }
 
@@ -341,6 +298,7 @@ impl Config {
             None => Config::default(),
         };
         config.apply(args);
+        config.move_deprecated()?;
         config.mqtt.password = secret("INGEST_SHIM_MQTT_PASSWORD", &config.mqtt.password_file)?;
         config.postgres.password =
             secret("INGEST_SHIM_PG_PASSWORD", &config.postgres.password_file)?;
@@ -357,16 +315,12 @@ impl Config {
         if !args.subscribe.is_empty() {
             m.subscriptions = args.subscribe.clone();
         }
-        if args.mqtt_username.is_some() {
-            m.username = args.mqtt_username.clone();
-        }
+        set(&mut m.username, args.mqtt_username.clone().map(Some));
         set(&mut self.postgres.url, args.pg.clone());
         set(&mut self.postgres.writers, args.writers);
         set(&mut self.http.listen, args.http_listen);
         set(&mut self.log.format, args.log_format);
-        if args.spool_dir.is_some() {
-            self.spool.dir = args.spool_dir.clone();
-        }
+        set(&mut self.spool.dir, args.spool_dir.clone().map(Some));
         set(&mut self.spool.max_bytes, args.spool_max_bytes);
         set(&mut self.dead_letter.file, args.dead_letter_file.clone());
         set(&mut self.dead_letter.max_bytes, args.dead_letter_max_bytes);
@@ -376,6 +330,20 @@ impl Config {
                 None => PathBuf::from("/var/lib/ingest-shim/dead-letters.jsonl"),
             };
         }
+    }
+
+    /// Moves settings from their old places to their new ones, noting each for a warning.
+    fn move_deprecated(&mut self) -> Result<(), ConfigError> {
+        if let Some(secs) = self.log.shutdown_timeout_secs.take() {
+            if self.shutdown.timeout_secs.is_some() {
+                return Err(ConfigError::Invalid("log.shutdown_timeout_secs is the old name of shutdown.timeout_secs: set only the latter".into()));
+            }
+            self.shutdown.timeout_secs = Some(secs);
+            self.deprecations
+                .push("log.shutdown_timeout_secs is deprecated: set shutdown.timeout_secs instead");
+        }
+        self.shutdown.timeout_secs.get_or_insert(30);
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -572,6 +540,29 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("needs mqtt.protocol"), "{err}");
+    }
+
+    #[test]
+    fn shutdown_timeout_in_its_section_or_in_the_old_place() {
+        let dir = std::env::temp_dir().join(format!("shim-config-stop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        let load = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Config::load(&args(&["--config", path.to_str().unwrap()]))
+        };
+        let default = load("").unwrap();
+        assert_eq!(default.shutdown.timeout(), Duration::from_secs(30));
+        assert!(default.deprecations.is_empty());
+        let new = load("[shutdown]\ntimeout_secs = 3\n").unwrap();
+        assert_eq!(new.shutdown.timeout(), Duration::from_secs(3));
+        assert!(new.deprecations.is_empty());
+        let old = load("[log]\nshutdown_timeout_secs = 2\n").unwrap();
+        assert_eq!(old.shutdown.timeout(), Duration::from_secs(2));
+        assert_eq!(old.deprecations.len(), 1);
+        let both = "[log]\nshutdown_timeout_secs = 2\n[shutdown]\ntimeout_secs = 3\n";
+        assert!(load(both).unwrap_err().to_string().contains("set only"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

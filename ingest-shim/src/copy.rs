@@ -12,11 +12,13 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls};
 
+use crate::batch;
 use crate::config::{self, Config};
 use crate::deadletter::{self, DeadLetterFile};
 use crate::isolate::{DataError, Failure, Parts};
+use crate::message::{Claim, Message};
 use crate::metrics::{Metrics, Reason, SqlState};
-use crate::mqtt::{Acker, Message};
+use crate::mqtt::Acker;
 use crate::spool::Cursor;
 
 /// Who is told when a batch has committed.
@@ -28,11 +30,19 @@ pub enum Completion {
 }
 
 impl Completion {
+    /// Each mode takes its own kind of token; with a spool, the acknowledger's were completed
+    /// when the messages were spooled.
     fn complete(&self, batch: &[Message]) {
-        let tokens = batch.iter().filter_map(|m| m.token);
+        let claims = batch.iter().filter_map(|m| m.claim);
         match self {
-            Completion::Ack(acker) => acker.complete(tokens),
-            Completion::Spool(cursor) => cursor.complete(tokens),
+            Completion::Ack(acker) => acker.complete(claims.filter_map(|c| match c {
+                Claim::Ack(token) => Some(token),
+                Claim::Spool(_) => None,
+            })),
+            Completion::Spool(cursor) => cursor.complete(claims.filter_map(|c| match c {
+                Claim::Spool(token) => Some(token),
+                Claim::Ack(_) => None,
+            })),
         }
     }
 }
@@ -61,7 +71,7 @@ fn describe(error: &tokio_postgres::Error) -> String {
 const CUT_PREFIX: usize = 1024;
 
 /// Optional staging columns, used when the installed extension has them. Adding one is a
-/// variant here, its name in `name()`, its type in `ty()` and its value in `write_batch`.
+/// variant here, its row in `EXTRAS` and its value in `write_batch`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Extra {
     PayloadBytes,
@@ -70,30 +80,13 @@ enum Extra {
     Redelivered,
 }
 
-const EXTRAS: [Extra; 4] = [
-    Extra::PayloadBytes,
-    Extra::PacketId,
-    Extra::Retained,
-    Extra::Redelivered,
+/// Each optional column with its name and type, in the order they are copied.
+const EXTRAS: [(Extra, &str, Type); 4] = [
+    (Extra::PayloadBytes, "payload_bytes", Type::INT4),
+    (Extra::PacketId, "packet_id", Type::INT4),
+    (Extra::Retained, "retained", Type::BOOL),
+    (Extra::Redelivered, "redelivered", Type::BOOL),
 ];
-
-impl Extra {
-    fn name(self) -> &'static str {
-        match self {
-            Extra::PayloadBytes => "payload_bytes",
-            Extra::PacketId => "packet_id",
-            Extra::Retained => "retained",
-            Extra::Redelivered => "redelivered",
-        }
-    }
-
-    fn ty(self) -> Type {
-        match self {
-            Extra::PayloadBytes | Extra::PacketId => Type::INT4,
-            Extra::Retained | Extra::Redelivered => Type::BOOL,
-        }
-    }
-}
 
 pub struct Counts {
     pub messages: i32,
@@ -173,11 +166,11 @@ async fn connect(
         .iter()
         .map(|row| row.get(0))
         .collect();
-    let extras: Vec<Extra> = EXTRAS
-        .into_iter()
-        .filter(|e| present.iter().any(|p| p == e.name()))
+    let extras: Vec<&(Extra, &str, Type)> = EXTRAS
+        .iter()
+        .filter(|e| present.iter().any(|p| p == e.1))
         .collect();
-    if extras.contains(&Extra::PayloadBytes) {
+    if extras.iter().any(|e| e.0 == Extra::PayloadBytes) {
         let row = c
             .query_one(
                 "SELECT pg_size_bytes(current_setting('telemetry.max_payload_bytes'))",
@@ -187,16 +180,16 @@ async fn connect(
         connection.payload_limit = usize::try_from(row.get::<_, i64>(0)).ok();
     }
     let mut columns = vec!["received_at", "topic", "payload"];
-    columns.extend(extras.iter().map(|e| e.name()));
+    columns.extend(extras.iter().map(|e| e.1));
     connection.copy_sql = format!(
         "COPY pg_temp.telemetry_staging ({}) FROM STDIN (FORMAT binary)",
         columns.join(", ")
     );
     connection.types = [Type::TIMESTAMPTZ, Type::TEXT, Type::BYTEA]
         .into_iter()
-        .chain(extras.iter().map(|e| e.ty()))
+        .chain(extras.iter().map(|e| e.2.clone()))
         .collect();
-    connection.extras = extras;
+    connection.extras = extras.iter().map(|e| e.0).collect();
     Ok(connection)
 }
 
@@ -295,33 +288,12 @@ impl Writer {
             }
         };
         let mut batch = Vec::new();
-        while self.collect(&mut batch).await {
+        let limits = &self.config.batch;
+        while batch::collect(&mut self.rx, &mut batch, limits, limits.max_bytes).await {
             self.commit(&mut connection, &batch).await?;
             batch.clear();
         }
         Ok(())
-    }
-
-    /// Waits for a first message, then adds more until the batch is full by count or bytes or
-    /// its time is up. False when the channel is closed and empty.
-    async fn collect(&mut self, batch: &mut Vec<Message>) -> bool {
-        let limits = &self.config.batch;
-        let Some(first) = self.rx.recv().await else {
-            return false;
-        };
-        let deadline = tokio::time::Instant::now() + limits.max_delay();
-        let mut bytes = first.payload.len() + first.topic.len();
-        batch.push(first);
-        while batch.len() < limits.max_messages && bytes < limits.max_bytes {
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(message)) => {
-                    bytes += message.payload.len() + message.topic.len();
-                    batch.push(message);
-                }
-                Ok(None) | Err(_) => break,
-            }
-        }
-        true
     }
 
     /// Commits the batch part by part until each message is committed or dead-lettered
@@ -508,7 +480,7 @@ impl Retry {
         Retry {
             backoff: Duration::from_millis(100),
             max: Duration::from_secs(config.postgres.retry_max_secs),
-            shutdown: Duration::from_secs(config.log.shutdown_timeout_secs),
+            shutdown: config.shutdown.timeout(),
             stopping_since: None,
         }
     }

@@ -9,7 +9,7 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::mqtt::Message;
+use crate::message::Message;
 
 #[derive(Debug, thiserror::Error)]
 #[error("dead-letter file {path}: {source}")]
@@ -116,27 +116,15 @@ pub fn line(message: &Message, writer: usize, sqlstate: &str, error: &str) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mqtt::Held;
-    use bytes::Bytes;
     use prometheus_client::metrics::gauge::Gauge;
-    use std::time::Instant;
 
     #[test]
     fn writes_json_lines_up_to_the_limit() {
         let dir = std::env::temp_dir().join(format!("shim-dead-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let path = dir.join("sub/dead.jsonl");
-        let message = Message {
-            _held: Held::new(&Gauge::default(), "t/\"x\"", b"\x00\xffa"),
-            topic: "t/\"x\"".into(),
-            payload: Bytes::from_static(b"\x00\xffa"),
-            received_at: SystemTime::now(),
-            received: Instant::now(),
-            packet_id: 9,
-            retained: false,
-            redelivered: true,
-            token: None,
-        };
+        let (topic, payload, now) = ("t/\"x\"".into(), b"\x00\xffa", SystemTime::now());
+        let message = Message::new(topic, payload, now, 9, false, true, &Gauge::default());
         let one = line(&message, 1, "23514", "marker \"refused\"");
         let file = DeadLetterFile::open(&path, 2 * one.len() as u64).unwrap();
         assert!(path.exists(), "created at start");

@@ -1,12 +1,15 @@
 //! ingest-shim: MQTT in, binary COPY into the telemetry extension's staging table out; each
 //! message is acknowledged to the broker only after the transaction holding it has committed.
 
+mod batch;
 mod config;
 mod copy;
 mod deadletter;
 mod isolate;
+mod message;
 mod metrics;
 mod mqtt;
+mod prefix;
 mod shutdown;
 mod spool;
 
@@ -17,6 +20,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Args, Config, LogFormat};
@@ -32,11 +36,17 @@ fn main() -> ExitCode {
         }
     };
     if args.check_config {
+        for deprecation in &config.deprecations {
+            eprintln!("ingest-shim: warning: {deprecation}");
+        }
         println!("{config:#?}");
         println!("configuration is valid");
         return ExitCode::SUCCESS;
     }
     init_logging(&config.log);
+    for deprecation in &config.deprecations {
+        tracing::warn!("{deprecation}");
+    }
     // rustls needs one process-wide crypto provider; an error only means one is installed.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Runtime::new() {
@@ -68,20 +78,18 @@ fn init_logging(log: &config::Log) {
 
 async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new(config.postgres.writers));
-    let listener = metrics::bind(config.http.listen)
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.http.listen))?;
     tokio::spawn(metrics::serve(listener, metrics.clone()));
 
     let session = mqtt::Session::new(&config.mqtt, metrics.clone())?;
-    let spool = match &config.spool.dir {
-        Some(dir) => Some(spool::Spool::open(
-            dir,
-            config.spool.max_bytes,
-            metrics.clone(),
-        )?),
-        None => None,
-    };
+    let spool = config
+        .spool
+        .dir
+        .as_ref()
+        .map(|dir| spool::Spool::open(dir, config.spool.max_bytes, metrics.clone()))
+        .transpose()?;
     let completion = Arc::new(match &spool {
         Some(spool) => copy::Completion::Spool(spool.cursor.clone()),
         None => copy::Completion::Ack(session.acker.clone()),
@@ -93,13 +101,10 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     )?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (disconnect_tx, disconnect_rx) = watch::channel(false);
-    // As many as the broker may have un-acknowledged: the poller never waits on a writer
-    // (nor on the spool, which acknowledges only what it has passed on).
-    let capacity = mqtt::MAX_UNACKED;
     let mut senders = Vec::new();
     let mut writers = Vec::new();
     for id in 0..config.postgres.writers {
-        let (tx, rx) = mpsc::channel(capacity);
+        let (tx, rx) = mpsc::channel(CHANNEL);
         senders.push(tx);
         let writer = copy::Writer {
             id,
@@ -113,18 +118,7 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         writers.push(tokio::spawn(writer.run()));
     }
     let router = match spool {
-        Some(spool) => {
-            let (tx, rx) = mpsc::channel(capacity);
-            let (acker, config, stop) = (session.acker.clone(), config.clone(), stop_rx.clone());
-            let writers = mqtt::Router::new(senders);
-            tokio::spawn(async move {
-                if let Err(error) = spool.run(rx, writers, acker, &config.batch, stop).await {
-                    // Nothing more is acknowledged; the broker keeps what was not spooled.
-                    tracing::error!(%error, "the spool failed; no more messages are taken");
-                }
-            });
-            mqtt::Router::new(vec![tx])
-        }
+        Some(spool) => spawn_spool(spool, senders, &session, &config, &stop_rx),
         None => mqtt::Router::new(senders),
     };
     let poller = tokio::spawn(session.run(router, stop_rx, disconnect_rx, metrics.clone()));
@@ -145,20 +139,7 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     );
     // Send errors only mean the receivers have already ended.
     let _ = stop_tx.send(true);
-    let mut uncommitted = 0;
-    for writer in writers {
-        match writer.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => {
-                tracing::error!(%error, "writer stopped");
-                uncommitted += 1;
-            }
-            Err(error) => {
-                tracing::error!(%error, "writer task failed");
-                uncommitted += 1;
-            }
-        }
-    }
+    let uncommitted = wait_for(writers).await;
     if let Some(cursor) = cursor {
         cursor.close();
     }
@@ -176,4 +157,42 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     );
     tracing::info!("stopped");
     Ok(())
+}
+
+/// As many messages as the broker may have un-acknowledged: the poller never waits on a writer
+/// (nor on the spool, which acknowledges only what it has passed on).
+const CHANNEL: usize = mqtt::MAX_UNACKED;
+
+/// The spool's task, between the poller and the writers; returns the poller's router to it.
+fn spawn_spool(
+    spool: spool::Spool,
+    writers: Vec<mpsc::Sender<message::Message>>,
+    session: &mqtt::Session,
+    config: &Arc<Config>,
+    stop: &watch::Receiver<bool>,
+) -> mqtt::Router {
+    let (tx, rx) = mpsc::channel(CHANNEL);
+    let (acker, config, stop) = (session.acker.clone(), config.clone(), stop.clone());
+    let writers = mqtt::Router::new(writers);
+    tokio::spawn(async move {
+        if let Err(error) = spool.run(rx, writers, acker, &config.batch, stop).await {
+            // Nothing more is acknowledged; the broker keeps what was not spooled.
+            tracing::error!(%error, "the spool failed; no more messages are taken");
+        }
+    });
+    mqtt::Router::new(vec![tx])
+}
+
+/// Waits for the writers to finish; returns how many gave up on messages not committed.
+async fn wait_for(writers: Vec<JoinHandle<Result<(), copy::CopyError>>>) -> usize {
+    let mut uncommitted = 0;
+    for writer in writers {
+        match writer.await {
+            Ok(Ok(())) => continue,
+            Ok(Err(error)) => tracing::error!(%error, "writer stopped"),
+            Err(error) => tracing::error!(%error, "writer task failed"),
+        }
+        uncommitted += 1;
+    }
+    uncommitted
 }

@@ -1,7 +1,6 @@
 //! Prometheus metrics and the HTTP endpoints /metrics, /healthz and /readyz.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -30,103 +29,72 @@ pub struct SqlState {
     pub sqlstate: String,
 }
 
-pub struct Metrics {
-    registry: Registry,
-    pub messages_received: Counter,
-    pub messages_committed: Counter,
-    pub readings_committed: Counter,
-    pub duplicates: Counter,
-    pub conflicting_duplicates: Counter,
-    pub dead_letters: Family<Reason, Counter>,
-    pub payloads_cut: Counter,
-    pub batch_messages: Histogram,
-    pub commit_seconds: Histogram,
-    pub receive_to_commit_seconds: Histogram,
-    pub source_to_commit_seconds: Histogram,
-    pub batch_failures: Counter,
-    pub data_errors: Family<SqlState, Counter>,
-    pub local_dead_letters: Family<SqlState, Counter>,
-    pub local_dead_letters_unwritten: Counter,
-    pub mqtt_reconnects: Counter,
-    pub acks_deferred: Counter,
-    pub pg_connects: Counter,
-    pub messages_in_hand: Gauge,
-    pub bytes_in_hand: Gauge,
-    pub spool_bytes: Gauge,
-    pub mqtt_ready: AtomicBool,
-    /// Set when the shim can no longer make progress; /healthz then fails so it gets restarted.
-    pub failed: AtomicBool,
-    /// Set while a local dead letter cannot be written (its message is not acknowledged).
-    pub dead_letter_failing: AtomicBool,
-    pub writers_connected: AtomicUsize,
-    writers: usize,
+/// Declares each registered metric once: its field, its type, its name (the field's) with its
+/// help text, and, for histograms, its buckets. Expands to `Metrics` and `Metrics::new`.
+macro_rules! metrics {
+    ($($field:ident: $ty:ty $(= $init:expr)?, $help:literal;)*) => {
+        pub struct Metrics {
+            registry: Registry,
+            $(pub $field: $ty,)*
+            pub mqtt_ready: AtomicBool,
+            /// Set when the shim can no longer make progress; /healthz then fails so it gets
+            /// restarted.
+            pub failed: AtomicBool,
+            /// Set while a local dead letter cannot be written (its message is not acknowledged).
+            pub dead_letter_failing: AtomicBool,
+            pub writers_connected: AtomicUsize,
+            writers: usize,
+        }
+
+        impl Metrics {
+            pub fn new(writers: usize) -> Metrics {
+                let mut registry = Registry::with_prefix("ingest_shim");
+                $(
+                    let $field: $ty = metrics!(@init $($init)?);
+                    registry.register(stringify!($field), $help, $field.clone());
+                )*
+                Metrics {
+                    registry,
+                    $($field,)*
+                    mqtt_ready: AtomicBool::new(false),
+                    failed: AtomicBool::new(false),
+                    dead_letter_failing: AtomicBool::new(false),
+                    writers_connected: AtomicUsize::new(0),
+                    writers,
+                }
+            }
+        }
+    };
+    (@init) => { Default::default() };
+    (@init $init:expr) => { $init };
+}
+
+metrics! {
+    messages_received: Counter, "MQTT messages received";
+    messages_committed: Counter, "Messages whose batch committed";
+    readings_committed: Counter, "Readings stored by committed batches";
+    duplicates: Counter, "Readings already stored with the same value";
+    conflicting_duplicates: Counter, "Readings already stored with another value";
+    dead_letters: Family<Reason, Counter>, "Messages or readings the pipeline wrote to telemetry.dead_letters, by reason";
+    payloads_cut: Counter, "Payloads above the pipeline's limit sent cut, with their size (dead letters payload_too_large)";
+    batch_messages: Histogram = Histogram::new(exponential_buckets(1.0, 2.0, 16)), "Messages per committed batch";
+    commit_seconds: Histogram = Histogram::new(exponential_buckets(0.001, 2.0, 16)), "Time from the start of COPY to COMMIT";
+    receive_to_commit_seconds: Histogram = Histogram::new(exponential_buckets(0.001, 2.0, 16)), "Time from receiving a batch's first message to its commit";
+    // 5 ms to 87 min: devices that buffer readings deliver them late.
+    source_to_commit_seconds: Histogram = Histogram::new(exponential_buckets(0.005, 2.0, 21)), "Per batch that stored readings, its commit time minus the source time of its oldest reading";
+    batch_failures: Counter, "Batch attempts that failed (retried, or split on a data error)";
+    data_errors: Family<SqlState, Counter>, "Batch attempts that failed with a data error, by SQLSTATE: rolled back, then split or dead-lettered locally";
+    local_dead_letters: Family<SqlState, Counter>, "Messages that failed alone with a data error, written to the local dead-letter file and acknowledged, by SQLSTATE";
+    local_dead_letters_unwritten: Counter, "Local dead letters acknowledged without their line: the file was at its size limit";
+    mqtt_reconnects: Counter, "MQTT connections established after the first";
+    acks_deferred: Counter, "Times a PUBACK found the MQTT client's request queue full and was kept, in order, to be sent at the next commit or MQTT event";
+    pg_connects: Counter, "PostgreSQL connections opened";
+    messages_in_hand: Gauge, "Messages received and not yet acknowledged";
+    bytes_in_hand: Gauge, "Memory of the messages held (received or replayed, not yet committed): topic, payload and 512 bytes each";
+    spool_bytes: Gauge, "Bytes in the disk spool's segment files";
 }
 
 impl Metrics {
-    pub fn new(writers: usize) -> Metrics {
-        let mut registry = Registry::with_prefix("ingest_shim");
-        let m = Metrics {
-            messages_received: Counter::default(),
-            messages_committed: Counter::default(),
-            readings_committed: Counter::default(),
-            duplicates: Counter::default(),
-            conflicting_duplicates: Counter::default(),
-            dead_letters: Family::default(),
-            payloads_cut: Counter::default(),
-            batch_messages: Histogram::new(exponential_buckets(1.0, 2.0, 16)),
-            commit_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
-            receive_to_commit_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
-            // 5 ms to 87 min: devices that buffer readings deliver them late.
-            source_to_commit_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 21)),
-            batch_failures: Counter::default(),
-            data_errors: Family::default(),
-            local_dead_letters: Family::default(),
-            local_dead_letters_unwritten: Counter::default(),
-            mqtt_reconnects: Counter::default(),
-            acks_deferred: Counter::default(),
-            pg_connects: Counter::default(),
-            messages_in_hand: Gauge::default(),
-            bytes_in_hand: Gauge::default(),
-            spool_bytes: Gauge::default(),
-            mqtt_ready: AtomicBool::new(false),
-            failed: AtomicBool::new(false),
-            dead_letter_failing: AtomicBool::new(false),
-            writers_connected: AtomicUsize::new(0),
-            writers,
-            registry: Registry::default(),
-        };
-        // Registers each metric under its name with its help text.
-        macro_rules! register {
-            ($($field:ident, $name:literal, $help:literal;)*) => {
-                $(registry.register($name, $help, m.$field.clone());)*
-            };
-        }
-        register! {
-            messages_received, "messages_received", "MQTT messages received";
-            messages_committed, "messages_committed", "Messages whose batch committed";
-            readings_committed, "readings_committed", "Readings stored by committed batches";
-            duplicates, "duplicates", "Readings already stored with the same value";
-            conflicting_duplicates, "conflicting_duplicates", "Readings already stored with another value";
-            dead_letters, "dead_letters", "Messages or readings the pipeline wrote to telemetry.dead_letters, by reason";
-            payloads_cut, "payloads_cut", "Payloads above the pipeline's limit sent cut, with their size (dead letters payload_too_large)";
-            batch_messages, "batch_messages", "Messages per committed batch";
-            commit_seconds, "commit_seconds", "Time from the start of COPY to COMMIT";
-            receive_to_commit_seconds, "receive_to_commit_seconds", "Time from receiving a batch's first message to its commit";
-            source_to_commit_seconds, "source_to_commit_seconds", "Per batch that stored readings, its commit time minus the source time of its oldest reading";
-            batch_failures, "batch_failures", "Batch attempts that failed (retried, or split on a data error)";
-            data_errors, "data_errors", "Batch attempts that failed with a data error, by SQLSTATE: rolled back, then split or dead-lettered locally";
-            local_dead_letters, "local_dead_letters", "Messages that failed alone with a data error, written to the local dead-letter file and acknowledged, by SQLSTATE";
-            local_dead_letters_unwritten, "local_dead_letters_unwritten", "Local dead letters acknowledged without their line: the file was at its size limit";
-            mqtt_reconnects, "mqtt_reconnects", "MQTT connections established after the first";
-            acks_deferred, "acks_deferred", "Times a PUBACK found the MQTT client's request queue full and was kept, in order, to be sent at the next commit or MQTT event";
-            pg_connects, "pg_connects", "PostgreSQL connections opened";
-            messages_in_hand, "messages_in_hand", "Messages received and not yet acknowledged";
-            bytes_in_hand, "bytes_in_hand", "Memory of the messages held (received or replayed, not yet committed): topic, payload and 512 bytes each";
-            spool_bytes, "spool_bytes", "Bytes in the disk spool's segment files";
-        }
-        Metrics { registry, ..m }
-    }
-
     fn ready(&self) -> bool {
         self.mqtt_ready.load(Ordering::Relaxed)
             && self.writers_connected.load(Ordering::Relaxed) == self.writers
@@ -165,10 +133,6 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
             }
         });
     }
-}
-
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
 }
 
 async fn respond(

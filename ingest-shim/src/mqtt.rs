@@ -1,5 +1,6 @@
-//! The MQTT side: one persistent QoS 1 session (3.1.1 or 5), polled in its own task, and the
-//! acknowledger that sends PUBACKs in arrival order once the writers report their commits.
+//! The MQTT side: one persistent QoS 1 session (3.1.1 or 5), polled in its own task, the
+//! acknowledger that sends PUBACKs in arrival order once the writers report their commits, and
+//! the router that hands each message to the writer of its topic.
 
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
@@ -10,12 +11,14 @@ use std::time::{Duration, Instant, SystemTime};
 use prometheus_client::metrics::gauge::Gauge;
 
 use bytes::Bytes;
-use rumqttc::v5::mqttbytes::v5 as p5;
+use rumqttc::v5::mqttbytes::{v5 as p5, QoS as QoS5};
 use rumqttc::{Outgoing, QoS, TlsConfiguration, Transport};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{self, Protocol};
+use crate::message::{Claim, Message, Unacked};
 use crate::metrics::Metrics;
+use crate::prefix::{Prefix, Token};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MqttError {
@@ -27,51 +30,6 @@ pub enum MqttError {
 /// connection, even from a broker that overruns its in-flight window (Mosquitto 2.0.11 does).
 /// The queues are sized by it; they allocate only what they hold.
 pub const MAX_UNACKED: usize = 1 << 16;
-
-/// One received message, as it goes to a writer.
-pub struct Message {
-    pub topic: String,
-    pub payload: Bytes,
-    pub received_at: SystemTime,
-    pub received: Instant,
-    pub packet_id: u16,
-    pub retained: bool,
-    pub redelivered: bool,
-    /// Arrival index in the acknowledger, or with a spool, the spool's sequence number; None for
-    /// QoS 0 messages, which need no ack.
-    pub token: Option<u64>,
-    pub _held: Held,
-}
-
-/// What a message costs besides its topic and payload: the struct in a queue and in a batch,
-/// its entries in the acknowledger and the request channel, allocation headers. Without it, a
-/// budget in bytes lets small messages pile up (72,000 single readings/s: 101 MiB RSS).
-const MESSAGE_OVERHEAD: usize = 512;
-
-/// Counts a message's memory (topic, payload and MESSAGE_OVERHEAD) in the bytes_in_hand gauge
-/// while it is alive.
-pub struct Held {
-    bytes: i64,
-    gauge: Gauge,
-}
-
-impl Held {
-    pub fn new(gauge: &Gauge, topic: &str, payload: &[u8]) -> Held {
-        let bytes =
-            i64::try_from(MESSAGE_OVERHEAD + topic.len() + payload.len()).unwrap_or(i64::MAX);
-        gauge.inc_by(bytes);
-        Held {
-            bytes,
-            gauge: gauge.clone(),
-        }
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        self.gauge.dec_by(self.bytes);
-    }
-}
 
 #[derive(Clone)]
 enum Client {
@@ -112,12 +70,7 @@ impl Client {
                 c.try_ack(&publish).map_err(|e| e.to_string())
             }
             Client::V5(c) => {
-                let mut publish = p5::Publish::new(
-                    "",
-                    rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
-                    Bytes::new(),
-                    None,
-                );
+                let mut publish = p5::Publish::new("", QoS5::AtLeastOnce, Bytes::new(), None);
                 publish.pkid = packet_id;
                 c.try_ack(&publish).map_err(|e| e.to_string())
             }
@@ -135,9 +88,9 @@ impl Client {
                 .map_err(|e| e.to_string()),
             Client::V5(c) => c
                 .try_subscribe_many(
-                    filters.iter().map(|f| {
-                        p5::Filter::new(f.clone(), rumqttc::v5::mqttbytes::QoS::AtLeastOnce)
-                    }),
+                    filters
+                        .iter()
+                        .map(|f| p5::Filter::new(f.clone(), QoS5::AtLeastOnce)),
                 )
                 .map_err(|e| e.to_string()),
         }
@@ -165,9 +118,12 @@ impl EventLoop {
                         .filter(|c| !matches!(c, rumqttc::SubscribeReasonCode::Success(_)))
                         .count(),
                 }),
-                rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) => Ok(Event::Publish(
-                    message(p.topic, p.payload, p.pkid, p.retain, p.dup, in_hand),
-                )),
+                rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) => {
+                    let now = SystemTime::now();
+                    Ok(Event::Publish(Message::new(
+                        p.topic, &p.payload, now, p.pkid, p.retain, p.dup, in_hand,
+                    )))
+                }
                 rumqttc::Event::Outgoing(Outgoing::Disconnect) => Ok(Event::Disconnected),
                 _ => Ok(Event::Other),
             },
@@ -186,37 +142,15 @@ impl EventLoop {
                     // Topics are UTF-8 by the protocol; the broker never aliases them because
                     // the shim does not announce a topic alias maximum.
                     let topic = String::from_utf8_lossy(&p.topic).into_owned();
-                    Ok(Event::Publish(message(
-                        topic, p.payload, p.pkid, p.retain, p.dup, in_hand,
+                    let now = SystemTime::now();
+                    Ok(Event::Publish(Message::new(
+                        topic, &p.payload, now, p.pkid, p.retain, p.dup, in_hand,
                     )))
                 }
                 rumqttc::v5::Event::Outgoing(Outgoing::Disconnect) => Ok(Event::Disconnected),
                 _ => Ok(Event::Other),
             },
         }
-    }
-}
-
-fn message(
-    topic: String,
-    payload: Bytes,
-    pkid: u16,
-    retain: bool,
-    dup: bool,
-    in_hand: &Gauge,
-) -> Message {
-    Message {
-        _held: Held::new(in_hand, &topic, &payload),
-        topic,
-        // Copied: the payload is a slice of rumqttc's read buffer, and a slice keeps that whole
-        // buffer allocated for as long as the message is in hand.
-        payload: Bytes::copy_from_slice(&payload),
-        received_at: SystemTime::now(),
-        received: Instant::now(),
-        packet_id: pkid,
-        retained: retain,
-        redelivered: dup,
-        token: None,
     }
 }
 
@@ -231,17 +165,10 @@ pub struct Acker {
 struct AckState {
     /// Counts broker connections; packet ids are only meaningful within one.
     connection: u64,
-    front: u64,
-    queue: VecDeque<Pending>,
+    prefix: Prefix<Unacked>,
     /// Committed, in arrival order, but not yet taken by the client's request channel: sent
     /// before any later ack, at the next commit or the next event of the poller.
-    unsent: VecDeque<(u64, u16)>,
-}
-
-struct Pending {
-    connection: u64,
-    packet_id: u16,
-    done: bool,
+    unsent: VecDeque<Unacked>,
 }
 
 impl Acker {
@@ -249,8 +176,7 @@ impl Acker {
         Acker {
             state: Mutex::new(AckState {
                 connection: 0,
-                front: 0,
-                queue: VecDeque::new(),
+                prefix: Prefix::starting_at(0),
                 unsent: VecDeque::new(),
             }),
             client,
@@ -270,40 +196,25 @@ impl Acker {
         self.lock().connection += 1;
     }
 
-    fn register(&self, packet_id: u16) -> u64 {
+    fn register(&self, packet_id: u16) -> Token<Unacked> {
         let mut state = self.lock();
-        let token = state.front + state.queue.len() as u64;
         let connection = state.connection;
-        state.queue.push_back(Pending {
+        let token = state.prefix.push(Unacked {
             connection,
             packet_id,
-            done: false,
         });
-        self.metrics.messages_in_hand.set(state.queue.len() as i64);
+        self.metrics.messages_in_hand.set(state.prefix.len() as i64);
         token
     }
 
     /// Marks the messages committed and acknowledges the committed prefix. Messages received on
     /// an earlier connection are not acknowledged: the broker has already redelivered them on
     /// the current one, where they are acknowledged once that copy commits.
-    pub fn complete(&self, tokens: impl IntoIterator<Item = u64>) {
+    pub fn complete(&self, tokens: impl IntoIterator<Item = Token<Unacked>>) {
         let mut state = self.lock();
-        for token in tokens {
-            let index = token.wrapping_sub(state.front) as usize;
-            if let Some(pending) = state.queue.get_mut(index) {
-                pending.done = true;
-            }
-        }
-        while state.queue.front().is_some_and(|p| p.done) {
-            let Some(pending) = state.queue.pop_front() else {
-                break;
-            };
-            state.front += 1;
-            state
-                .unsent
-                .push_back((pending.connection, pending.packet_id));
-        }
-        self.metrics.messages_in_hand.set(state.queue.len() as i64);
+        let AckState { prefix, unsent, .. } = &mut *state;
+        prefix.complete(tokens, |unacked| unsent.push_back(unacked));
+        self.metrics.messages_in_hand.set(prefix.len() as i64);
         self.send(&mut state);
     }
 
@@ -316,7 +227,11 @@ impl Acker {
     }
 
     fn send(&self, state: &mut AckState) {
-        while let Some(&(connection, packet_id)) = state.unsent.front() {
+        while let Some(&Unacked {
+            connection,
+            packet_id,
+        }) = state.unsent.front()
+        {
             // Received on an earlier connection: the broker has redelivered it on this one.
             if connection == state.connection {
                 if let Err(error) = self.client.ack(packet_id) {
@@ -466,19 +381,8 @@ impl Session {
             match event {
                 Ok(Event::Connected { session_present }) => {
                     connections += 1;
-                    if connections > 1 {
-                        metrics.mqtt_reconnects.inc();
-                    }
-                    // Ready once subscribed: a resumed session keeps its subscriptions.
-                    metrics.mqtt_ready.store(session_present, Ordering::Relaxed);
                     backoff = Duration::from_millis(100);
-                    self.acker.connected();
-                    tracing::info!(session_present, "connected to the MQTT broker");
-                    if !session_present {
-                        if let Err(error) = self.client.subscribe(&self.subscriptions) {
-                            tracing::error!(%error, "subscribe request failed");
-                        }
-                    }
+                    self.connected(session_present, connections > 1, &metrics);
                 }
                 Ok(Event::Subscribed { refused: 0 }) => {
                     metrics.mqtt_ready.store(true, Ordering::Relaxed);
@@ -487,14 +391,10 @@ impl Session {
                 Ok(Event::Subscribed { refused }) => {
                     tracing::error!(refused, filters = ?self.subscriptions, "the broker refused subscriptions");
                 }
-                Ok(Event::Publish(mut message)) => {
+                Ok(Event::Publish(message)) => {
                     metrics.messages_received.inc();
                     let Some(r) = &router else { continue };
-                    // QoS 0 deliveries carry packet id 0 and are never acknowledged.
-                    if message.packet_id != 0 {
-                        message.token = Some(self.acker.register(message.packet_id));
-                    }
-                    if !r.send(message).await {
+                    if !pass_on(&self.acker, message, r).await {
                         // Only a failed spool drops its receiver before the stop.
                         if !*stop.borrow() {
                             tracing::error!("messages can no longer be passed on; taking no more");
@@ -518,6 +418,34 @@ impl Session {
             }
         }
     }
+
+    /// A CONNACK: a new connection, whose packet ids are new too; subscribes unless the broker
+    /// kept the session.
+    fn connected(&self, session_present: bool, reconnect: bool, metrics: &Metrics) {
+        if reconnect {
+            metrics.mqtt_reconnects.inc();
+        }
+        // Ready once subscribed: a resumed session keeps its subscriptions.
+        metrics.mqtt_ready.store(session_present, Ordering::Relaxed);
+        self.acker.connected();
+        tracing::info!(session_present, "connected to the MQTT broker");
+        if !session_present {
+            if let Err(error) = self.client.subscribe(&self.subscriptions) {
+                tracing::error!(%error, "subscribe request failed");
+            }
+        }
+    }
+}
+
+/// Registers the message with the acknowledger and routes it; false when its writer (or the
+/// spool) has gone away. Not a method: the session's event loop is not Sync, so a borrow of
+/// the session must not be held across the await.
+async fn pass_on(acker: &Acker, mut message: Message, router: &Router) -> bool {
+    // QoS 0 deliveries carry packet id 0 and are never acknowledged.
+    if message.packet_id != 0 {
+        message.claim = Some(Claim::Ack(acker.register(message.packet_id)));
+    }
+    router.send(message).await
 }
 
 #[cfg(test)]
@@ -541,7 +469,7 @@ mod tests {
             Arc::new(Metrics::new(1)),
         );
         acker.connected();
-        let tokens: Vec<u64> = [11, 12, 13]
+        let tokens: Vec<_> = [11, 12, 13]
             .into_iter()
             .map(|p| acker.register(p))
             .collect();
@@ -569,7 +497,7 @@ mod tests {
             metrics.clone(),
         );
         acker.connected();
-        let tokens: Vec<u64> = (1..=5).map(|p| acker.register(p)).collect();
+        let tokens: Vec<_> = (1..=5).map(|p| acker.register(p)).collect();
         acker.complete(tokens[..4].iter().copied());
         assert_eq!(acked(&rx), [1, 2], "the queue takes two");
         assert_eq!(metrics.acks_deferred.get(), 1);

@@ -13,16 +13,18 @@ use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, UNIX_EPOCH};
 
-use bytes::Bytes;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{mpsc, watch};
 
+use crate::batch;
 use crate::config;
+use crate::message::{Claim, Message, Spooled};
 use crate::metrics::Metrics;
-use crate::mqtt::{Acker, Held, Message, Router};
+use crate::mqtt::{Acker, Router};
+use crate::prefix::{Prefix, Token};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
@@ -78,17 +80,17 @@ fn decode(body: &[u8], in_hand: &Gauge) -> Option<Message> {
     let topic_len = usize::from(u16::from_le_bytes(body.get(11..13)?.try_into().ok()?));
     let topic = std::str::from_utf8(body.get(13..13 + topic_len)?).ok()?;
     let payload = body.get(13 + topic_len..)?;
-    Some(Message {
-        _held: Held::new(in_hand, topic, payload),
-        topic: topic.to_owned(),
-        payload: Bytes::copy_from_slice(payload),
-        received_at: UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).ok()?),
-        received: Instant::now(),
+    let received_at = UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).ok()?);
+    let (retained, redelivered) = (flags & RETAINED != 0, flags & REDELIVERED != 0);
+    Some(Message::new(
+        topic.to_owned(),
+        payload,
+        received_at,
         packet_id,
-        retained: flags & RETAINED != 0,
-        redelivered: flags & REDELIVERED != 0,
-        token: None,
-    })
+        retained,
+        redelivered,
+        in_hand,
+    ))
 }
 
 fn create_segment(dir: &Path, first: u64) -> Result<(File, PathBuf), SpoolError> {
@@ -144,69 +146,57 @@ pub struct Cursor {
 }
 
 struct CursorState {
-    front: u64,
-    done: VecDeque<bool>,
+    prefix: Prefix<Spooled>,
     /// (first sequence number, path, bytes) of each segment, oldest first.
     segments: VecDeque<(u64, PathBuf, u64)>,
 }
 
 impl Cursor {
-    pub fn complete(&self, sequences: impl IntoIterator<Item = u64>) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        for sequence in sequences {
-            let index = sequence.wrapping_sub(state.front) as usize;
-            if let Some(done) = state.done.get_mut(index) {
-                *done = true;
-            }
-        }
-        while state.done.front().copied() == Some(true) {
-            state.done.pop_front();
-            state.front += 1;
-        }
-        // A segment can go once the next one starts at or before the committed prefix.
-        while state.segments.len() > 1 && state.segments[1].0 <= state.front {
-            if let Some((_, path, _)) = state.segments.pop_front() {
-                if let Err(error) = fs::remove_file(&path) {
-                    tracing::warn!(%error, path = %path.display(), "cannot delete a committed spool segment");
-                }
-            }
-        }
-        self.metrics.spool_bytes.set(total(&state.segments) as i64);
+    fn lock(&self) -> MutexGuard<'_, CursorState> {
+        // A panic elsewhere while holding the lock leaves consistent state: every update is a
+        // single push, pop or sum.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn bytes(&self) -> u64 {
-        total(
-            &self
-                .state
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .segments,
-        )
+    pub fn complete(&self, tokens: impl IntoIterator<Item = Token<Spooled>>) {
+        let mut state = self.lock();
+        state.prefix.complete(tokens, |_| {});
+        let front = state.prefix.front();
+        // A segment can go once the next one starts at or before the committed prefix.
+        while state.segments.len() > 1 && state.segments[1].0 <= front {
+            if let Some((_, path, _)) = state.segments.pop_front() {
+                remove_segment(&path);
+            }
+        }
+        self.metrics.spool_bytes.set(state.bytes() as i64);
     }
 
     /// After the writers have finished: when everything spooled has been committed, the
     /// remaining segments go too, so the next start replays nothing.
     pub fn close(&self) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if state.done.is_empty() {
-            for (_, path, _) in state.segments.drain(..) {
-                if let Err(error) = fs::remove_file(&path) {
-                    tracing::warn!(%error, path = %path.display(), "cannot delete a committed spool segment");
-                }
-            }
+        let mut state = self.lock();
+        if state.prefix.is_empty() {
+            state.segments.drain(..).for_each(|s| remove_segment(&s.1));
         }
     }
 }
 
-fn total(segments: &VecDeque<(u64, PathBuf, u64)>) -> u64 {
-    segments.iter().map(|s| s.2).sum()
+impl CursorState {
+    fn bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.2).sum()
+    }
+}
+
+fn remove_segment(path: &Path) {
+    if let Err(error) = fs::remove_file(path) {
+        tracing::warn!(%error, path = %path.display(), "cannot delete a committed spool segment");
+    }
 }
 
 pub struct Spool {
     dir: PathBuf,
     max_bytes: u64,
     pub cursor: Arc<Cursor>,
-    next: u64,
     /// The segment being appended to: always the last in the cursor's list.
     file: File,
     replay: Vec<Message>,
@@ -255,9 +245,9 @@ impl Spool {
             segments.push_back((first, path, valid));
             replay.extend(messages);
         }
-        let front = next - replay.len() as u64;
-        for (offset, message) in replay.iter_mut().enumerate() {
-            message.token = Some(front + offset as u64);
+        let mut prefix = Prefix::starting_at(next - replay.len() as u64);
+        for message in &mut replay {
+            message.claim = Some(Claim::Spool(prefix.push(Spooled)));
         }
         // Appends go to a new segment: the last one may end where a torn record was cut off.
         // An empty last segment has the new one's name, and is reopened as it.
@@ -266,7 +256,8 @@ impl Spool {
         }
         let (file, path) = create_segment(dir, next)?;
         segments.push_back((next, path, 0));
-        metrics.spool_bytes.set(total(&segments) as i64);
+        let state = CursorState { prefix, segments };
+        metrics.spool_bytes.set(state.bytes() as i64);
         if !replay.is_empty() {
             tracing::info!(messages = replay.len(), "replaying the spool");
         }
@@ -274,34 +265,28 @@ impl Spool {
             dir: dir.to_owned(),
             max_bytes,
             cursor: Arc::new(Cursor {
-                state: Mutex::new(CursorState {
-                    front,
-                    done: VecDeque::from(vec![false; replay.len()]),
-                    segments,
-                }),
+                state: Mutex::new(state),
                 metrics,
             }),
-            next,
             file,
             replay,
         })
     }
 
-    /// Appends and fsyncs a group of messages; returns their spool sequence numbers.
-    fn append(&mut self, group: &[Message]) -> Result<Vec<u64>, SpoolError> {
+    /// Appends and fsyncs a group of messages; returns their tokens (spool sequence numbers).
+    fn append(&mut self, group: &[Message]) -> Result<Vec<Token<Spooled>>, SpoolError> {
         let mut buffer = Vec::new();
         for message in group {
             encode(message, &mut buffer);
         }
-        let mut state = self.cursor.state.lock().unwrap_or_else(|p| p.into_inner());
+        let cursor = self.cursor.clone();
+        let mut state = cursor.lock();
         if state
             .segments
             .back()
             .is_some_and(|s| s.2 >= segment_bytes(self.max_bytes))
         {
-            let (file, path) = create_segment(&self.dir, self.next)?;
-            state.segments.push_back((self.next, path, 0));
-            self.file = file;
+            self.new_segment(&mut state)?;
         }
         let bytes = buffer.len() as u64;
         let Some(segment) = state.segments.back_mut() else {
@@ -310,27 +295,30 @@ impl Spool {
         self.file.write_all(&buffer).map_err(io_error(&segment.1))?;
         self.file.sync_data().map_err(io_error(&segment.1))?;
         segment.2 += bytes;
-        let sequences: Vec<u64> = (self.next..self.next + group.len() as u64).collect();
-        self.next += group.len() as u64;
-        state.done.extend(std::iter::repeat_n(false, group.len()));
-        self.cursor
-            .metrics
-            .spool_bytes
-            .set(total(&state.segments) as i64);
-        Ok(sequences)
+        let tokens = group.iter().map(|_| state.prefix.push(Spooled)).collect();
+        cursor.metrics.spool_bytes.set(state.bytes() as i64);
+        Ok(tokens)
+    }
+
+    /// Starts the segment that the next sequence number goes to.
+    fn new_segment(&mut self, state: &mut CursorState) -> Result<(), SpoolError> {
+        let next = state.prefix.end();
+        let (file, path) = create_segment(&self.dir, next)?;
+        state.segments.push_back((next, path, 0));
+        self.file = file;
+        Ok(())
     }
 
     /// When everything spooled is committed, the segment being appended to is the only thing
     /// left holding space: start a new one so the old one can be deleted.
     fn rotate_if_committed(&mut self) -> Result<(), SpoolError> {
         {
-            let mut state = self.cursor.state.lock().unwrap_or_else(|p| p.into_inner());
-            if !state.done.is_empty() || state.segments.back().is_none_or(|s| s.2 == 0) {
+            let cursor = self.cursor.clone();
+            let mut state = cursor.lock();
+            if !state.prefix.is_empty() || state.segments.back().is_none_or(|s| s.2 == 0) {
                 return Ok(());
             }
-            let (file, path) = create_segment(&self.dir, self.next)?;
-            state.segments.push_back((self.next, path, 0));
-            self.file = file;
+            self.new_segment(&mut state)?;
         }
         self.cursor.complete([]);
         Ok(())
@@ -344,7 +332,7 @@ impl Spool {
         mut rx: mpsc::Receiver<Message>,
         router: Router,
         acker: Arc<Acker>,
-        batch: &config::Batch,
+        limits: &config::Batch,
         stop: watch::Receiver<bool>,
     ) -> Result<(), SpoolError> {
         for message in std::mem::take(&mut self.replay) {
@@ -354,7 +342,7 @@ impl Spool {
         }
         let mut group = Vec::new();
         loop {
-            if self.cursor.bytes() >= self.max_bytes {
+            if self.cursor.lock().bytes() >= self.max_bytes {
                 // Stopping with a full spool: what is not spooled is not acknowledged either.
                 if *stop.borrow() {
                     return Ok(());
@@ -363,27 +351,18 @@ impl Spool {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
-            let Some(first) = rx.recv().await else {
-                return Ok(());
-            };
-            let deadline = tokio::time::Instant::now() + batch.max_delay();
             // Groups no larger than a segment keep segments near their size.
-            let max_bytes = batch.max_bytes.min(segment_bytes(self.max_bytes) as usize);
-            let mut bytes = first.payload.len() + first.topic.len();
-            group.push(first);
-            while group.len() < batch.max_messages && bytes < max_bytes {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(message)) => {
-                        bytes += message.payload.len() + message.topic.len();
-                        group.push(message);
-                    }
-                    Ok(None) | Err(_) => break,
-                }
+            let max_bytes = limits.max_bytes.min(segment_bytes(self.max_bytes) as usize);
+            if !batch::collect(&mut rx, &mut group, limits, max_bytes).await {
+                return Ok(());
             }
-            let sequences = tokio::task::block_in_place(|| self.append(&group))?;
-            acker.complete(group.iter().filter_map(|m| m.token));
-            for (mut message, sequence) in group.drain(..).zip(sequences) {
-                message.token = Some(sequence);
+            let tokens = tokio::task::block_in_place(|| self.append(&group))?;
+            acker.complete(group.iter().filter_map(|m| match m.claim {
+                Some(Claim::Ack(token)) => Some(token),
+                _ => None,
+            }));
+            for (mut message, token) in group.drain(..).zip(tokens) {
+                message.claim = Some(Claim::Spool(token));
                 if !router.send(message).await {
                     return Ok(());
                 }
@@ -395,20 +374,34 @@ impl Spool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use std::time::SystemTime;
 
     fn message(topic: &str, payload: &[u8]) -> Message {
-        Message {
-            _held: Held::new(&Gauge::default(), topic, payload),
-            topic: topic.into(),
-            payload: Bytes::copy_from_slice(payload),
-            received_at: SystemTime::now(),
-            received: Instant::now(),
-            packet_id: 7,
-            retained: false,
-            redelivered: true,
-            token: None,
-        }
+        let now = SystemTime::now();
+        Message::new(
+            topic.into(),
+            payload,
+            now,
+            7,
+            false,
+            true,
+            &Gauge::default(),
+        )
+    }
+
+    fn spooled(messages: &[Message]) -> Vec<Token<Spooled>> {
+        messages
+            .iter()
+            .map(|m| match m.claim {
+                Some(Claim::Spool(token)) => token,
+                _ => panic!("not spooled"),
+            })
+            .collect()
+    }
+
+    fn indexes(tokens: &[Token<Spooled>]) -> Vec<u64> {
+        tokens.iter().map(|t| t.index()).collect()
     }
 
     #[test]
@@ -418,8 +411,11 @@ mod tests {
         let metrics = Arc::new(Metrics::new(1));
         let mut spool = Spool::open(&dir, 1 << 20, metrics.clone()).unwrap();
         let first = [message("a/1", b"one"), message("a/2", b"two")];
-        assert_eq!(spool.append(&first).unwrap(), [0, 1]);
-        assert_eq!(spool.append(&[message("a/3", b"three")]).unwrap(), [2]);
+        assert_eq!(indexes(&spool.append(&first).unwrap()), [0, 1]);
+        assert_eq!(
+            indexes(&spool.append(&[message("a/3", b"three")]).unwrap()),
+            [2]
+        );
         drop(spool);
         // A crash in the middle of the next write: half a record at the end.
         let segment = dir.join(format!("{:020}.spool", 0));
@@ -437,19 +433,21 @@ mod tests {
         assert_eq!(topics, ["a/1", "a/2", "a/3"]);
         assert_eq!(spool.replay[2].payload, Bytes::from_static(b"three"));
         assert!(spool.replay[0].redelivered && spool.replay[0].packet_id == 7);
-        assert_eq!(
-            spool.replay.iter().map(|m| m.token).collect::<Vec<_>>(),
-            [Some(0), Some(1), Some(2)]
-        );
+        let replayed = spooled(&spool.replay);
+        assert_eq!(indexes(&replayed), [0, 1, 2]);
         // New messages go to a new segment; committing the old one's messages deletes it.
-        assert_eq!(spool.append(&[message("a/5", b"five")]).unwrap(), [3]);
-        spool.cursor.complete([0, 1, 2]);
+        assert_eq!(
+            indexes(&spool.append(&[message("a/5", b"five")]).unwrap()),
+            [3]
+        );
+        spool.cursor.complete(replayed);
         assert!(!segment.exists(), "the committed segment is deleted");
         drop(spool);
         let spool = Spool::open(&dir, 1 << 20, metrics.clone()).unwrap();
         assert_eq!(spool.replay.len(), 1, "a/5 was not committed");
-        assert_eq!(spool.replay[0].token, Some(3));
-        spool.cursor.complete([3]);
+        let replayed = spooled(&spool.replay);
+        assert_eq!(indexes(&replayed), [3]);
+        spool.cursor.complete(replayed);
         spool.cursor.close();
         drop(spool);
         let spool = Spool::open(&dir, 1 << 20, metrics).unwrap();

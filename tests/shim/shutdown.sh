@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# SIGTERM while the database is down: the shim retries the batches in hand for
-# log.shutdown_timeout_secs (2 s here), then exits with status 1 without acknowledging them.
-# Asserts: it exits non-zero within 4 s, and once the database is back, a new shim stores every
-# reading exactly once (the broker redelivered what the first one held).
+# SIGTERM while the database is down: the shim retries the batches in hand for the shutdown
+# timeout (2 s here), then exits with status 1 without acknowledging them. The timeout is set
+# under its old, deprecated name log.shutdown_timeout_secs, which must still work.
+# Asserts: the deprecation is logged; it exits non-zero within 4 s, and once the database is
+# back, a new shim stores every reading exactly once (the broker redelivered what the first one
+# held).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 usage_if_help "$@"
@@ -10,6 +12,8 @@ setup shutdown
 
 printf '[log]\nshutdown_timeout_secs = 2\n' > "$WORK/shim.toml"
 start_shim --config "$WORK/shim.toml"
+grep -q 'log.shutdown_timeout_secs is deprecated' "$WORK/shim.log" \
+  || die "shutdown" "no deprecation warning for log.shutdown_timeout_secs"
 pg_ctl_as fast stop
 loadgen --site shutdown --producers 2 --messages 500 --rate 2000 > "$WORK/loadgen.out"
 summary=$(cat "$WORK/loadgen.out")
