@@ -15,6 +15,8 @@ use tokio_postgres::{Client, NoTls};
 use crate::batch;
 use crate::config::{self, Config};
 use crate::deadletter::{self, DeadLetterFile};
+use crate::error::describe;
+pub use crate::error::CopyError;
 use crate::isolate::{DataError, Failure, Parts};
 use crate::message::{Claim, Message};
 use crate::metrics::{Metrics, Reason, SqlState};
@@ -44,26 +46,6 @@ impl Completion {
                 Claim::Ack(_) => None,
             })),
         }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum CopyError {
-    #[error("{}", describe(.0))]
-    Postgres(#[from] tokio_postgres::Error),
-    #[error("no answer within {0:?}; connection dropped")]
-    Timeout(Duration),
-    #[error("PostgreSQL TLS set-up: {0}")]
-    Tls(#[from] config::TlsError),
-    #[error("shutting down with {0} messages not committed; they come back at the next start (broker or spool)")]
-    GaveUp(usize),
-}
-
-/// tokio-postgres shows "db error" and keeps the server's message in the source.
-fn describe(error: &tokio_postgres::Error) -> String {
-    match std::error::Error::source(error) {
-        Some(source) => format!("{error}: {source}"),
-        None => error.to_string(),
     }
 }
 

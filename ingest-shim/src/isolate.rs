@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 
-use crate::copy::CopyError;
+use crate::error::CopyError;
 
 /// SQLSTATEs, or classes of two characters, that say nothing about the messages: the
 /// connection, the server or its resources failed, or the database is not ready for the

@@ -5,6 +5,7 @@ mod batch;
 mod config;
 mod copy;
 mod deadletter;
+mod error;
 mod isolate;
 mod message;
 mod metrics;
