@@ -100,3 +100,41 @@ impl Stored for SparkplugState {
         Ok(())
     }
 }
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use super::*;
+    use pgrx::prelude::*;
+
+    fn message(topic: &str) -> Message {
+        Message {
+            topic: topic.into(),
+            ..Message::default()
+        }
+    }
+
+    #[pg_test]
+    fn a_born_node_s_aliases_are_replaced_and_read_back_whole() {
+        let source = Source {
+            group: "g".into(),
+            edge_node: "e".into(),
+            device: String::new(),
+        };
+        let mut state = SparkplugState::default();
+        state.known.insert(
+            source.clone(),
+            HashMap::from([(u64::MAX, "pressure".to_string()), (0, "flow".to_string())]),
+        );
+        state.born.insert(source.clone());
+        Spi::connect_mut(|client| state.save(client)).unwrap();
+        let batch = [message("spBv1.0/g/NDATA/e"), message("other/topic")];
+        let loaded = Spi::connect(|client| SparkplugState::load(client, &batch)).unwrap();
+        assert_eq!(
+            loaded.known[&source].get(&u64::MAX).map(String::as_str),
+            Some("pressure")
+        );
+        assert_eq!(loaded.known[&source].len(), 2);
+        assert!(loaded.born.is_empty(), "loading marks nothing as born");
+    }
+}

@@ -134,3 +134,54 @@ fn resolve_series(
     }
     Ok(ids)
 }
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use super::*;
+    use pgrx::prelude::*;
+
+    fn reading(site: &str, metric: &str) -> Clean {
+        Clean {
+            message: 0,
+            key: (
+                Name::from(site),
+                Name::from("a1"),
+                Name::from(""),
+                Name::from(metric),
+            ),
+            time: 0,
+            value: 1.0,
+            quality: 1.0,
+            flags: 0,
+            source_quality: 0,
+            event_id: None,
+        }
+    }
+
+    #[pg_test]
+    fn new_series_are_registered_once_and_cached() {
+        let reg = crate::registry::get();
+        let cleaned = [
+            reading("stage-site", "pressure"),
+            reading("stage-site", "humidity"),
+            reading("stage-site", "pressure"),
+        ];
+        let mut counts = Counts::default();
+        let ids = Spi::connect_mut(|c| series_of(c, &reg, &cleaned, &mut counts)).unwrap();
+        assert_eq!(counts.series_created, 2);
+        assert_eq!(ids[0], ids[2]);
+        assert_ne!(ids[0], ids[1]);
+        assert!(ids.iter().all(Option::is_some));
+        // The second time they come from the cache and the table, and nothing is registered.
+        let mut again = Counts::default();
+        let same = Spi::connect_mut(|c| series_of(c, &reg, &cleaned, &mut again)).unwrap();
+        assert_eq!((same, again.series_created), (ids, 0));
+        assert_eq!(
+            Spi::get_one::<i64>(
+                "SELECT count(*) FROM telemetry.sites WHERE site_id = 'stage-site'"
+            ),
+            Ok(Some(1))
+        );
+    }
+}

@@ -247,3 +247,27 @@ pub fn in_subtransaction<R>(
     })
     .execute()
 }
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use super::*;
+
+    #[pg_test]
+    fn a_caught_error_rolls_back_only_its_subtransaction() {
+        Spi::run("CREATE TEMP TABLE t (n int PRIMARY KEY); INSERT INTO t VALUES (1)").unwrap();
+        let unique: fn(PgSqlErrorCode) -> bool =
+            |code| code == PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION;
+        let caught = in_subtransaction(unique, || {
+            Spi::run("INSERT INTO t VALUES (2)").unwrap();
+            Spi::run("INSERT INTO t VALUES (1)").unwrap();
+        });
+        let (code, message) = caught.unwrap_err();
+        assert_eq!(code, PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION);
+        assert!(message.contains("duplicate key"), "{message}");
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM t"), Ok(Some(1)));
+        let kept = in_subtransaction(unique, || Spi::run("INSERT INTO t VALUES (3)").unwrap());
+        assert!(kept.is_ok());
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM t"), Ok(Some(2)));
+    }
+}
