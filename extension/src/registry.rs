@@ -1,7 +1,10 @@
-//! The registries (units, unit aliases, metric rules, metric aliases) as one per-backend cache.
+//! The registries (units, unit aliases, metric rules, metric aliases, enabled routes), the
+//! series ids already resolved, and the OIDs of `telemetry.validation_status`, as one
+//! per-backend cache.
 //!
 //! Loaded with SPI on first use and dropped when PostgreSQL invalidates the relcache entry
-//! of one of their tables. DML does not do that by itself, so a statement trigger on each
+//! of one of their tables (`telemetry.series` among them, so a rolled-back registration does
+//! not stay cached). DML does not do that by itself, so a statement trigger on each
 //! table (`telemetry.registry_changed`) calls `CacheInvalidateRelcacheByRelid`: the message
 //! reaches this backend at the next command and every other backend at commit, and is
 //! discarded on rollback, exactly like a catalog change.
