@@ -16,7 +16,7 @@ use std::cell::RefCell;
 
 use crate::errors::{internal, require_trigger};
 use crate::ingest::{run, Broker, Message};
-use crate::time::{transaction_start, unix_micros_checked};
+use crate::time::received_at;
 
 /// The messages of one statement into the inbox, and the (sub)transaction depth it began at.
 struct Frame {
@@ -107,10 +107,10 @@ pub fn inbox_collect<'a>(
         internal(format!("telemetry.inbox: {e}"))
     }
     let message = Message {
-        received_at: row
-            .get_by_name::<TimestampWithTimeZone>("received_at")
-            .unwrap_or_else(|e| column(e))
-            .map_or(Some(transaction_start()), unix_micros_checked),
+        received_at: received_at(
+            row.get_by_name::<TimestampWithTimeZone>("received_at")
+                .unwrap_or_else(|e| column(e)),
+        ),
         topic: row
             .get_by_name::<String>("topic")
             .unwrap_or_else(|e| column(e))

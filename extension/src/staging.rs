@@ -11,7 +11,7 @@ use pgrx::prelude::*;
 
 use crate::errors::{internal, raise, Class};
 use crate::ingest::{counts_row, run, Broker, CountsRow, Message};
-use crate::time::{transaction_start, unix_micros_checked};
+use crate::time::received_at;
 
 /// The session's own staging table, found by a catalog lookup in its temporary schema rather
 /// than by a query: it runs once per batch.
@@ -87,9 +87,9 @@ fn message_of(values: &[pg_sys::Datum], nulls: &[bool]) -> Message {
     let get = |i: usize| (!nulls[i]).then_some(values[i]);
     unsafe {
         Message {
-            received_at: get(0)
-                .and_then(|d| TimestampWithTimeZone::from_datum(d, false))
-                .map_or(Some(transaction_start()), unix_micros_checked),
+            received_at: received_at(
+                get(0).and_then(|d| TimestampWithTimeZone::from_datum(d, false)),
+            ),
             topic: get(1)
                 .and_then(|d| String::from_datum(d, false))
                 .unwrap_or_default(),

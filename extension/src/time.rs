@@ -15,6 +15,12 @@ pub fn unix_micros_checked(ts: TimestampWithTimeZone) -> Option<i64> {
         .filter(|_| ts.is_finite())
 }
 
+/// A message's `received_at` as a client gave it: NULL is the transaction's start (`now()`),
+/// and an infinite time is `None`, which the pipeline dead-letters.
+pub fn received_at(ts: Option<TimestampWithTimeZone>) -> Option<i64> {
+    ts.map_or(Some(transaction_start()), unix_micros_checked)
+}
+
 /// Unix microseconds of a finite timestamp; `what` names it in the error for an infinite one.
 pub fn unix_micros(ts: TimestampWithTimeZone, what: &str) -> i64 {
     match unix_micros_checked(ts) {

@@ -27,7 +27,7 @@ use crate::dead_letters;
 use crate::errors::{internal, raise, Class};
 use crate::gucs;
 use crate::registry::{self, Registry};
-use crate::time::{timestamp, transaction_start, unix_micros_checked};
+use crate::time::{timestamp, transaction_start};
 use aliases::Stored;
 
 thread_local! {
@@ -240,7 +240,7 @@ fn ingest(
     ),
 > {
     let message = Message {
-        received_at: received_at.map_or(Some(transaction_start()), unix_micros_checked),
+        received_at: crate::time::received_at(received_at),
         topic: topic.unwrap_or_default().to_string(),
         payload: payload.unwrap_or_default().to_vec(),
         ..Message::default()
