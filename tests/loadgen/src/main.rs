@@ -61,6 +61,9 @@ struct Args {
     /// Client id prefix; producer P connects as PREFIX-P.
     #[arg(long, default_value = "loadgen")]
     client_id: String,
+    /// Time of the first reading (RFC 3339), so a run can be published again exactly; now if unset.
+    #[arg(long, value_parser = humantime::parse_rfc3339)]
+    start: Option<SystemTime>,
 }
 
 fn main() -> Result<(), String> {
@@ -83,7 +86,7 @@ fn main() -> Result<(), String> {
 
 async fn run(args: Args) -> Result<(), String> {
     let args = Arc::new(args);
-    let start = SystemTime::now();
+    let start = args.start.unwrap_or_else(SystemTime::now);
     let started = Instant::now();
     let lag_us = Arc::new(AtomicU64::new(0));
     let mut producers = Vec::new();
