@@ -1,17 +1,21 @@
 # Helpers for the ingest-shim end-to-end tests: each test gets its own PostgreSQL cluster,
-# Mosquitto and shim on free ports in 56000-56999, all stopped again when it exits.
+# Mosquitto and shim on free ports, all stopped again when it exits.
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 BIN=${SHIM_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug}
 MQ_CONF=$ROOT/ingest-shim/mosquitto.conf
 DB=shim
 
+# Ports outside the kernel's ephemeral range (32768-60999 by default), so that no client
+# connection made after the choice (a psql, a loadgen producer) can take one before its
+# listener binds it; a shim once failed to start on a port a client had taken meanwhile.
+read -r EPHEMERAL_LO EPHEMERAL_HI </proc/sys/net/ipv4/ip_local_port_range
+if [ "$EPHEMERAL_HI" -lt 64000 ]; then PORTS_FROM=$((EPHEMERAL_HI + 1)); else PORTS_FROM=$((EPHEMERAL_LO - 1000)); fi
 free_port() {
   local port
-  for port in $(shuf -i 56000-56999 -n 100); do
-    # Any socket, not only listeners: client connections take local ports from this range too.
+  for port in $(shuf -i "$PORTS_FROM-$((PORTS_FROM + 999))" -n 100); do
     if ! ss -Hatn "sport = :$port" | grep -q .; then echo "$port"; return; fi
   done
-  die "ports" "no free port in 56000-56999"
+  die "ports" "no free port in $PORTS_FROM-$((PORTS_FROM + 999))"
 }
 
 wait_port() {
