@@ -41,11 +41,15 @@ COMMENT ON FUNCTION telemetry.match_topic(text, text) IS
 
 -- Ingest (sql/ingest.sql) and staging.
 COMMENT ON FUNCTION telemetry.ingest(text, bytea, timestamptz) IS
-  'ingest(topic, payload, received_at => now()): run one MQTT message (a NULL topic or payload becomes a dead letter too) through the pipeline (route, decode, convert, validate, score, de-duplicate, store) exactly as a batch would. Returns the counts, the dead letters by reason (jsonb) and the source times of the oldest and newest reading stored. Nothing is dropped silently: what is not stored is in telemetry.dead_letters.';
+  'ingest(topic, payload, received_at => now()): run one MQTT message (a NULL topic or payload becomes a dead letter too) through the pipeline (route, decode, convert, validate, score, de-duplicate, store) exactly as a batch would. Returns the counts, the dead letters by reason (jsonb), the source times of the oldest and newest reading stored, and the Sparkplug edge nodes (group/edge_node) whose data named an alias no birth declared, which a host application asks for a rebirth. Nothing is dropped silently: what is not stored is in telemetry.dead_letters.';
 COMMENT ON FUNCTION telemetry.prepare_staging() IS
   'prepare_staging(): create this session''s staging table pg_temp.telemetry_staging (received_at, topic, payload, and optionally payload_bytes, packet_id, retained, redelivered) if missing and return its name. Rows are deleted at commit.';
 COMMENT ON FUNCTION telemetry.ingest_staged() IS
-  'ingest_staged(): run every message in pg_temp.telemetry_staging through the pipeline in arrival order, empty the table, and return what telemetry.ingest returns for the whole batch: counts, dead letters by reason, source times of the oldest and newest reading stored. Call it in the transaction that filled the table.';
+  'ingest_staged(): run every message in pg_temp.telemetry_staging through the pipeline in arrival order, empty the table, and return what telemetry.ingest returns for the whole batch: counts, dead letters by reason, source times of the oldest and newest reading stored, Sparkplug edge nodes to ask for a rebirth. Call it in the transaction that filled the table.';
+COMMENT ON FUNCTION telemetry.replay_dead_letters(text, text, timestamptz, timestamptz, integer) IS
+  'replay_dead_letters(reason => NULL, topic_like => NULL, received_after => NULL, received_before => NULL, batch_size => 1000): run stored dead letters through the pipeline again (NULL filters match all), for example after adding the rule, alias, unit or route they lacked. Each replayed message leaves the dead letters; what fails again is dead-lettered anew, and a reading stored before counts as a duplicate, so nothing is stored twice however often a message is replayed. Returns what telemetry.ingest returns for them all, and how many chosen messages could not be replayed because their dead letter cut the topic or payload. For telemetry_admin.';
+COMMENT ON FUNCTION telemetry.load_vocabulary() IS
+  'load_vocabulary(): add the shipped metric rules and vendor names that are missing (as builtin rows), keeping every edit of a DBA. Returns how many were added; a shipped alias that is already a metric of its own is skipped and named in a NOTICE. For telemetry_admin.';
 
 -- The row trigger for tables of your own.
 COMMENT ON FUNCTION telemetry.clean_row() IS

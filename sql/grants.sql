@@ -23,7 +23,8 @@ GRANT USAGE ON SCHEMA telemetry TO telemetry_reader, telemetry_writer, telemetry
 GRANT SELECT ON telemetry.units, telemetry.unit_aliases, telemetry.metric_rules, telemetry.metric_aliases,
   telemetry.routes TO telemetry_reader, telemetry_admin;
 GRANT SELECT ON telemetry.readings, telemetry.series, telemetry.sites, telemetry.assets, telemetry.dead_letters,
-  telemetry.dead_letter_messages, telemetry.ingest_batches, telemetry.ingest_stats, telemetry.sparkplug_aliases
+  telemetry.dead_letter_messages, telemetry.ingest_batches, telemetry.ingest_stats, telemetry.sparkplug_metrics,
+  telemetry.metric_registrations, telemetry.metrics_to_review
   TO telemetry_reader;
 
 -- Writer: EXECUTE on the entry points and INSERT on the inbox, nothing else. It cannot write a
@@ -43,7 +44,12 @@ GRANT SELECT ON telemetry.units, telemetry.unit_aliases, telemetry.metric_rules,
   telemetry.routes TO telemetry_pipeline;
 GRANT SELECT, INSERT ON telemetry.readings, telemetry.series, telemetry.sites, telemetry.assets TO telemetry_pipeline;
 GRANT INSERT ON telemetry.dead_letters, telemetry.dead_letter_messages, telemetry.ingest_batches TO telemetry_pipeline;
-GRANT SELECT, INSERT, DELETE ON telemetry.sparkplug_aliases TO telemetry_pipeline;
+GRANT SELECT, INSERT, DELETE ON telemetry.sparkplug_metrics TO telemetry_pipeline;
+-- Metrics first seen are registered unreviewed; the pipeline cannot change an existing rule.
+GRANT INSERT ON telemetry.metric_rules, telemetry.metric_registrations TO telemetry_pipeline;
+-- Replay takes dead letters out as it runs them again.
+GRANT SELECT, DELETE ON telemetry.dead_letter_messages TO telemetry_pipeline;
+GRANT SELECT ON telemetry.dead_letters TO telemetry_pipeline;
 GRANT SELECT, INSERT, UPDATE, DELETE ON telemetry.recent_events TO telemetry_pipeline;
 GRANT USAGE ON SEQUENCE telemetry.series_series_id_seq, telemetry.dead_letters_dead_letter_id_seq,
   telemetry.dead_letter_messages_message_id_seq, telemetry.ingest_batches_batch_id_seq TO telemetry_pipeline;
@@ -59,7 +65,8 @@ DO $$
 DECLARE f text;
 BEGIN
   FOREACH f IN ARRAY ARRAY['telemetry.ingest(text, bytea, timestamptz)', 'telemetry.ingest_staged()',
-                           'telemetry.prepare_staging()', 'telemetry.inbox_flush()'] LOOP
+                           'telemetry.prepare_staging()', 'telemetry.inbox_flush()',
+                           'telemetry.replay_dead_letters(text, text, timestamptz, timestamptz, integer)'] LOOP
     EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f);
     EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO telemetry_pipeline', f);
     EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
@@ -68,7 +75,12 @@ END $$;
 GRANT EXECUTE ON FUNCTION telemetry.ingest(text, bytea, timestamptz), telemetry.ingest_staged(),
   telemetry.prepare_staging() TO telemetry_writer;
 -- Trigger functions fire whatever their grants; revoking EXECUTE keeps them off other tables.
-REVOKE ALL ON FUNCTION telemetry.inbox_begin(), telemetry.inbox_collect(), telemetry.registry_changed() FROM PUBLIC;
+REVOKE ALL ON FUNCTION telemetry.inbox_begin(), telemetry.inbox_collect(), telemetry.registry_changed(),
+  telemetry.metric_name_guard() FROM PUBLIC;
+-- Replay and the vocabulary are the admin's: they decide what is stored and how it is named.
+GRANT EXECUTE ON FUNCTION telemetry.replay_dead_letters(text, text, timestamptz, timestamptz, integer) TO telemetry_admin;
+REVOKE ALL ON FUNCTION telemetry.load_vocabulary(), telemetry.merge_metric(text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION telemetry.load_vocabulary(), telemetry.merge_metric(text, text, text) TO telemetry_admin;
 
 -- Series identity (sql/series_identity.sql). A series is relabelled only through
 -- telemetry.rename_series(), which records the change; telemetry_admin may call it (it has no

@@ -14,7 +14,7 @@ use telemetry_core::batch::Message;
 pub use telemetry_core::batch::DeadLetter;
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
-fn cut(s: &str, max: usize) -> &str {
+pub fn cut(s: &str, max: usize) -> &str {
     let mut end = s.len().min(max);
     while !s.is_char_boundary(end) {
         end -= 1;

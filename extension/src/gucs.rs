@@ -4,7 +4,7 @@
 //! superuser in postgresql.conf, `ALTER DATABASE`/`ALTER ROLE ... SET`, or a superuser's session
 //! (or a role granted `SET` on the parameter). A writer cannot loosen how its own data is judged.
 
-use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
 use telemetry_core::quality::{Params, Weights};
 
 static WEIGHT_COMPLETENESS: GucSetting<f64> = GucSetting::<f64>::new(0.30);
@@ -24,6 +24,19 @@ static MAX_READING_AGE: GucSetting<i32> = GucSetting::<i32>::new(3650 * 86_400);
 static MAX_READING_LEAD: GucSetting<i32> = GucSetting::<i32>::new(86_400);
 static DEAD_LETTER_MAX_TOPIC: GucSetting<i32> = GucSetting::<i32>::new(1024);
 static MAX_READINGS_PER_MESSAGE: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+static UNKNOWN_METRICS: GucSetting<UnknownMetrics> =
+    GucSetting::<UnknownMetrics>::new(UnknownMetrics::Register);
+/// Bounds what a publisher of made-up names can add before a DBA looks.
+static MAX_PENDING_METRICS: GucSetting<i32> = GucSetting::<i32>::new(1000);
+
+/// What the pipeline does with a metric no rule in `telemetry.metric_rules` knows.
+#[derive(Clone, Copy, Debug, PartialEq, PostgresGucEnum)]
+pub enum UnknownMetrics {
+    #[name = c"register"]
+    Register,
+    #[name = c"dead_letter"]
+    DeadLetter,
+}
 
 pub fn init() {
     // Weights default to seed 002 section 8.1: 0.30 / 0.30 / 0.25 / 0.15.
@@ -160,6 +173,24 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    GucRegistry::define_enum_guc(
+        c"telemetry.unknown_metrics",
+        c"What becomes of a reading whose metric has no rule: register (default) or dead_letter.",
+        c"register adds the metric to telemetry.metric_rules in the base unit of the reading's dimension, unreviewed, and flags its readings no_rule; telemetry.metrics_to_review lists them. dead_letter refuses them with reason unknown_metric.",
+        &UNKNOWN_METRICS,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"telemetry.max_pending_metrics",
+        c"Most metrics the pipeline may have registered that await review.",
+        c"Beyond it, readings of further unknown metrics become dead letters with reason unknown_metric until a DBA reviews some (telemetry.metrics_to_review).",
+        &MAX_PENDING_METRICS,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     GucRegistry::define_int_guc(
         c"telemetry.dead_letter_max_topic",
         c"How much of a topic a dead letter keeps.",
@@ -178,6 +209,17 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::default(),
     );
+}
+
+/// How many metrics a batch may register on first sight, given how many await review now;
+/// `None` when unknown metrics are dead letters.
+pub fn new_metrics_allowed(pending: usize) -> Option<usize> {
+    match UNKNOWN_METRICS.get() {
+        UnknownMetrics::DeadLetter => None,
+        UnknownMetrics::Register => {
+            Some(usize::try_from(MAX_PENDING_METRICS.get()).unwrap_or(0).saturating_sub(pending))
+        }
+    }
 }
 
 pub fn max_payload_bytes() -> usize {

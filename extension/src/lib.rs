@@ -4,9 +4,9 @@
 //! metrics, validation, quality, reading keys, and the pipeline's decisions) is the crate
 //! `telemetry-core` in `extension/core/`, which needs no PostgreSQL to build or test. Here are
 //! only what needs PostgreSQL: a module per capability with its `#[pg_extern]` functions
-//! (units, metrics, validate, quality, dedup, routes, row_trigger), the ingest pipeline's I/O
-//! stages (`ingest/`: Sparkplug aliases, series, store; `dead_letters`; the entry points
-//! `staging` and `inbox`), the registry cache ([`registry`], invalidated by PostgreSQL's own
+//! (units, metrics, validate, quality, dedup, routes, row_trigger, replay), the ingest
+//! pipeline's I/O stages (`ingest/`: Sparkplug births, metrics registered on first sight,
+//! series, store; `dead_letters`; the entry points `staging` and `inbox`), the registry cache ([`registry`], invalidated by PostgreSQL's own
 //! relcache machinery), every setting ([`gucs`]) and every SQLSTATE ([`errors`]).
 
 // pgrx reads SQL signatures from the literal types of #[pg_extern] functions, so table-returning
@@ -24,6 +24,7 @@ mod ingest;
 mod metrics;
 mod quality;
 mod registry;
+mod replay;
 mod routes;
 mod row_trigger;
 mod staging;
@@ -45,7 +46,7 @@ extension_sql_file!(
 extension_sql_file!(
     "../../sql/metrics.sql",
     name = "metrics",
-    requires = ["units"]
+    requires = ["units", metrics::load_vocabulary]
 );
 extension_sql_file!(
     "../../sql/sites.sql",
@@ -108,9 +109,14 @@ extension_sql_file!(
     requires = ["ingest"]
 );
 extension_sql_file!(
+    "../../sql/metric_registration.sql",
+    name = "metric_registration",
+    requires = ["series_identity"]
+);
+extension_sql_file!(
     "../../sql/grants.sql",
     name = "grants",
-    requires = ["series_identity"]
+    requires = ["metric_registration", replay::replay_dead_letters]
 );
 extension_sql_file!(
     "../../sql/function_comments.sql",

@@ -16,7 +16,7 @@ use std::rc::Rc;
 
 use crate::errors::internal;
 use rustc_hash::FxHashMap;
-use telemetry_core::metrics::{MetricCatalog, MetricRule, NameError};
+use telemetry_core::metrics::{Alias, MetricCatalog, MetricRule, NameError};
 use telemetry_core::names::Name;
 use telemetry_core::routes::{Format, Pattern, Route};
 use telemetry_core::units::{Catalog, Unit};
@@ -66,12 +66,10 @@ impl Registry {
         }
     }
 
-    /// The canonical metric for a vendor name; a name no rule knows is only normalised.
+    /// The canonical metric for a vendor name, as the pipeline resolves it; a name no rule
+    /// knows is the metric it would be registered as.
     pub fn canonical_metric(&self, name: &str) -> Result<String, NameError> {
-        match self.rule(name) {
-            Some(rule) => Ok(rule.metric.clone()),
-            None => self.metrics.canonical_name(name),
-        }
+        self.metrics.metric_name(name, &self.units)
     }
 
     /// The OID of a `telemetry.validation_status` label.
@@ -155,7 +153,7 @@ fn load() -> Result<Registry, pgrx::spi::Error> {
             pairs(client.select("SELECT alias, unit FROM telemetry.unit_aliases", None, &[])?)?;
         let rules = client
             .select(
-                "SELECT metric, unit, valid_min, valid_max, max_rate_of_change FROM telemetry.metric_rules",
+                "SELECT metric, unit, valid_min, valid_max, max_rate_of_change, reviewed FROM telemetry.metric_rules",
                 None,
                 &[],
             )?
@@ -166,14 +164,20 @@ fn load() -> Result<Registry, pgrx::spi::Error> {
                     valid_min: row.get::<f64>(3)?,
                     valid_max: row.get::<f64>(4)?,
                     max_rate_of_change: row.get::<f64>(5)?,
+                    reviewed: row.get::<bool>(6)?.unwrap_or(true),
                 })
             })
             .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;
-        let metric_aliases = pairs(client.select(
-            "SELECT alias, metric FROM telemetry.metric_aliases",
-            None,
-            &[],
-        )?)?;
+        let metric_aliases = client
+            .select("SELECT alias, metric, sensor FROM telemetry.metric_aliases", None, &[])?
+            .map(|row| {
+                Ok(Alias {
+                    alias: row.get::<String>(1)?.unwrap_or_default(),
+                    metric: row.get::<String>(2)?.unwrap_or_default(),
+                    sensor: row.get::<String>(3)?,
+                })
+            })
+            .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;
         let routes = client
             .select(
                 "SELECT pattern, site_id, asset_id, sensor_id, metric, unit, format

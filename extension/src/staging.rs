@@ -184,6 +184,7 @@ fn ingest_staged() -> TableIterator<
         name!(dead_letter_reasons, pgrx::JsonB),
         name!(oldest_reading, Option<TimestampWithTimeZone>),
         name!(newest_reading, Option<TimestampWithTimeZone>),
+        name!(rebirth_nodes, Vec<String>),
     ),
 > {
     let Some(relid) = staging_relid() else {

@@ -11,7 +11,7 @@ CREATE FUNCTION pg_temp.readings_of(site text) RETURNS bigint LANGUAGE sql AS
 -- Its queries see every reading, dead letter and batch, so it starts from empty pipeline
 -- tables, whatever the suites before it left (the registries stay as they are).
 TRUNCATE telemetry.readings, telemetry.series, telemetry.assets, telemetry.sites, telemetry.dead_letters,
-  telemetry.dead_letter_messages, telemetry.ingest_batches, telemetry.recent_events, telemetry.sparkplug_aliases;
+  telemetry.dead_letter_messages, telemetry.ingest_batches, telemetry.recent_events, telemetry.sparkplug_metrics;
 
 -- Seed 001: one JSON reading per message, identity in the topic and the payload.
 SELECT * FROM telemetry.ingest('telemetry/site-001/asset-001/TEMPERATURE', pg_temp.j('{"event_id": "evt-001",

@@ -36,9 +36,9 @@ INSERT INTO telemetry.dead_letters (reason, message_id) VALUES ('bad_json', 1);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 INSERT INTO telemetry.ingest_batches (started_at, finished_at, messages, readings, duplicates, conflicting_duplicates, dead_letters, series_created) VALUES (now(), now(), 1, 1, 0, 0, 0, 0);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
-DELETE FROM telemetry.sparkplug_aliases;
+DELETE FROM telemetry.sparkplug_metrics;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
-INSERT INTO telemetry.sparkplug_aliases VALUES ('g', 'e', '', 1, 'pressure');
+INSERT INTO telemetry.sparkplug_metrics (group_id, edge_node_id, device_id, metric, alias, born_at) VALUES ('g', 'e', '', 'pressure', 1, now());
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT count(*) FROM telemetry.readings;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE

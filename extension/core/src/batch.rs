@@ -49,6 +49,9 @@ pub struct Counts {
     /// source-to-commit latency.
     pub oldest: Option<i64>,
     pub newest: Option<i64>,
+    /// Sparkplug edge nodes, as `group/edge_node`, to ask for a rebirth: their data named an
+    /// alias no birth declared.
+    pub rebirths: std::collections::BTreeSet<String>,
 }
 
 impl Counts {
@@ -65,6 +68,7 @@ impl Counts {
         }
         self.oldest = self.oldest.into_iter().chain(other.oldest).min();
         self.newest = self.newest.into_iter().chain(other.newest).max();
+        self.rebirths.extend(other.rebirths);
     }
 }
 

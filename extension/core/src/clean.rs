@@ -4,28 +4,35 @@
 //! fails becomes a dead letter with a reason; nothing here touches the database.
 
 use rustc_hash::FxHashMap;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::RangeInclusive;
 
 use crate::batch::{Clean, DeadLetter, Message};
-use crate::metrics::{MetricCatalog, MetricRule};
+use crate::metrics::{MetricCatalog, MetricRule, NameError, Resolution, MAX_NAME_BYTES};
 use crate::names::{
     check_name, echo, Name, Names, MAX_METRIC_CHARS, MAX_NAME_CHARS, MAX_UNIT_CHARS,
 };
-use crate::payload::{decode_json, Candidate};
+use crate::payload::{decode_json, Candidate, Declared};
 use crate::quality::{assess, flag, Params, Reading, SourceQuality};
 use crate::rejection::{Reason, Rejection};
 use crate::routes::{route, Format, Route};
-use crate::sparkplug::{self, Source};
+use crate::sparkplug::{self, Births, Source};
 use crate::time;
 use crate::units::{convert_between, Catalog, Unit, UnitError};
 
-/// Sparkplug aliases of the nodes and devices in a batch: as stored, then as births change them.
+/// What the nodes and devices of a batch declared in their births: as stored, then as births
+/// in the batch change it.
 #[derive(Default)]
 pub struct SparkplugState {
-    pub known: HashMap<Source, HashMap<u64, String>>,
-    /// The nodes and devices born in this batch, whose stored aliases are to be replaced.
+    pub known: HashMap<Source, Births>,
+    /// When each node's or device's declarations were born (Unix µs): an older birth, one
+    /// redelivered or replayed late, names its own readings but replaces nothing.
+    pub born_at: HashMap<Source, i64>,
+    /// The nodes and devices born in this batch, whose stored declarations are to be replaced.
     pub born: BTreeSet<Source>,
+    /// Edge nodes (group, edge node) whose data named an alias no birth declared: they are
+    /// asked for a rebirth.
+    pub lost: BTreeSet<(String, String)>,
 }
 
 fn unit_reason(e: &UnitError) -> &'static str {
@@ -45,6 +52,9 @@ pub struct Limits {
     pub plausible: RangeInclusive<i64>,
     /// The time of the batch (Unix µs), from which the window is reckoned.
     pub now: i64,
+    /// How many metrics no rule knows the batch may register (`telemetry.unknown_metrics` is
+    /// `register`, within `telemetry.max_pending_metrics`); `None`: they are dead letters.
+    pub new_metrics: Option<usize>,
 }
 
 /// The registries a batch is cleaned against.
@@ -108,7 +118,8 @@ fn admit(m: &Message, limits: &Limits) -> Result<i64, Rejection> {
 /// A Sparkplug message's readings. Its topic names the node and device its aliases belong to.
 fn decode_sparkplug(
     m: &Message,
-    aliases: &mut SparkplugState,
+    received_at: i64,
+    state: &mut SparkplugState,
     max_metrics: usize,
 ) -> Result<Vec<Result<Candidate, Rejection>>, Rejection> {
     let Some((kind, source)) = sparkplug::parse_topic(&m.topic) else {
@@ -124,10 +135,24 @@ fn decode_sparkplug(
     ] {
         check_name(what, name, MAX_NAME_CHARS).map_err(|r| fail("bad_topic", r.detail))?;
     }
-    let known = aliases.known.entry(source.clone()).or_default();
-    let decoded = sparkplug::decode(&m.payload, kind, &source, known, max_metrics)?;
-    if kind == sparkplug::Kind::Birth {
-        aliases.born.insert(source);
+    let stale = kind == sparkplug::Kind::Birth
+        && state.born_at.get(&source).is_some_and(|&t| received_at < t);
+    let mut scratch = Births::default();
+    let births = if stale {
+        &mut scratch
+    } else {
+        state.known.entry(source.clone()).or_default()
+    };
+    let decoded = sparkplug::decode(&m.payload, kind, &source, births, max_metrics)?;
+    if kind == sparkplug::Kind::Birth && !stale {
+        state.born_at.insert(source.clone(), received_at);
+        state.born.insert(source.clone());
+    }
+    if decoded.iter().any(|r| {
+        r.as_ref()
+            .is_err_and(|e| e.reason.code() == "unknown_alias")
+    }) {
+        state.lost.insert((source.group, source.edge_node));
     }
     Ok(decoded)
 }
@@ -140,9 +165,13 @@ pub fn clean(
     aliases: &mut SparkplugState,
     dead: &mut Vec<DeadLetter>,
     limits: &Limits,
-) -> Vec<Clean> {
+) -> Cleaned {
     let mut out = Vec::with_capacity(messages.len());
-    let mut memo = Memo::default();
+    let mut memo = Memo {
+        resolved: Resolutions::default(),
+        new: BTreeMap::new(),
+        budget: limits.new_metrics,
+    };
     let mut names = Names::default();
     for (i, m) in messages.iter().enumerate() {
         let mut reject = |r: Rejection| {
@@ -169,7 +198,7 @@ pub fn clean(
         let decoded = match route.format {
             Format::Json => decode_json(&m.payload, &captures, &route.defaults(), &mut names)
                 .and_then(|c| at_most(c, limits.max_readings)),
-            Format::SparkplugB => decode_sparkplug(m, aliases, limits.max_readings),
+            Format::SparkplugB => decode_sparkplug(m, received_at, aliases, limits.max_readings),
         };
         let candidates = match decoded {
             Ok(c) => c,
@@ -191,7 +220,10 @@ pub fn clean(
             }
         }
     }
-    out
+    Cleaned {
+        readings: out,
+        new_metrics: memo.new.into_values().collect(),
+    }
 }
 
 /// A message of more readings than `max` is one dead letter, not one per reading: 100,000
@@ -217,14 +249,49 @@ struct Arrival {
 
 /// What a metric name and units resolve to. A batch repeats a few combinations many times,
 /// so each is worked out once: (metric as sent, payload unit, route unit) -> rule and units.
-type Memo<'r> = FxHashMap<(Name, Option<Name>, Option<Name>), Result<Resolved<'r>, Rejection>>;
+type Resolutions<'r> =
+    FxHashMap<(Name, Option<Name>, Option<Name>), Result<Resolved<'r>, Rejection>>;
+
+/// The metrics of a batch: resolved once per combination, and those registered on first sight.
+struct Memo<'r> {
+    resolved: Resolutions<'r>,
+    new: BTreeMap<Name, NewMetric>,
+    /// How many more metrics the batch may register; `None` when unknown ones are refused.
+    budget: Option<usize>,
+}
+
+/// A metric first seen in this batch, registered before its series are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMetric {
+    pub metric: Name,
+    /// The base unit of the dimension it first came in (`1` when it came without a unit).
+    pub unit: String,
+    /// The units its readings came in, as resolved codes.
+    pub units_seen: BTreeSet<String>,
+    /// Its first value, in `unit`, and the message that brought it.
+    pub example: Option<f64>,
+    pub message: usize,
+    /// The range its source declared (Sparkplug `engLow`, `engHigh`), in `unit`.
+    pub range: Declared,
+}
+
+/// What cleaning a batch produced.
+pub struct Cleaned {
+    pub readings: Vec<Clean>,
+    pub new_metrics: Vec<NewMetric>,
+}
 
 #[derive(Clone)]
 struct Resolved<'r> {
-    rule: &'r MetricRule,
+    /// The rule readings are validated against: a reviewed one, or a range the source declared.
+    rule: Option<&'r MetricRule>,
+    /// A DBA has reviewed the rule; else its readings are flagged `no_rule`.
+    reviewed: bool,
     metric: Name,
     from: &'r Unit,
     to: &'r Unit,
+    /// What the name adds to the reading's sensor: its folders, the phase its alias implies.
+    sensor: Option<Name>,
 }
 
 fn fail(reason: &'static str, detail: String) -> Rejection {
@@ -234,10 +301,40 @@ fn fail(reason: &'static str, detail: String) -> Rejection {
     }
 }
 
+/// A vendor name as the catalogue knows it, and its folders.
+fn name_of<'r>(
+    reg: &Catalogs<'r>,
+    metric: &str,
+) -> Result<(Option<Name>, Resolution<'r>), Rejection> {
+    let (folders, resolution) = reg.metrics.resolve_path(metric, reg.units).map_err(|e| {
+        let why = match e {
+            NameError::Empty => "has no letter or digit".to_string(),
+            NameError::TooLong(n) => {
+                format!("is {n} bytes once normalised; at most {MAX_NAME_BYTES}")
+            }
+        };
+        fail("bad_name", format!("metric {} {why}", echo(metric)))
+    })?;
+    Ok((folders.map(Name::from), resolution))
+}
+
+/// Sensor path parts joined with `/`, empty parts left out.
+fn join(parts: &[Option<&str>]) -> Option<Name> {
+    let path: Vec<&str> = parts
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|p| !p.is_empty())
+        .collect();
+    (!path.is_empty()).then(|| Name::from(path.join("/").as_str()))
+}
+
 /// The rule of a metric and the unit its value is in: the payload's, else one the name ends
-/// in (`temperature_f`), else the route's, else the canonical one.
+/// in (`temperature_f`), else the route's, else the canonical one. A metric no rule knows is
+/// registered in the base unit of the dimension it came in, while the batch may register more.
 fn resolve<'r>(
     reg: &Catalogs<'r>,
+    memo: &mut Memo<'r>,
     metric: &str,
     unit: Option<&str>,
     route_unit: Option<&str>,
@@ -246,23 +343,104 @@ fn resolve<'r>(
     if let Some(u) = unit {
         check_name("unit", u, MAX_UNIT_CHARS)?;
     }
-    let Some((rule, suffix_unit)) = reg.metrics.rule_with_unit(metric, reg.units) else {
-        return Err(fail(
+    let units = |e: UnitError| fail(unit_reason(&e), format!("{metric}: {e}"));
+    match name_of(reg, metric)? {
+        (folders, Resolution::Known(k)) => {
+            let unit = unit
+                .or(k.unit.as_deref())
+                .or(route_unit)
+                .unwrap_or(&k.rule.unit);
+            let ranged = k.rule.valid_min.is_some() || k.rule.valid_max.is_some();
+            Ok(Resolved {
+                rule: (k.rule.reviewed || ranged).then_some(k.rule),
+                reviewed: k.rule.reviewed,
+                metric: Name::from(k.rule.metric.as_str()),
+                from: reg.units.resolve(unit).map_err(units)?,
+                to: reg.units.resolve(&k.rule.unit).map_err(units)?,
+                sensor: join(&[folders.as_deref(), k.sensor]),
+            })
+        }
+        (
+            folders,
+            Resolution::Unknown {
+                metric: name,
+                unit: suffix,
+            },
+        ) => {
+            let given = unit.or(suffix.as_deref()).or(route_unit).unwrap_or("1");
+            let from = reg.units.resolve(given).map_err(units)?;
+            let to = register(reg, memo, metric, &name, from)?;
+            Ok(Resolved {
+                rule: None,
+                reviewed: false,
+                metric: Name::from(name.as_str()),
+                from,
+                to: reg.units.resolve(to).map_err(units)?,
+                sensor: folders,
+            })
+        }
+    }
+}
+
+/// The unit a metric no rule knows is registered in: the one this batch chose already, else
+/// the base unit of the dimension it came in, while the policy and the budget allow.
+fn register<'m, 'r>(
+    reg: &Catalogs<'r>,
+    memo: &'m mut Memo<'r>,
+    sent: &str,
+    name: &str,
+    from: &Unit,
+) -> Result<&'m str, Rejection> {
+    let refuse = |why: String| {
+        fail(
             "unknown_metric",
-            format!("metric {} is not in telemetry.metric_rules", echo(metric)),
-        ));
+            format!(
+                "metric {} is not in telemetry.metric_rules{why}",
+                echo(sent)
+            ),
+        )
     };
-    let unit = unit
-        .or(suffix_unit.as_deref())
-        .or(route_unit)
-        .unwrap_or(&rule.unit);
-    let units = |e: UnitError| fail(unit_reason(&e), format!("{}: {e}", rule.metric));
-    Ok(Resolved {
-        rule,
-        metric: Name::from(rule.metric.as_str()),
-        from: reg.units.resolve(unit).map_err(units)?,
-        to: reg.units.resolve(&rule.unit).map_err(units)?,
-    })
+    let key = Name::from(name);
+    if !memo.new.contains_key(&key) {
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(refuse(format!(
+                ", and {} cannot be registered: only ASCII letters, digits and _ make a metric name",
+                echo(name)
+            )));
+        }
+        match memo.budget {
+            None => return Err(refuse(" and telemetry.unknown_metrics is dead_letter".into())),
+            Some(0) => {
+                return Err(refuse(
+                    ", and telemetry.max_pending_metrics metrics already await review in telemetry.metrics_to_review".into(),
+                ))
+            }
+            Some(ref mut n) => *n -= 1,
+        }
+        let Some(base) = reg.units.base(&from.dimension) else {
+            return Err(refuse(format!(
+                ", and the dimension {} of {} has no base unit",
+                from.dimension, from.code
+            )));
+        };
+        memo.new.insert(
+            key.clone(),
+            NewMetric {
+                metric: key.clone(),
+                unit: base.code.clone(),
+                units_seen: BTreeSet::new(),
+                example: None,
+                message: usize::MAX,
+                range: Declared::default(),
+            },
+        );
+    }
+    let new = memo.new.get_mut(&key).expect("inserted above");
+    new.units_seen.insert(from.code.clone());
+    Ok(&new.unit)
 }
 
 /// The names of a reading that are not resolved through the registry, checked as they are
@@ -280,6 +458,28 @@ fn check_reading_names(c: &Candidate) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// A memoised resolution of (metric, unit, route unit).
+fn resolved<'r>(
+    reg: &Catalogs<'r>,
+    memo: &mut Memo<'r>,
+    c: &Candidate,
+    route_unit: Option<&Name>,
+) -> Result<Resolved<'r>, Rejection> {
+    let key = (c.metric.clone(), c.unit.clone(), route_unit.cloned());
+    if let Some(r) = memo.resolved.get(&key) {
+        return r.clone();
+    }
+    let r = resolve(
+        reg,
+        memo,
+        &c.metric,
+        c.unit.as_deref(),
+        route_unit.map(|u| &**u),
+    );
+    memo.resolved.insert(key, r.clone());
+    r
+}
+
 fn clean_one<'r>(
     reg: &Catalogs<'r>,
     memo: &mut Memo<'r>,
@@ -289,25 +489,42 @@ fn clean_one<'r>(
     limits: &Limits,
 ) -> Result<Clean, Rejection> {
     check_reading_names(&c)?;
-    let r = memo
-        .entry((c.metric.clone(), c.unit.clone(), route_unit.cloned()))
-        .or_insert_with(|| resolve(reg, &c.metric, c.unit.as_deref(), route_unit.map(|u| &**u)))
-        .clone()?;
-    let value = convert_between(c.value, r.from, r.to)
-        .map_err(|e| fail(unit_reason(&e), format!("{}: {e}", r.rule.metric)))?;
+    let r = resolved(reg, memo, &c, route_unit)?;
+    let convert = |v: f64| {
+        convert_between(v, r.from, r.to)
+            .map_err(|e| fail(unit_reason(&e), format!("{}: {e}", r.metric)))
+    };
+    let value = convert(c.value)?;
     if !value.is_finite() {
         return Err(fail(
             "not_finite",
-            format!("{} value is {}", r.rule.metric, c.value),
+            format!("{} value is {}", r.metric, c.value),
         ));
     }
     let source = SourceQuality::parse(c.quality.as_deref().unwrap_or(""))
         .map_err(|msg| fail("bad_quality", msg))?;
     let time = c.time.unwrap_or(arrived.received_at);
-    limits.check_time(&format!("{} reading time", r.rule.metric), time)?;
+    limits.check_time(&format!("{} reading time", r.metric), time)?;
+    let sensor = match &r.sensor {
+        None => c.sensor,
+        Some(more) => {
+            let sensor = join(&[Some(&*c.sensor), Some(&**more)]).unwrap_or_default();
+            check_name("sensor_id", &sensor, MAX_NAME_CHARS)?;
+            sensor
+        }
+    };
+    if let Some(new) = memo.new.get_mut(&r.metric) {
+        if new.example.is_none() {
+            new.example = Some(value);
+            new.message = arrived.message;
+        }
+        let range = |v: Option<f64>| v.and_then(|v| convert(v).ok()).filter(|v| v.is_finite());
+        new.range.low = new.range.low.or(range(c.declared.low));
+        new.range.high = new.range.high.or(range(c.declared.high));
+    }
     let assessment = assess(
         &Reading {
-            rule: Some(r.rule),
+            rule: r.rule,
             value: Some(value),
             has_source_time: c.time.is_some(),
             delay_s: c.time.map(|t| (arrived.received_at - t) as f64 / 1e6),
@@ -317,18 +534,21 @@ fn clean_one<'r>(
         },
         &limits.params,
     );
-    let converted = if r.from.code != r.rule.unit {
-        flag("converted")
-    } else {
-        0
-    };
+    let mut flags = assessment.flags;
+    if r.from.code != r.to.code {
+        flags |= flag("converted");
+    }
+    // Registered, not reviewed: no_rule says so, where unknown_metric would deny the rule.
+    if !r.reviewed {
+        flags = (flags & !flag("unknown_metric")) | flag("no_rule");
+    }
     Ok(Clean {
         message: arrived.message,
-        key: (c.site, c.asset, c.sensor, r.metric),
+        key: (c.site, c.asset, sensor, r.metric),
         time,
         value,
         quality: assessment.score as f32,
-        flags: assessment.flags | converted,
+        flags,
         source_quality: source.code(),
         event_id: c.event_id,
     })
@@ -340,6 +560,7 @@ mod tests {
     use crate::batch::Broker;
     use crate::quality::Weights;
     use crate::routes::Pattern;
+    use crate::sparkplug::Declaration;
     use prost::Message as _;
 
     const NOW: i64 = 1_748_779_205_000_000; // 2025-06-01 12:00:05 UTC
@@ -363,6 +584,7 @@ mod tests {
             valid_min: Some(min),
             valid_max: Some(max),
             max_rate_of_change: None,
+            reviewed: true,
         };
         let route = |pattern: &str, format: Format| Route {
             pattern: Pattern::parse(pattern).expect("a valid pattern"),
@@ -376,7 +598,9 @@ mod tests {
         Fixture {
             units: Catalog::new(
                 vec![
+                    unit("K", "temperature", 1.0, 0.0),
                     unit("Cel", "temperature", 1.0, 273.15),
+                    unit("1", "ratio", 1.0, 0.0),
                     unit("[degF]", "temperature", 5.0 / 9.0, 459.67),
                     unit("%", "ratio", 0.01, 0.0),
                 ],
@@ -414,6 +638,7 @@ mod tests {
             max_readings: 3,
             plausible: NOW - 86_400_000_000..=NOW + 3_600_000_000,
             now: NOW,
+            new_metrics: Some(2),
         }
     }
 
@@ -429,6 +654,15 @@ mod tests {
 
     /// Clean a batch; the stored readings and the dead letters' reasons.
     fn run(batch: &[Message], state: &mut SparkplugState) -> (Vec<Clean>, Vec<&'static str>) {
+        let (cleaned, dead) = run_with(batch, state, &limits());
+        (cleaned.readings, dead)
+    }
+
+    fn run_with(
+        batch: &[Message],
+        state: &mut SparkplugState,
+        limits: &Limits,
+    ) -> (Cleaned, Vec<&'static str>) {
         let f = fixture();
         let catalogs = Catalogs {
             units: &f.units,
@@ -436,8 +670,142 @@ mod tests {
             routes: &f.routes,
         };
         let mut dead = Vec::new();
-        let cleaned = clean(&catalogs, batch, state, &mut dead, &limits());
+        let cleaned = clean(&catalogs, batch, state, &mut dead, limits);
         (cleaned, dead.iter().map(|d| d.reason).collect())
+    }
+
+    #[test]
+    fn an_unknown_metric_is_registered_in_the_base_unit_of_its_dimension() {
+        let batch = [
+            message(
+                "telemetry/s1/a1/OilTemp",
+                br#"{"value": 212, "unit": "degF"}"#,
+            ),
+            message(
+                "telemetry/s1/a1/oil_temp",
+                br#"{"value": 100, "unit": "Cel"}"#,
+            ),
+            message("telemetry/s1/a1/oil_temp", br#"{"value": 1, "unit": "%"}"#),
+            message("telemetry/s1/a1/door_open", br#"{"value": 1}"#),
+        ];
+        let (cleaned, dead) = run_with(&batch, &mut SparkplugState::default(), &limits());
+        assert_eq!(
+            dead,
+            ["incompatible_unit"],
+            "a metric keeps the dimension it came in"
+        );
+        let values: Vec<(&str, f64)> = cleaned
+            .readings
+            .iter()
+            .map(|c| (&*c.key.3, (c.value * 100.0).round() / 100.0))
+            .collect();
+        assert_eq!(
+            values,
+            [
+                ("oil_temp", 373.15),
+                ("oil_temp", 373.15),
+                ("door_open", 1.0)
+            ]
+        );
+        for c in &cleaned.readings {
+            assert_ne!(c.flags & flag("no_rule"), 0);
+            assert_eq!(c.flags & flag("unknown_metric"), 0);
+        }
+        let new: Vec<(&str, &str, Vec<&str>, usize)> = cleaned
+            .new_metrics
+            .iter()
+            .map(|n| {
+                let seen = n.units_seen.iter().map(String::as_str).collect();
+                (&*n.metric, n.unit.as_str(), seen, n.message)
+            })
+            .collect();
+        assert_eq!(
+            new,
+            [
+                ("door_open", "1", vec!["1"], 3),
+                ("oil_temp", "K", vec!["%", "Cel", "[degF]"], 0)
+            ]
+        );
+    }
+
+    #[test]
+    fn the_policy_and_the_budget_bound_what_a_batch_registers() {
+        let batch = [
+            message("telemetry/s1/a1/alpha", br#"{"value": 1}"#),
+            message("telemetry/s1/a1/beta", br#"{"value": 2}"#),
+            message(
+                "telemetry/s1/a1/alpha",
+                br#"{"value": 3, "ts": 1748779201}"#,
+            ),
+            message("telemetry/s1/a1/température", br#"{"value": 4}"#),
+        ];
+        let one = Limits {
+            new_metrics: Some(1),
+            ..limits()
+        };
+        let (cleaned, dead) = run_with(&batch, &mut SparkplugState::default(), &one);
+        assert_eq!(dead, ["unknown_metric", "unknown_metric"]);
+        assert_eq!(cleaned.readings.len(), 2);
+        assert_eq!(cleaned.new_metrics.len(), 1);
+        let refuse = Limits {
+            new_metrics: None,
+            ..limits()
+        };
+        let (cleaned, dead) = run_with(&batch, &mut SparkplugState::default(), &refuse);
+        assert_eq!(dead.len(), 4);
+        assert!(cleaned.new_metrics.is_empty());
+    }
+
+    #[test]
+    fn folders_go_to_the_sensor_and_declared_ranges_to_a_new_metric() {
+        let mut temp = metric(Some("Motor 1/Temperature"), 1, 50.0);
+        let mut level = metric(Some("Tank/Level"), 2, 10.0);
+        let props = |unit: &str, low: f64, high: f64| {
+            Some(crate::sparkplug::PropertySet {
+                keys: vec!["engUnit".into(), "engLow".into(), "engHigh".into()],
+                values: [
+                    crate::sparkplug::PropertyScalar::String(unit.into()),
+                    crate::sparkplug::PropertyScalar::Double(low),
+                    crate::sparkplug::PropertyScalar::Double(high),
+                ]
+                .into_iter()
+                .map(|v| crate::sparkplug::PropertyValue {
+                    datatype: None,
+                    is_null: None,
+                    value: Some(v),
+                })
+                .collect(),
+            })
+        };
+        temp.properties = props("degF", 32.0, 212.0);
+        level.properties = props("%", 0.0, 100.0);
+        let batch = [
+            message("spBv1.0/g/DBIRTH/e/d", &sparkplug(vec![temp, level])),
+            message(
+                "spBv1.0/g/DDATA/e/d",
+                &sparkplug(vec![metric(None, 1, 212.0)]),
+            ),
+        ];
+        let (cleaned, dead) = run_with(&batch, &mut SparkplugState::default(), &limits());
+        assert!(dead.is_empty(), "{dead:?}");
+        let keys: Vec<(&str, &str, f64)> = cleaned
+            .readings
+            .iter()
+            .map(|c| (&*c.key.2, &*c.key.3, (c.value * 100.0).round() / 100.0))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("d/Motor 1", "temperature", 10.0),
+                ("d/Tank", "level", 0.1),
+                ("d/Motor 1", "temperature", 100.0)
+            ]
+        );
+        let level = &cleaned.new_metrics[0];
+        assert_eq!(
+            (&*level.metric, level.range.low, level.range.high),
+            ("level", Some(0.0), Some(1.0))
+        );
     }
 
     #[test]
@@ -486,7 +854,10 @@ mod tests {
                 "telemetry/s1/a1/temperature",
                 br#"[{"value":1},{"value":2},{"value":3},{"value":4}]"#,
             ),
-            message("telemetry/s1/a1/flux", br#"{"value": 1}"#),
+            message(
+                "telemetry/s1/a1/flux",
+                br#"{"value": 1, "unit": "furlong"}"#,
+            ),
             message("telemetry/s1/a1/temperature", br#"{"value": 20}"#),
         ];
         let (cleaned, dead) = run(&batch, &mut SparkplugState::default());
@@ -501,7 +872,7 @@ mod tests {
                 "implausible_time",
                 "no_route",
                 "too_many_readings",
-                "unknown_metric"
+                "unknown_unit"
             ]
         );
         assert_eq!(cleaned.len(), 1);
@@ -524,6 +895,7 @@ mod tests {
             timestamp: None,
             datatype: Some(10),
             is_null: None,
+            properties: None,
             value: Some(crate::sparkplug::Value::Double(value)),
         }
     }
@@ -558,9 +930,15 @@ mod tests {
             device: "d".into(),
         };
         let mut state = SparkplugState::default();
-        state
-            .known
-            .insert(source.clone(), HashMap::from([(1, "pressure".to_string())]));
+        let mut births = Births::default();
+        births.declare(
+            "pressure".into(),
+            Declaration {
+                alias: Some(1),
+                ..Declaration::default()
+            },
+        );
+        state.known.insert(source.clone(), births);
         let too_many = (0..4).map(|a| metric(Some("x"), a, 1.0)).collect();
         let batch = [
             message("spBv1.0/g/DBIRTH/e/d", &sparkplug(too_many)),

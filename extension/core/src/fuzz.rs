@@ -180,6 +180,7 @@ fn sparkplug_seeds() -> Vec<Vec<u8>> {
         timestamp: Some(1_748_779_200_000),
         datatype: Some(10),
         is_null: None,
+        properties: None,
         value: Some(value),
     };
     let payload = |metrics| {
@@ -215,7 +216,7 @@ fn sparkplug_decoder() {
         edge_node: "e".into(),
         device: "d".into(),
     };
-    let mut aliases = HashMap::new();
+    let mut aliases = sparkplug::Births::default();
     let mut turn = 0_usize;
     fuzz("sparkplug", &sparkplug_seeds(), |input| {
         turn += 1;
@@ -226,7 +227,7 @@ fn sparkplug_decoder() {
         };
         if let Ok(readings) = sparkplug::decode(input, kind, &source, &mut aliases, 10_000) {
             assert!(readings.len() <= input.len());
-            for name in aliases.values() {
+            for (name, _) in aliases.iter() {
                 assert!(!name.contains('\0'), "an alias kept a NUL");
             }
         }
@@ -306,8 +307,13 @@ fn names_units_qualities_times() {
             valid_min: None,
             valid_max: None,
             max_rate_of_change: None,
+            reviewed: true,
         }],
-        vec![("p_ac".into(), "active_power".into())],
+        vec![crate::metrics::Alias {
+            alias: "p_ac".into(),
+            metric: "active_power".into(),
+            sensor: None,
+        }],
     );
     let seeds: Vec<Vec<u8>> = [
         "ActivePowerKW",
@@ -330,7 +336,7 @@ fn names_units_qualities_times() {
         if let Ok(name) = normalize_name(&text) {
             assert!(!name.is_empty());
         }
-        let _ = metrics.canonical_name(&text);
+        let _ = metrics.metric_name(&text, &units);
         let _ = metrics.rule_with_unit(&text, &units);
         let _ = units.resolve(&text);
         let _ = SourceQuality::parse(&text);

@@ -24,6 +24,15 @@ pub struct Candidate {
     pub time: Option<i64>,
     pub quality: Option<Name>,
     pub event_id: Option<Name>,
+    /// The range the source declares for the metric (Sparkplug `engLow`, `engHigh`), in `unit`.
+    pub declared: Declared,
+}
+
+/// What a source declares of a metric besides its name: its range, in the reading's unit.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Declared {
+    pub low: Option<f64>,
+    pub high: Option<f64>,
 }
 
 /// The fields the decoder reads, and the names vendors give them: each key of an object is
@@ -202,6 +211,7 @@ impl Inherited {
             time: self.time,
             quality: self.quality,
             event_id: self.event_id,
+            declared: Declared::default(),
         })
     }
 }

@@ -55,7 +55,7 @@ impl SourceQuality {
 }
 
 /// Quality flags, as stored in `telemetry.readings.flags`.
-pub const FLAGS: [(i32, &str); 11] = [
+pub const FLAGS: [(i32, &str); 12] = [
     (1, "out_of_range"),
     (1 << 1, "not_finite"),
     (1 << 2, "unknown_metric"),
@@ -67,6 +67,7 @@ pub const FLAGS: [(i32, &str); 11] = [
     (1 << 8, "source_uncertain"),
     (1 << 9, "source_bad"),
     (1 << 10, "converted"),
+    (1 << 11, "no_rule"),
 ];
 
 /// The bit of a named flag.
@@ -346,6 +347,7 @@ mod tests {
             valid_min: Some(-50.0),
             valid_max: Some(200.0),
             max_rate_of_change: Some(1.0),
+            reviewed: true,
         }
     }
 

@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 
-use crate::names::{check_name, echo, Name, MAX_METRIC_CHARS};
-use crate::payload::Candidate;
+use crate::names::{check_name, echo, Name, MAX_METRIC_CHARS, MAX_UNIT_CHARS};
+use crate::payload::{Candidate, Declared};
 use crate::rejection::{Reason, Rejection};
 
 /// The message types that carry readings, and those that only manage the session.
@@ -76,8 +76,139 @@ pub struct Metric {
     pub datatype: Option<u32>,
     #[prost(bool, optional, tag = "7")]
     pub is_null: Option<bool>,
+    #[prost(message, optional, tag = "9")]
+    pub properties: Option<PropertySet>,
     #[prost(oneof = "Value", tags = "10, 11, 12, 13, 14, 15")]
     pub value: Option<Value>,
+}
+
+/// Metric properties; nested property sets are skipped, none of them says anything we use.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PropertySet {
+    #[prost(string, repeated, tag = "1")]
+    pub keys: Vec<String>,
+    #[prost(message, repeated, tag = "2")]
+    pub values: Vec<PropertyValue>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PropertyValue {
+    #[prost(uint32, optional, tag = "1")]
+    pub datatype: Option<u32>,
+    #[prost(bool, optional, tag = "2")]
+    pub is_null: Option<bool>,
+    #[prost(oneof = "PropertyScalar", tags = "3, 4, 5, 6, 7, 8")]
+    pub value: Option<PropertyScalar>,
+}
+
+#[derive(Clone, PartialEq, prost::Oneof)]
+pub enum PropertyScalar {
+    #[prost(uint32, tag = "3")]
+    Int(u32),
+    #[prost(uint64, tag = "4")]
+    Long(u64),
+    #[prost(float, tag = "5")]
+    Float(f32),
+    #[prost(double, tag = "6")]
+    Double(f64),
+    #[prost(bool, tag = "7")]
+    Boolean(bool),
+    #[prost(string, tag = "8")]
+    String(String),
+}
+
+/// What a birth declared of one metric: its alias, and the properties the pipeline uses.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Declaration {
+    pub alias: Option<u64>,
+    /// `engUnit`: the unit its values are in.
+    pub unit: Option<String>,
+    /// `engLow`, `engHigh`: its range, in that unit.
+    pub range: Declared,
+}
+
+/// The metrics the last birth of a node or device declared, by name and by alias.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Births {
+    metrics: HashMap<String, Declaration>,
+    aliases: HashMap<u64, String>,
+}
+
+impl Births {
+    /// Declare a metric; a name or alias declared again takes the place of the first.
+    pub fn declare(&mut self, name: String, d: Declaration) {
+        if let Some(old) = self.metrics.get(&name).and_then(|o| o.alias) {
+            self.aliases.remove(&old);
+        }
+        if let Some(alias) = d.alias {
+            if let Some(other) = self.aliases.insert(alias, name.clone()) {
+                if let Some(o) = self.metrics.get_mut(&other) {
+                    o.alias = None;
+                }
+            }
+        }
+        self.metrics.insert(name, d);
+    }
+
+    pub fn by_alias(&self, alias: u64) -> Option<&str> {
+        self.aliases.get(&alias).map(String::as_str)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Declaration> {
+        self.metrics.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Declaration)> {
+        self.metrics.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.metrics.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.metrics.is_empty()
+    }
+}
+
+fn property_number(v: &PropertyValue) -> Option<f64> {
+    if v.is_null == Some(true) {
+        return None;
+    }
+    let x = match v.value.as_ref()? {
+        PropertyScalar::Int(i) => f64::from(*i),
+        PropertyScalar::Long(l) => *l as f64,
+        PropertyScalar::Float(f) => f64::from(*f),
+        PropertyScalar::Double(d) => *d,
+        PropertyScalar::Boolean(_) | PropertyScalar::String(_) => return None,
+    };
+    x.is_finite().then_some(x)
+}
+
+/// `engUnit`, `engLow` and `engHigh` of a metric (keys matched without regard to case). `Err`
+/// when the unit is a name the pipeline refuses: such a metric is not declared at all.
+fn declaration(m: &Metric) -> Result<Declaration, Rejection> {
+    let mut d = Declaration {
+        alias: m.alias,
+        ..Declaration::default()
+    };
+    let Some(props) = &m.properties else {
+        return Ok(d);
+    };
+    for (key, value) in props.keys.iter().zip(&props.values) {
+        match key.to_ascii_lowercase().as_str() {
+            "engunit" => {
+                if let Some(PropertyScalar::String(u)) = &value.value {
+                    check_name("engUnit", u, MAX_UNIT_CHARS)?;
+                    d.unit = (!u.trim().is_empty()).then(|| u.clone());
+                }
+            }
+            "englow" => d.range.low = property_number(value),
+            "enghigh" => d.range.high = property_number(value),
+            _ => {}
+        }
+    }
+    Ok(d)
 }
 
 #[derive(Clone, PartialEq, prost::Oneof)]
@@ -150,7 +281,7 @@ pub fn decode(
     payload: &[u8],
     kind: Kind,
     source: &Source,
-    aliases: &mut HashMap<u64, String>,
+    births: &mut Births,
     max_metrics: usize,
 ) -> Result<Vec<Result<Candidate, Rejection>>, Rejection> {
     use prost::Message;
@@ -176,12 +307,14 @@ pub fn decode(
         ));
     }
     if kind == Kind::Birth {
-        aliases.clear();
+        *births = Births::default();
         for m in &p.metrics {
             // A name the pipeline would refuse is not kept: its readings are refused anyway.
-            if let (Some(name), Some(alias)) = (&m.name, m.alias) {
-                if check_name("metric", name, MAX_METRIC_CHARS).is_ok() {
-                    aliases.insert(alias, name.clone());
+            if let Some(name) = &m.name {
+                if let (Ok(()), Ok(d)) =
+                    (check_name("metric", name, MAX_METRIC_CHARS), declaration(m))
+                {
+                    births.declare(name.clone(), d);
                 }
             }
         }
@@ -195,8 +328,8 @@ pub fn decode(
     for m in &p.metrics {
         let name = match (&m.name, m.alias) {
             (Some(n), _) => n.clone(),
-            (None, Some(a)) => match aliases.get(&a) {
-                Some(n) => n.clone(),
+            (None, Some(a)) => match births.by_alias(a) {
+                Some(n) => n.to_string(),
                 None => {
                     out.push(Err(reject(
                         Reason::Other("unknown_alias"),
@@ -230,17 +363,27 @@ pub fn decode(
                 }
             },
         };
-        out.push(numeric(m, &name).map(|value| Candidate {
-            site: site.clone(),
-            asset: asset.clone(),
-            sensor: sensor.clone(),
-            metric: Name::from(name.as_str()),
-            value,
-            unit: None,
-            time,
-            quality: None,
-            event_id: None,
-        }));
+        // The message's own properties first, else what the birth declared.
+        let declared = match m.properties {
+            Some(_) => declaration(m),
+            None => Ok(births.get(&name).cloned().unwrap_or_default()),
+        };
+        out.push(
+            declared
+                .and_then(|d| numeric(m, &name).map(|value| (d, value)))
+                .map(|(d, value)| Candidate {
+                    site: site.clone(),
+                    asset: asset.clone(),
+                    sensor: sensor.clone(),
+                    metric: Name::from(name.as_str()),
+                    value,
+                    unit: d.unit.as_deref().map(Name::from),
+                    time,
+                    quality: None,
+                    event_id: None,
+                    declared: d.range,
+                }),
+        );
     }
     // A birth may declare only session metrics (bdSeq, Node Control/*); data that carries no
     // reading at all would otherwise vanish without a trace.
@@ -265,6 +408,7 @@ mod tests {
             timestamp: None,
             datatype: Some(datatype),
             is_null: None,
+            properties: None,
             value: Some(value),
         }
     }
@@ -303,7 +447,7 @@ mod tests {
 
     #[test]
     fn birth_aliases_apply_to_data() {
-        let mut aliases = HashMap::new();
+        let mut aliases = Births::default();
         let birth = encode(vec![
             metric(Some("bdSeq"), Some(0), 8, Value::Long(1)),
             metric(
@@ -336,9 +480,79 @@ mod tests {
         );
     }
 
+    fn properties(pairs: Vec<(&str, PropertyScalar)>) -> Option<PropertySet> {
+        Some(PropertySet {
+            keys: pairs.iter().map(|(k, _)| k.to_string()).collect(),
+            values: pairs
+                .into_iter()
+                .map(|(_, v)| PropertyValue {
+                    datatype: None,
+                    is_null: None,
+                    value: Some(v),
+                })
+                .collect(),
+        })
+    }
+
+    #[test]
+    fn a_birth_declares_units_and_ranges_that_data_by_alias_keeps() {
+        let mut births = Births::default();
+        let mut power = metric(
+            Some("Inverter/ActivePower"),
+            Some(1),
+            10,
+            Value::Double(5.0),
+        );
+        power.properties = properties(vec![
+            ("engUnit", PropertyScalar::String("kW".into())),
+            ("engLow", PropertyScalar::Int(0)),
+            ("EngHigh", PropertyScalar::Double(250.0)),
+            ("Quality", PropertyScalar::Int(192)),
+        ]);
+        let mut bad = metric(Some("Weird"), Some(2), 10, Value::Double(1.0));
+        bad.properties = properties(vec![("engUnit", PropertyScalar::String("k\0W".into()))]);
+        let born = decode(
+            &encode(vec![power, bad]),
+            Kind::Birth,
+            &source(),
+            &mut births,
+            10,
+        )
+        .unwrap();
+        assert_eq!(born[0].as_ref().unwrap().unit.as_deref(), Some("kW"));
+        assert_eq!(born[1].clone().unwrap_err().reason, Reason::BadName);
+        assert_eq!(
+            births.len(),
+            1,
+            "a metric whose unit is refused is not declared"
+        );
+        let data = encode(vec![metric(None, Some(1), 10, Value::Double(7.5))]);
+        let r = decode(&data, Kind::Data, &source(), &mut births, 10).unwrap();
+        let c = r[0].as_ref().unwrap();
+        assert_eq!(
+            (&*c.metric, c.unit.as_deref(), c.value),
+            ("Inverter/ActivePower", Some("kW"), 7.5)
+        );
+        assert_eq!((c.declared.low, c.declared.high), (Some(0.0), Some(250.0)));
+    }
+
+    #[test]
+    fn an_alias_declared_twice_belongs_to_the_last_name() {
+        let mut births = Births::default();
+        let d = |alias| Declaration {
+            alias: Some(alias),
+            ..Declaration::default()
+        };
+        births.declare("a".into(), d(1));
+        births.declare("b".into(), d(1));
+        births.declare("b".into(), d(2));
+        assert_eq!((births.by_alias(1), births.by_alias(2)), (None, Some("b")));
+        assert_eq!(births.get("a").unwrap().alias, None);
+    }
+
     #[test]
     fn datatypes() {
-        let mut aliases = HashMap::new();
+        let mut aliases = Births::default();
         let data = encode(vec![
             metric(Some("i8"), None, INT8, Value::Int(0xFF)),
             metric(Some("i16"), None, INT16, Value::Int(0xFFFE)),
@@ -369,7 +583,14 @@ mod tests {
 
     #[test]
     fn too_many_metrics_refuse_the_message_before_the_aliases_change() {
-        let mut aliases = HashMap::from([(1, "kept".to_string())]);
+        let mut aliases = Births::default();
+        aliases.declare(
+            "kept".into(),
+            Declaration {
+                alias: Some(1),
+                ..Declaration::default()
+            },
+        );
         let birth = encode(vec![
             metric(Some("a"), Some(2), 10, Value::Double(1.0)),
             metric(Some("b"), Some(3), 10, Value::Double(1.0)),
@@ -381,15 +602,15 @@ mod tests {
 
     #[test]
     fn every_u64_alias_and_absurd_times() {
-        let mut aliases = HashMap::new();
+        let mut aliases = Births::default();
         let birth = encode(vec![
             metric(Some("big"), Some(u64::MAX), 10, Value::Double(1.0)),
             metric(Some("bad\0name"), Some(3), 10, Value::Double(1.0)),
         ]);
         decode(&birth, Kind::Birth, &source(), &mut aliases, usize::MAX).unwrap();
-        assert_eq!(aliases.get(&u64::MAX).map(String::as_str), Some("big"));
+        assert_eq!(aliases.by_alias(u64::MAX), Some("big"));
         assert!(
-            !aliases.contains_key(&3),
+            aliases.by_alias(3).is_none(),
             "a name with a NUL is not kept as an alias"
         );
         let mut far = metric(None, Some(u64::MAX), 10, Value::Double(2.0));
@@ -407,7 +628,7 @@ mod tests {
 
     #[test]
     fn bad_messages() {
-        let mut aliases = HashMap::new();
+        let mut aliases = Births::default();
         let e = decode(
             &[0xff, 0xff, 0xff],
             Kind::Data,

@@ -160,6 +160,13 @@ impl Catalog {
         }
     }
 
+    /// The base unit of a dimension (factor 1, no offset): the SI unit for the SI dimensions.
+    pub fn base(&self, dimension: &str) -> Option<&Unit> {
+        self.units
+            .iter()
+            .find(|u| u.dimension == dimension && u.factor == 1.0 && u.offset == 0.0)
+    }
+
     pub fn convert(&self, value: f64, from: &str, to: &str) -> Result<f64, UnitError> {
         let (f, t) = (self.resolve(from)?, self.resolve(to)?);
         convert_between(value, f, t)

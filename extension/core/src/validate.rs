@@ -66,6 +66,7 @@ mod tests {
             valid_min: min,
             valid_max: max,
             max_rate_of_change: None,
+            reviewed: true,
         }
     }
 

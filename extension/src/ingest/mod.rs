@@ -12,7 +12,8 @@
 //! nothing planted in `public` or a session's `pg_temp` stands in for them, whatever the
 //! `search_path`; the entry points pin it to `pg_catalog, pg_temp` besides.
 
-mod aliases;
+mod births;
+mod metrics;
 mod series;
 mod store;
 
@@ -21,14 +22,14 @@ use pgrx::PgSqlErrorCode;
 
 use telemetry_core::batch::{first_of_each_key, DeadLetter};
 pub use telemetry_core::batch::{Broker, Counts, Message};
-use telemetry_core::clean::{clean, Limits, SparkplugState};
+use telemetry_core::clean::{clean, Cleaned, Limits, SparkplugState};
 
 use crate::dead_letters;
 use crate::errors::{internal, raise, Class};
 use crate::gucs;
 use crate::registry::{self, Registry};
 use crate::time::{timestamp, transaction_start};
-use aliases::Stored;
+use births::Stored;
 
 thread_local! {
     static SCHEMA_CURRENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -61,9 +62,10 @@ fn require_current_schema() {
 }
 
 /// What a batch is judged by: the DBA's settings now.
-fn limits() -> Limits {
+fn limits(reg: &Registry) -> Limits {
     let now = transaction_start();
     Limits {
+        new_metrics: gucs::new_metrics_allowed(reg.metrics.unreviewed()),
         params: gucs::quality_params(),
         max_payload: gucs::max_payload_bytes(),
         max_readings: gucs::max_readings_per_message(),
@@ -155,20 +157,19 @@ fn isolate(reg: &Registry, messages: &[Message], offset: usize) -> Counts {
 /// Decode, clean, resolve, store and account for a batch (or part of one).
 fn process(reg: &Registry, messages: &[Message]) -> Counts {
     let mut dead = Vec::new();
-    let mut aliases = Spi::connect(|client| SparkplugState::load(client, messages))
-        .unwrap_or_else(|e| internal(format!("cannot read telemetry.sparkplug_aliases: {e}")));
-    let cleaned = clean(
-        &reg.catalogs(),
-        messages,
-        &mut aliases,
-        &mut dead,
-        &limits(),
-    );
+    let mut births = Spi::connect(|client| SparkplugState::load(client, messages))
+        .unwrap_or_else(|e| internal(format!("cannot read telemetry.sparkplug_metrics: {e}")));
+    let Cleaned {
+        readings: mut cleaned,
+        new_metrics,
+    } = clean(&reg.catalogs(), messages, &mut births, &mut dead, &limits(reg));
     let mut counts = Counts {
         messages: messages.len() as i32,
+        rebirths: births.lost.iter().map(|(g, e)| format!("{g}/{e}")).collect(),
         ..Counts::default()
     };
     let result = Spi::connect_mut(|client| -> Result<(), pgrx::spi::Error> {
+        metrics::register(client, messages, &new_metrics, &mut cleaned, &mut dead)?;
         let series = series::series_of(client, reg, &cleaned, &mut counts)?;
         let rows = first_of_each_key(&cleaned, &series, &mut dead, &mut counts);
         // A payload event_id seen again within the window is a duplicate even with another
@@ -177,7 +178,7 @@ fn process(reg: &Registry, messages: &[Message]) -> Counts {
         let rows: Vec<usize> = rows.into_iter().filter(|i| !repeated.contains(i)).collect();
         counts.duplicates += repeated.len() as i32;
         store::store(client, &cleaned, &series, rows, &mut dead, &mut counts)?;
-        aliases.save(client)?;
+        births.save(client)?;
         dead_letters::write(client, messages, &dead)?;
         counts.dead_letters = dead.len() as i32;
         for d in &dead {
@@ -199,6 +200,7 @@ pub type CountsRow = (
     pgrx::JsonB,
     Option<TimestampWithTimeZone>,
     Option<TimestampWithTimeZone>,
+    Vec<String>,
 );
 
 pub fn counts_row(c: Counts) -> CountsRow {
@@ -216,6 +218,7 @@ pub fn counts_row(c: Counts) -> CountsRow {
         pgrx::JsonB(serde_json::Value::Object(reasons)),
         c.oldest.map(timestamp),
         c.newest.map(timestamp),
+        c.rebirths.into_iter().collect(),
     )
 }
 
@@ -237,6 +240,7 @@ fn ingest(
         name!(dead_letter_reasons, pgrx::JsonB),
         name!(oldest_reading, Option<TimestampWithTimeZone>),
         name!(newest_reading, Option<TimestampWithTimeZone>),
+        name!(rebirth_nodes, Vec<String>),
     ),
 > {
     let message = Message {
