@@ -216,9 +216,11 @@ pub fn init() {
 pub fn new_metrics_allowed(pending: usize) -> Option<usize> {
     match UNKNOWN_METRICS.get() {
         UnknownMetrics::DeadLetter => None,
-        UnknownMetrics::Register => {
-            Some(usize::try_from(MAX_PENDING_METRICS.get()).unwrap_or(0).saturating_sub(pending))
-        }
+        UnknownMetrics::Register => Some(
+            usize::try_from(MAX_PENDING_METRICS.get())
+                .unwrap_or(0)
+                .saturating_sub(pending),
+        ),
     }
 }
 

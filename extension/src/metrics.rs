@@ -56,7 +56,8 @@ fn to_canonical(value: f64, from_unit: &str, metric: &str) -> f64 {
 /// would split that metric's series (`telemetry.merge_metric()` joins them).
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
-fn load_vocabulary() -> TableIterator<'static, (name!(metrics_added, i64), name!(aliases_added, i64))> {
+fn load_vocabulary(
+) -> TableIterator<'static, (name!(metrics_added, i64), name!(aliases_added, i64))> {
     let metrics = Spi::get_one::<i64>(&format!(
         "WITH v (metric, unit, lo, hi, rate, every, description) AS ({}),
          added AS (

@@ -169,7 +169,11 @@ fn load() -> Result<Registry, pgrx::spi::Error> {
             })
             .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;
         let metric_aliases = client
-            .select("SELECT alias, metric, sensor FROM telemetry.metric_aliases", None, &[])?
+            .select(
+                "SELECT alias, metric, sensor FROM telemetry.metric_aliases",
+                None,
+                &[],
+            )?
             .map(|row| {
                 Ok(Alias {
                     alias: row.get::<String>(1)?.unwrap_or_default(),

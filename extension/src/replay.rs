@@ -51,13 +51,14 @@ fn count(sql: &str, filter: &Filter) -> i64 {
 }
 
 /// Take up to `limit` chosen messages with ids in (after, upto] out of the dead letters, in
-/// arrival order.
+/// arrival order. A replay running at the same time waits on the rows this one deletes and
+/// then finds them gone, so no message is replayed twice at once.
 fn take(filter: &Filter, after: i64, upto: i64, limit: i32) -> Vec<(i64, Message)> {
     let sql = format!(
         "WITH chosen AS (
            SELECT m.message_id FROM telemetry.dead_letter_messages m
             WHERE m.message_id > $5 AND m.message_id <= $6 AND {CHOSEN} AND {WHOLE}
-            ORDER BY m.message_id LIMIT $7 FOR UPDATE SKIP LOCKED)
+            ORDER BY m.message_id LIMIT $7)
          DELETE FROM telemetry.dead_letter_messages m USING chosen WHERE m.message_id = chosen.message_id
          RETURNING m.message_id, m.received_at, m.topic, m.payload, m.packet_id, m.retained, m.redelivered"
     );
@@ -67,7 +68,9 @@ fn take(filter: &Filter, after: i64, upto: i64, limit: i32) -> Vec<(i64, Message
         client
             .update(&sql, None, &args)?
             .map(|row| {
-                let received_at = row.get::<TimestampWithTimeZone>(2)?.and_then(unix_micros_checked);
+                let received_at = row
+                    .get::<TimestampWithTimeZone>(2)?
+                    .and_then(unix_micros_checked);
                 Ok((
                     row.get::<i64>(1)?.unwrap_or_default(),
                     Message {
@@ -133,7 +136,8 @@ fn replay_dead_letters(
     let upto = Spi::get_one::<i64>("SELECT max(message_id) FROM telemetry.dead_letter_messages")
         .unwrap_or_else(|e| internal(format!("cannot read the dead letters: {e}")))
         .unwrap_or(0);
-    let base = format!("SELECT pg_catalog.count(*) FROM telemetry.dead_letter_messages m WHERE {CHOSEN}");
+    let base =
+        format!("SELECT pg_catalog.count(*) FROM telemetry.dead_letter_messages m WHERE {CHOSEN}");
     let not_replayable = count(&format!("{base} AND NOT ({WHOLE})"), &filter);
     let total = count(&format!("{base} AND {WHOLE}"), &filter);
     let (mut counts, mut after) = (Counts::default(), 0_i64);
@@ -146,7 +150,10 @@ fn replay_dead_letters(
         let messages: Vec<Message> = taken.into_iter().map(|(_, m)| m).collect();
         counts.absorb(run(&messages));
         if total > i64::from(batch_size) {
-            notice!("replayed {} of {total} dead-lettered messages", counts.messages);
+            notice!(
+                "replayed {} of {total} dead-lettered messages",
+                counts.messages
+            );
         }
     }
     let row: CountsRow = counts_row(counts);

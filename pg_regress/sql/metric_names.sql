@@ -45,7 +45,7 @@ SELECT s.sensor_id, s.metric, r.time, round(r.value::numeric, 3) AS value, telem
 -- A name that is already known with its slashes keeps them; a name of only separators is refused.
 SELECT telemetry.normalize_metric('///');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
-SELECT dead_letter_reasons FROM telemetry.ingest('telemetry/s/a/%20', pg_temp.j('{"metric": "-/-", "value": 1}'), :rx);
+SELECT dead_letter_reasons FROM telemetry.ingest('site/s/telemetry', pg_temp.j('{"assetId": "a", "metrics": {"-/-": 1}}'), :rx);
 
 -- Leave no registered metric behind for the suites that follow.
 DELETE FROM telemetry.readings WHERE series_id IN (SELECT series_id FROM telemetry.series s JOIN telemetry.metric_rules m USING (metric) WHERE NOT m.reviewed);

@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 usage_if_help "$@"
 port=${1:?usage: tests/upgrade/upgrade.sh PORT}
 here="$ROOT/tests/upgrade"
-releases=(0.1.0 0.2.0)
+releases=(0.1.0 0.2.0 0.3.0)
 for from in "${releases[@]}"; do
   install -m 644 "$here/telemetry--$from.sql" "$(pg_config --sharedir)/extension/"
 done
@@ -23,11 +23,19 @@ for from in "${releases[@]}"; do
   q -d postgres -c "DROP DATABASE IF EXISTS upgraded" -c "CREATE DATABASE upgraded"
   q -d upgraded -c "CREATE EXTENSION telemetry VERSION '$from' CASCADE"
   # Rows stored under the old release: a reading, a dead letter, a Sparkplug alias of 2^63
-  # (which 0.2.0 stored as a negative bigint).
+  # (which 0.1.0 and 0.2.0 stored as a negative bigint).
+  # From 0.3.0 on, a dead letter names its message in telemetry.dead_letter_messages.
+  alias=-9223372036854775808
+  letter="INSERT INTO telemetry.dead_letters (topic, payload, reason) VALUES ('no/route', '\x01', 'no_route')"
+  if [ "$from" = 0.3.0 ]; then
+    alias=9223372036854775808
+    letter="WITH m AS (INSERT INTO telemetry.dead_letter_messages (received_at, topic, payload) VALUES (now(), 'no/route', '\x01') RETURNING message_id)
+            INSERT INTO telemetry.dead_letters (reason, message_id) SELECT 'no_route', message_id FROM m"
+  fi
   q -d upgraded -c "INSERT INTO telemetry.series (site_id, asset_id, metric) VALUES ('upgrade-site', 'pump-1', 'pressure');
                     INSERT INTO telemetry.readings (time, series_id, value) SELECT '2025-06-01', series_id, 250 FROM telemetry.series;
-                    INSERT INTO telemetry.dead_letters (topic, payload, reason) VALUES ('no/route', '\x01', 'no_route');
-                    INSERT INTO telemetry.sparkplug_aliases VALUES ('g', 'e', '', -9223372036854775808, 'pressure')"
+                    $letter;
+                    INSERT INTO telemetry.sparkplug_aliases VALUES ('g', 'e', '', $alias, 'pressure')"
   # The new library refuses to ingest into the old tables, and says what to do.
   if refusal=$(q -d upgraded -c "SELECT * FROM telemetry.ingest('no/route', '\x00')" 2>&1); then
     die "upgrade" "ingest into $from tables with the $current library did not fail"
@@ -42,7 +50,7 @@ for from in "${releases[@]}"; do
   kept=$(q -d upgraded -c "SELECT (SELECT count(*) FROM telemetry.readings WHERE value = 250) || '/' ||
                                   (SELECT count(*) FROM telemetry.dead_letters d JOIN telemetry.dead_letter_messages m USING (message_id)
                                     WHERE reason = 'no_route' AND topic = 'no/route' AND payload = '\x01') || '/' ||
-                                  (SELECT alias FROM telemetry.sparkplug_aliases)")
+                                  (SELECT alias FROM telemetry.sparkplug_metrics)")
   [ "$kept" = "1/1/9223372036854775808" ] \
     || die "upgrade" "rows stored under $from: expected 1 reading, 1 dead letter and alias 2^63, found $kept"
   # Ingest works on the updated database, broker metadata included, and as the writer.

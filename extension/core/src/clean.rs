@@ -3,22 +3,20 @@
 //! (names, time window), resolved to its metric's rule and units, converted and scored. What
 //! fails becomes a dead letter with a reason; nothing here touches the database.
 
-use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::RangeInclusive;
 
 use crate::batch::{Clean, DeadLetter, Message};
-use crate::metrics::{MetricCatalog, MetricRule, NameError, Resolution, MAX_NAME_BYTES};
-use crate::names::{
-    check_name, echo, Name, Names, MAX_METRIC_CHARS, MAX_NAME_CHARS, MAX_UNIT_CHARS,
-};
-use crate::payload::{decode_json, Candidate, Declared};
+use crate::names::{check_name, Name, Names, MAX_NAME_CHARS, MAX_UNIT_CHARS};
+use crate::payload::{decode_json, Candidate};
 use crate::quality::{assess, flag, Params, Reading, SourceQuality};
-use crate::rejection::{Reason, Rejection};
-use crate::routes::{route, Format, Route};
+use crate::rejection::{fail, Rejection};
+use crate::resolve::{join, resolved, unit_reason, Memo, Resolutions};
+pub use crate::resolve::{Catalogs, Cleaned, NewMetric};
+use crate::routes::{route, Format};
 use crate::sparkplug::{self, Births, Source};
 use crate::time;
-use crate::units::{convert_between, Catalog, Unit, UnitError};
+use crate::units::convert_between;
 
 /// What the nodes and devices of a batch declared in their births: as stored, then as births
 /// in the batch change it.
@@ -35,14 +33,6 @@ pub struct SparkplugState {
     pub lost: BTreeSet<(String, String)>,
 }
 
-fn unit_reason(e: &UnitError) -> &'static str {
-    match e {
-        UnitError::Unknown(_) | UnitError::Ambiguous(..) => "unknown_unit",
-        UnitError::Incompatible { .. } => "incompatible_unit",
-        UnitError::OutOfRange { .. } => "not_finite",
-    }
-}
-
 /// What a batch is judged by: the DBA's settings, read once per batch by the caller.
 pub struct Limits {
     pub params: Params,
@@ -55,14 +45,6 @@ pub struct Limits {
     /// How many metrics no rule knows the batch may register (`telemetry.unknown_metrics` is
     /// `register`, within `telemetry.max_pending_metrics`); `None`: they are dead letters.
     pub new_metrics: Option<usize>,
-}
-
-/// The registries a batch is cleaned against.
-pub struct Catalogs<'r> {
-    pub units: &'r Catalog,
-    pub metrics: &'r MetricCatalog,
-    /// Enabled routes in priority order.
-    pub routes: &'r [Route],
 }
 
 impl Limits {
@@ -247,202 +229,6 @@ struct Arrival {
     received_at: i64,
 }
 
-/// What a metric name and units resolve to. A batch repeats a few combinations many times,
-/// so each is worked out once: (metric as sent, payload unit, route unit) -> rule and units.
-type Resolutions<'r> =
-    FxHashMap<(Name, Option<Name>, Option<Name>), Result<Resolved<'r>, Rejection>>;
-
-/// The metrics of a batch: resolved once per combination, and those registered on first sight.
-struct Memo<'r> {
-    resolved: Resolutions<'r>,
-    new: BTreeMap<Name, NewMetric>,
-    /// How many more metrics the batch may register; `None` when unknown ones are refused.
-    budget: Option<usize>,
-}
-
-/// A metric first seen in this batch, registered before its series are.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewMetric {
-    pub metric: Name,
-    /// The base unit of the dimension it first came in (`1` when it came without a unit).
-    pub unit: String,
-    /// The units its readings came in, as resolved codes.
-    pub units_seen: BTreeSet<String>,
-    /// Its first value, in `unit`, and the message that brought it.
-    pub example: Option<f64>,
-    pub message: usize,
-    /// The range its source declared (Sparkplug `engLow`, `engHigh`), in `unit`.
-    pub range: Declared,
-}
-
-/// What cleaning a batch produced.
-pub struct Cleaned {
-    pub readings: Vec<Clean>,
-    pub new_metrics: Vec<NewMetric>,
-}
-
-#[derive(Clone)]
-struct Resolved<'r> {
-    /// The rule readings are validated against: a reviewed one, or a range the source declared.
-    rule: Option<&'r MetricRule>,
-    /// A DBA has reviewed the rule; else its readings are flagged `no_rule`.
-    reviewed: bool,
-    metric: Name,
-    from: &'r Unit,
-    to: &'r Unit,
-    /// What the name adds to the reading's sensor: its folders, the phase its alias implies.
-    sensor: Option<Name>,
-}
-
-fn fail(reason: &'static str, detail: String) -> Rejection {
-    Rejection {
-        reason: Reason::Other(reason),
-        detail,
-    }
-}
-
-/// A vendor name as the catalogue knows it, and its folders.
-fn name_of<'r>(
-    reg: &Catalogs<'r>,
-    metric: &str,
-) -> Result<(Option<Name>, Resolution<'r>), Rejection> {
-    let (folders, resolution) = reg.metrics.resolve_path(metric, reg.units).map_err(|e| {
-        let why = match e {
-            NameError::Empty => "has no letter or digit".to_string(),
-            NameError::TooLong(n) => {
-                format!("is {n} bytes once normalised; at most {MAX_NAME_BYTES}")
-            }
-        };
-        fail("bad_name", format!("metric {} {why}", echo(metric)))
-    })?;
-    Ok((folders.map(Name::from), resolution))
-}
-
-/// Sensor path parts joined with `/`, empty parts left out.
-fn join(parts: &[Option<&str>]) -> Option<Name> {
-    let path: Vec<&str> = parts
-        .iter()
-        .flatten()
-        .copied()
-        .filter(|p| !p.is_empty())
-        .collect();
-    (!path.is_empty()).then(|| Name::from(path.join("/").as_str()))
-}
-
-/// The rule of a metric and the unit its value is in: the payload's, else one the name ends
-/// in (`temperature_f`), else the route's, else the canonical one. A metric no rule knows is
-/// registered in the base unit of the dimension it came in, while the batch may register more.
-fn resolve<'r>(
-    reg: &Catalogs<'r>,
-    memo: &mut Memo<'r>,
-    metric: &str,
-    unit: Option<&str>,
-    route_unit: Option<&str>,
-) -> Result<Resolved<'r>, Rejection> {
-    check_name("metric", metric, MAX_METRIC_CHARS)?;
-    if let Some(u) = unit {
-        check_name("unit", u, MAX_UNIT_CHARS)?;
-    }
-    let units = |e: UnitError| fail(unit_reason(&e), format!("{metric}: {e}"));
-    match name_of(reg, metric)? {
-        (folders, Resolution::Known(k)) => {
-            let unit = unit
-                .or(k.unit.as_deref())
-                .or(route_unit)
-                .unwrap_or(&k.rule.unit);
-            let ranged = k.rule.valid_min.is_some() || k.rule.valid_max.is_some();
-            Ok(Resolved {
-                rule: (k.rule.reviewed || ranged).then_some(k.rule),
-                reviewed: k.rule.reviewed,
-                metric: Name::from(k.rule.metric.as_str()),
-                from: reg.units.resolve(unit).map_err(units)?,
-                to: reg.units.resolve(&k.rule.unit).map_err(units)?,
-                sensor: join(&[folders.as_deref(), k.sensor]),
-            })
-        }
-        (
-            folders,
-            Resolution::Unknown {
-                metric: name,
-                unit: suffix,
-            },
-        ) => {
-            let given = unit.or(suffix.as_deref()).or(route_unit).unwrap_or("1");
-            let from = reg.units.resolve(given).map_err(units)?;
-            let to = register(reg, memo, metric, &name, from)?;
-            Ok(Resolved {
-                rule: None,
-                reviewed: false,
-                metric: Name::from(name.as_str()),
-                from,
-                to: reg.units.resolve(to).map_err(units)?,
-                sensor: folders,
-            })
-        }
-    }
-}
-
-/// The unit a metric no rule knows is registered in: the one this batch chose already, else
-/// the base unit of the dimension it came in, while the policy and the budget allow.
-fn register<'m, 'r>(
-    reg: &Catalogs<'r>,
-    memo: &'m mut Memo<'r>,
-    sent: &str,
-    name: &str,
-    from: &Unit,
-) -> Result<&'m str, Rejection> {
-    let refuse = |why: String| {
-        fail(
-            "unknown_metric",
-            format!(
-                "metric {} is not in telemetry.metric_rules{why}",
-                echo(sent)
-            ),
-        )
-    };
-    let key = Name::from(name);
-    if !memo.new.contains_key(&key) {
-        if !name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        {
-            return Err(refuse(format!(
-                ", and {} cannot be registered: only ASCII letters, digits and _ make a metric name",
-                echo(name)
-            )));
-        }
-        match memo.budget {
-            None => return Err(refuse(" and telemetry.unknown_metrics is dead_letter".into())),
-            Some(0) => {
-                return Err(refuse(
-                    ", and telemetry.max_pending_metrics metrics already await review in telemetry.metrics_to_review".into(),
-                ))
-            }
-            Some(ref mut n) => *n -= 1,
-        }
-        let Some(base) = reg.units.base(&from.dimension) else {
-            return Err(refuse(format!(
-                ", and the dimension {} of {} has no base unit",
-                from.dimension, from.code
-            )));
-        };
-        memo.new.insert(
-            key.clone(),
-            NewMetric {
-                metric: key.clone(),
-                unit: base.code.clone(),
-                units_seen: BTreeSet::new(),
-                example: None,
-                message: usize::MAX,
-                range: Declared::default(),
-            },
-        );
-    }
-    let new = memo.new.get_mut(&key).expect("inserted above");
-    new.units_seen.insert(from.code.clone());
-    Ok(&new.unit)
-}
-
 /// The names of a reading that are not resolved through the registry, checked as they are
 /// stored: site, asset and sensor become the series key, the event id a key of its own.
 fn check_reading_names(c: &Candidate) -> Result<(), Rejection> {
@@ -456,28 +242,6 @@ fn check_reading_names(c: &Candidate) -> Result<(), Rejection> {
         check_name("quality", quality, MAX_UNIT_CHARS)?;
     }
     Ok(())
-}
-
-/// A memoised resolution of (metric, unit, route unit).
-fn resolved<'r>(
-    reg: &Catalogs<'r>,
-    memo: &mut Memo<'r>,
-    c: &Candidate,
-    route_unit: Option<&Name>,
-) -> Result<Resolved<'r>, Rejection> {
-    let key = (c.metric.clone(), c.unit.clone(), route_unit.cloned());
-    if let Some(r) = memo.resolved.get(&key) {
-        return r.clone();
-    }
-    let r = resolve(
-        reg,
-        memo,
-        &c.metric,
-        c.unit.as_deref(),
-        route_unit.map(|u| &**u),
-    );
-    memo.resolved.insert(key, r.clone());
-    r
 }
 
 fn clean_one<'r>(
@@ -557,256 +321,8 @@ fn clean_one<'r>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::Broker;
-    use crate::quality::Weights;
-    use crate::routes::Pattern;
     use crate::sparkplug::Declaration;
-    use prost::Message as _;
-
-    const NOW: i64 = 1_748_779_205_000_000; // 2025-06-01 12:00:05 UTC
-
-    struct Fixture {
-        units: Catalog,
-        metrics: MetricCatalog,
-        routes: Vec<Route>,
-    }
-
-    fn fixture() -> Fixture {
-        let unit = |code: &str, dimension: &str, factor: f64, offset: f64| Unit {
-            code: code.into(),
-            dimension: dimension.into(),
-            factor,
-            offset,
-        };
-        let rule = |metric: &str, unit: &str, min: f64, max: f64| MetricRule {
-            metric: metric.into(),
-            unit: unit.into(),
-            valid_min: Some(min),
-            valid_max: Some(max),
-            max_rate_of_change: None,
-            reviewed: true,
-        };
-        let route = |pattern: &str, format: Format| Route {
-            pattern: Pattern::parse(pattern).expect("a valid pattern"),
-            format,
-            site: None,
-            asset: None,
-            sensor: None,
-            metric: None,
-            unit: None,
-        };
-        Fixture {
-            units: Catalog::new(
-                vec![
-                    unit("K", "temperature", 1.0, 0.0),
-                    unit("Cel", "temperature", 1.0, 273.15),
-                    unit("1", "ratio", 1.0, 0.0),
-                    unit("[degF]", "temperature", 5.0 / 9.0, 459.67),
-                    unit("%", "ratio", 0.01, 0.0),
-                ],
-                vec![("degF".into(), "[degF]".into())],
-            ),
-            metrics: MetricCatalog::new(
-                vec![
-                    rule("temperature", "Cel", -50.0, 150.0),
-                    rule("pressure", "%", 0.0, 100.0),
-                ],
-                vec![],
-            ),
-            routes: vec![
-                route("telemetry/{site_id}/{asset_id}/{metric}", Format::Json),
-                route("spBv1.0/#", Format::SparkplugB),
-            ],
-        }
-    }
-
-    fn limits() -> Limits {
-        Limits {
-            params: Params {
-                weights: Weights {
-                    completeness: 0.3,
-                    validity: 0.3,
-                    consistency: 0.25,
-                    timeliness: 0.15,
-                },
-                timeliness_threshold_s: 300.0,
-                max_clock_skew_s: 60.0,
-                uncertain_factor: 0.5,
-                anomaly_z: 3.0,
-            },
-            max_payload: 1 << 20,
-            max_readings: 3,
-            plausible: NOW - 86_400_000_000..=NOW + 3_600_000_000,
-            now: NOW,
-            new_metrics: Some(2),
-        }
-    }
-
-    fn message(topic: &str, payload: &[u8]) -> Message {
-        Message {
-            received_at: Some(NOW),
-            topic: topic.into(),
-            payload: payload.to_vec(),
-            payload_bytes: None,
-            broker: Broker::default(),
-        }
-    }
-
-    /// Clean a batch; the stored readings and the dead letters' reasons.
-    fn run(batch: &[Message], state: &mut SparkplugState) -> (Vec<Clean>, Vec<&'static str>) {
-        let (cleaned, dead) = run_with(batch, state, &limits());
-        (cleaned.readings, dead)
-    }
-
-    fn run_with(
-        batch: &[Message],
-        state: &mut SparkplugState,
-        limits: &Limits,
-    ) -> (Cleaned, Vec<&'static str>) {
-        let f = fixture();
-        let catalogs = Catalogs {
-            units: &f.units,
-            metrics: &f.metrics,
-            routes: &f.routes,
-        };
-        let mut dead = Vec::new();
-        let cleaned = clean(&catalogs, batch, state, &mut dead, limits);
-        (cleaned, dead.iter().map(|d| d.reason).collect())
-    }
-
-    #[test]
-    fn an_unknown_metric_is_registered_in_the_base_unit_of_its_dimension() {
-        let batch = [
-            message(
-                "telemetry/s1/a1/OilTemp",
-                br#"{"value": 212, "unit": "degF"}"#,
-            ),
-            message(
-                "telemetry/s1/a1/oil_temp",
-                br#"{"value": 100, "unit": "Cel"}"#,
-            ),
-            message("telemetry/s1/a1/oil_temp", br#"{"value": 1, "unit": "%"}"#),
-            message("telemetry/s1/a1/door_open", br#"{"value": 1}"#),
-        ];
-        let (cleaned, dead) = run_with(&batch, &mut SparkplugState::default(), &limits());
-        assert_eq!(
-            dead,
-            ["incompatible_unit"],
-            "a metric keeps the dimension it came in"
-        );
-        let values: Vec<(&str, f64)> = cleaned
-            .readings
-            .iter()
-            .map(|c| (&*c.key.3, (c.value * 100.0).round() / 100.0))
-            .collect();
-        assert_eq!(
-            values,
-            [
-                ("oil_temp", 373.15),
-                ("oil_temp", 373.15),
-                ("door_open", 1.0)
-            ]
-        );
-        for c in &cleaned.readings {
-            assert_ne!(c.flags & flag("no_rule"), 0);
-            assert_eq!(c.flags & flag("unknown_metric"), 0);
-        }
-        let new: Vec<(&str, &str, Vec<&str>, usize)> = cleaned
-            .new_metrics
-            .iter()
-            .map(|n| {
-                let seen = n.units_seen.iter().map(String::as_str).collect();
-                (&*n.metric, n.unit.as_str(), seen, n.message)
-            })
-            .collect();
-        assert_eq!(
-            new,
-            [
-                ("door_open", "1", vec!["1"], 3),
-                ("oil_temp", "K", vec!["%", "Cel", "[degF]"], 0)
-            ]
-        );
-    }
-
-    #[test]
-    fn the_policy_and_the_budget_bound_what_a_batch_registers() {
-        let batch = [
-            message("telemetry/s1/a1/alpha", br#"{"value": 1}"#),
-            message("telemetry/s1/a1/beta", br#"{"value": 2}"#),
-            message(
-                "telemetry/s1/a1/alpha",
-                br#"{"value": 3, "ts": 1748779201}"#,
-            ),
-            message("telemetry/s1/a1/température", br#"{"value": 4}"#),
-        ];
-        let one = Limits {
-            new_metrics: Some(1),
-            ..limits()
-        };
-        let (cleaned, dead) = run_with(&batch, &mut SparkplugState::default(), &one);
-        assert_eq!(dead, ["unknown_metric", "unknown_metric"]);
-        assert_eq!(cleaned.readings.len(), 2);
-        assert_eq!(cleaned.new_metrics.len(), 1);
-        let refuse = Limits {
-            new_metrics: None,
-            ..limits()
-        };
-        let (cleaned, dead) = run_with(&batch, &mut SparkplugState::default(), &refuse);
-        assert_eq!(dead.len(), 4);
-        assert!(cleaned.new_metrics.is_empty());
-    }
-
-    #[test]
-    fn folders_go_to_the_sensor_and_declared_ranges_to_a_new_metric() {
-        let mut temp = metric(Some("Motor 1/Temperature"), 1, 50.0);
-        let mut level = metric(Some("Tank/Level"), 2, 10.0);
-        let props = |unit: &str, low: f64, high: f64| {
-            Some(crate::sparkplug::PropertySet {
-                keys: vec!["engUnit".into(), "engLow".into(), "engHigh".into()],
-                values: [
-                    crate::sparkplug::PropertyScalar::String(unit.into()),
-                    crate::sparkplug::PropertyScalar::Double(low),
-                    crate::sparkplug::PropertyScalar::Double(high),
-                ]
-                .into_iter()
-                .map(|v| crate::sparkplug::PropertyValue {
-                    datatype: None,
-                    is_null: None,
-                    value: Some(v),
-                })
-                .collect(),
-            })
-        };
-        temp.properties = props("degF", 32.0, 212.0);
-        level.properties = props("%", 0.0, 100.0);
-        let batch = [
-            message("spBv1.0/g/DBIRTH/e/d", &sparkplug(vec![temp, level])),
-            message(
-                "spBv1.0/g/DDATA/e/d",
-                &sparkplug(vec![metric(None, 1, 212.0)]),
-            ),
-        ];
-        let (cleaned, dead) = run_with(&batch, &mut SparkplugState::default(), &limits());
-        assert!(dead.is_empty(), "{dead:?}");
-        let keys: Vec<(&str, &str, f64)> = cleaned
-            .readings
-            .iter()
-            .map(|c| (&*c.key.2, &*c.key.3, (c.value * 100.0).round() / 100.0))
-            .collect();
-        assert_eq!(
-            keys,
-            [
-                ("d/Motor 1", "temperature", 10.0),
-                ("d/Tank", "level", 0.1),
-                ("d/Motor 1", "temperature", 100.0)
-            ]
-        );
-        let level = &cleaned.new_metrics[0];
-        assert_eq!(
-            (&*level.metric, level.range.low, level.range.high),
-            ("level", Some(0.0), Some(1.0))
-        );
-    }
+    use crate::test_support::*;
 
     #[test]
     fn a_reading_is_converted_scored_and_keyed() {
@@ -879,27 +395,6 @@ mod tests {
         assert_eq!((cleaned[0].message, cleaned[0].value), (9, 20.0));
     }
 
-    fn sparkplug(metrics: Vec<crate::sparkplug::Metric>) -> Vec<u8> {
-        crate::sparkplug::Payload {
-            timestamp: Some(1_748_779_200_000),
-            metrics,
-            seq: Some(0),
-        }
-        .encode_to_vec()
-    }
-
-    fn metric(name: Option<&str>, alias: u64, value: f64) -> crate::sparkplug::Metric {
-        crate::sparkplug::Metric {
-            name: name.map(str::to_string),
-            alias: Some(alias),
-            timestamp: None,
-            datatype: Some(10),
-            is_null: None,
-            properties: None,
-            value: Some(crate::sparkplug::Value::Double(value)),
-        }
-    }
-
     #[test]
     fn a_birth_names_the_aliases_data_later_in_the_batch_uses() {
         let batch = [
@@ -920,6 +415,34 @@ mod tests {
             [1.0, 2.0]
         );
         assert_eq!(state.born.len(), 1);
+    }
+
+    #[test]
+    fn an_older_birth_replaces_nothing_and_an_unknown_alias_asks_for_a_rebirth() {
+        let source = Source {
+            group: "g".into(),
+            edge_node: "e".into(),
+            device: "d".into(),
+        };
+        let mut state = SparkplugState::default();
+        state.born_at.insert(source.clone(), NOW);
+        let mut birth = message(
+            "spBv1.0/g/DBIRTH/e/d",
+            &sparkplug(vec![metric(Some("pressure"), 1, 1.0)]),
+        );
+        birth.received_at = Some(NOW - 1_000_000);
+        let data = message(
+            "spBv1.0/g/DDATA/e/d",
+            &sparkplug(vec![metric(None, 1, 2.0)]),
+        );
+        let (cleaned, dead) = run(&[birth, data], &mut state);
+        assert_eq!(cleaned.len(), 1, "the old birth's own reading is kept");
+        assert_eq!(dead, ["unknown_alias"], "but its alias is not");
+        assert!(state.born.is_empty());
+        assert_eq!(
+            state.lost.iter().collect::<Vec<_>>(),
+            [&("g".to_string(), "e".to_string())]
+        );
     }
 
     #[test]

@@ -7,7 +7,6 @@
 //! panic or a broken invariant. `cargo test` runs a few thousand inputs per target; the full
 //! run, a million each, is `scripts/fuzz.sh` (release build, `FUZZ_ITERATIONS`).
 
-use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use prost::Message as _;

@@ -17,8 +17,11 @@ pub mod names;
 pub mod payload;
 pub mod quality;
 pub mod rejection;
+pub mod resolve;
 pub mod routes;
 pub mod sparkplug;
+#[cfg(test)]
+mod test_support;
 pub mod time;
 pub mod units;
 pub mod validate;

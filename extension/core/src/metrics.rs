@@ -114,6 +114,9 @@ fn unit_spellings(tokens: &[&str]) -> Vec<String> {
     }
 }
 
+/// Last tokens that name a phase, the neutral or an axis more often than a unit.
+const NOT_UNITS: [&str; 7] = ["a", "b", "c", "n", "x", "y", "z"];
+
 /// Longest unit suffix considered, in tokens.
 const MAX_SUFFIX_TOKENS: usize = 3;
 
@@ -147,7 +150,8 @@ impl MetricCatalog {
     /// suffix of up to three tokens split off (`ghi_w_m2`, `temp_air_c`, `wind_speed_m_s`)
     /// whose dimension agrees with the rule of what is left. A name no rule knows is the
     /// metric it would be registered as; it keeps a suffix only when that is unmistakably a
-    /// unit: a single letter (`voltage_a`, `current_b`) is as often a phase as an ampere.
+    /// unit: `a`, `b`, `c`, `n` and `x`, `y`, `z` are as often a phase, the neutral or an axis
+    /// (`voltage_a`, `current_c`, `accel_x`) as a unit.
     pub fn resolve<'c>(&'c self, name: &str, units: &Catalog) -> Result<Resolution<'c>, NameError> {
         if let Some(rule) = self.rules.get(name) {
             return Ok(known(rule, None, None));
@@ -172,7 +176,7 @@ impl MetricCatalog {
                     if same {
                         return Ok(known(rule, Some(unit.code.clone()), sensor));
                     }
-                } else if unknown_unit.is_none() && !(k == 1 && suffix[0].len() == 1) {
+                } else if unknown_unit.is_none() && !(k == 1 && NOT_UNITS.contains(&suffix[0])) {
                     unknown_unit = Some((stem.clone(), unit.code.clone()));
                 }
             }
@@ -340,6 +344,7 @@ mod tests {
                 unit("ms", "time", 1e-3),
                 unit("kWh", "energy", 3.6e6),
                 unit("A", "current", 1.0),
+                unit("m", "length", 1.0),
             ],
             vec![("kw".into(), "kW".into())],
         )
@@ -373,18 +378,25 @@ mod tests {
             }
         );
         assert_eq!(
-            resolve("active_power_per_w"),
+            resolve("voltage_phase_b"),
             Resolution::Unknown {
-                metric: "active_power_per_w".into(),
+                metric: "voltage_phase_b".into(),
                 unit: None
             }
         );
-        // A single letter is a phase as often as a unit: not split off an unknown name.
+        // A phase letter is not split off an unknown name; a metre is.
         assert_eq!(
             resolve("voltage_a"),
             Resolution::Unknown {
                 metric: "voltage_a".into(),
                 unit: None
+            }
+        );
+        assert_eq!(
+            resolve("tank_level_m"),
+            Resolution::Unknown {
+                metric: "tank_level".into(),
+                unit: Some("m".into())
             }
         );
         let Resolution::Known(k) = resolve("P_AC_W") else {
@@ -444,9 +456,15 @@ mod tests {
         let c = catalog();
         let units = units();
         assert_eq!(c.metric_name("P_AC", &units).unwrap(), "active_power");
-        assert_eq!(c.metric_name("activePowerKw", &units).unwrap(), "active_power");
+        assert_eq!(
+            c.metric_name("activePowerKw", &units).unwrap(),
+            "active_power"
+        );
         assert_eq!(c.metric_name("Wind Speed", &units).unwrap(), "wind_speed");
-        assert_eq!(c.metric_name("Inverter 2/P_AC", &units).unwrap(), "active_power");
+        assert_eq!(
+            c.metric_name("Inverter 2/P_AC", &units).unwrap(),
+            "active_power"
+        );
         assert_eq!(c.rule("p-ac").map(|r| r.unit.as_str()), Some("kW"));
         assert!(c.rule("wind_speed").is_none());
         assert!(c.rule("").is_none());

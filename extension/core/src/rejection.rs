@@ -41,3 +41,8 @@ pub fn reject(reason: Reason, detail: impl Into<String>) -> Rejection {
         detail: detail.into(),
     }
 }
+
+/// A rejection for a reason found after decoding.
+pub fn fail(reason: &'static str, detail: String) -> Rejection {
+    reject(Reason::Other(reason), detail)
+}

@@ -17,6 +17,9 @@ pub enum Kind {
     Birth,
     Data,
     Death,
+    /// NCMD, DCMD and host STATE: a host's own traffic (the pipeline's rebirth requests among
+    /// it, when the shim subscribes to `spBv1.0/#`), consumed like deaths.
+    Command,
     Other,
 }
 
@@ -33,10 +36,20 @@ pub fn parse_topic(topic: &str) -> Option<(Kind, Source)> {
         return None;
     }
     let group = parts.next()?;
+    if group == "STATE" {
+        let host = parts.next()?;
+        let source = Source {
+            group: group.into(),
+            edge_node: host.into(),
+            device: String::new(),
+        };
+        return Some((Kind::Command, source));
+    }
     let kind = match parts.next()? {
         "NBIRTH" | "DBIRTH" => Kind::Birth,
         "NDATA" | "DDATA" => Kind::Data,
         "NDEATH" | "DDEATH" => Kind::Death,
+        "NCMD" | "DCMD" => Kind::Command,
         _ => Kind::Other,
     };
     let edge_node = parts.next()?;
@@ -286,11 +299,11 @@ pub fn decode(
 ) -> Result<Vec<Result<Candidate, Rejection>>, Rejection> {
     use prost::Message;
     match kind {
-        Kind::Death => return Ok(Vec::new()),
+        Kind::Death | Kind::Command => return Ok(Vec::new()),
         Kind::Other => {
             return Err(reject(
                 Reason::Other("not_telemetry"),
-                "a Sparkplug command or host state message, not telemetry".into(),
+                "not a Sparkplug B message type (NBIRTH, DBIRTH, NDATA, DDATA, NDEATH, DDEATH, NCMD, DCMD)".into(),
             ))
         }
         Kind::Birth | Kind::Data => {}
@@ -438,6 +451,14 @@ mod tests {
         assert_eq!((kind, s.device.as_str()), (Kind::Birth, ""));
         assert_eq!(
             parse_topic("spBv1.0/plant-1/NCMD/edge-7").unwrap().0,
+            Kind::Command
+        );
+        assert_eq!(
+            parse_topic("spBv1.0/STATE/scada-1").unwrap().0,
+            Kind::Command
+        );
+        assert_eq!(
+            parse_topic("spBv1.0/plant-1/XDATA/edge-7").unwrap().0,
             Kind::Other
         );
         assert!(parse_topic("spBv1.0/plant-1/DDATA").is_none());
@@ -671,11 +692,11 @@ mod tests {
         )
         .unwrap()
         .is_empty());
-        assert!(
-            decode(b"", Kind::Death, &source(), &mut aliases, usize::MAX)
+        for consumed in [Kind::Death, Kind::Command] {
+            assert!(decode(b"", consumed, &source(), &mut aliases, usize::MAX)
                 .unwrap()
-                .is_empty()
-        );
+                .is_empty());
+        }
         assert_eq!(
             decode(b"", Kind::Other, &source(), &mut aliases, usize::MAX)
                 .unwrap_err()

@@ -24,7 +24,9 @@ fn alias_of(text: Option<String>) -> Option<u64> {
     let text = text?;
     match text.parse::<u64>() {
         Ok(a) => Some(a),
-        Err(_) => internal(format!("telemetry.sparkplug_metrics holds alias {text}, not a u64")),
+        Err(_) => internal(format!(
+            "telemetry.sparkplug_metrics holds alias {text}, not a u64"
+        )),
     }
 }
 

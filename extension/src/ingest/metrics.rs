@@ -99,3 +99,93 @@ pub fn register(
     });
     Ok(())
 }
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use super::*;
+    use pgrx::prelude::*;
+    use telemetry_core::names::Name;
+    use telemetry_core::payload::Declared;
+
+    fn new(metric: &str, unit: &str, range: Declared) -> NewMetric {
+        NewMetric {
+            metric: Name::from(metric),
+            unit: unit.into(),
+            units_seen: ["[degF]".to_string()].into(),
+            example: Some(373.15),
+            message: 0,
+            range,
+        }
+    }
+
+    fn reading(metric: &str) -> Clean {
+        Clean {
+            message: 0,
+            key: (
+                Name::from("s"),
+                Name::from("a"),
+                Name::from(""),
+                Name::from(metric),
+            ),
+            time: 0,
+            value: 1.0,
+            quality: 1.0,
+            flags: 0,
+            source_quality: 0,
+            event_id: None,
+        }
+    }
+
+    #[pg_test]
+    fn a_new_metric_is_registered_once_and_a_lost_race_is_dead_lettered() {
+        let messages = [Message {
+            topic: "telemetry/s/a/lube_temp".into(),
+            ..Message::default()
+        }];
+        let backwards = Declared {
+            low: Some(10.0),
+            high: Some(0.0),
+        };
+        let mut cleaned = vec![reading("lube_temp")];
+        let mut dead = Vec::new();
+        Spi::connect_mut(|c| {
+            register(
+                c,
+                &messages,
+                &[new("lube_temp", "K", backwards)],
+                &mut cleaned,
+                &mut dead,
+            )
+        })
+        .unwrap();
+        assert!(dead.is_empty());
+        assert_eq!(
+            Spi::get_two::<String, bool>(
+                "SELECT unit, reviewed FROM telemetry.metric_rules WHERE metric = 'lube_temp' AND valid_min IS NULL"
+            ),
+            Ok((Some("K".into()), Some(false))),
+            "registered unreviewed, and a range the wrong way round is dropped"
+        );
+        assert_eq!(
+            Spi::get_two::<String, String>(
+                "SELECT first_topic, units_seen::text FROM telemetry.metric_registrations WHERE metric = 'lube_temp'"
+            ),
+            Ok((Some("telemetry/s/a/lube_temp".into()), Some("{[degF]}".into())))
+        );
+        // Another session registered it in another unit first: these readings cannot be stored.
+        let mut cleaned = vec![reading("lube_temp"), reading("pressure")];
+        Spi::connect_mut(|c| {
+            register(
+                c,
+                &messages,
+                &[new("lube_temp", "1", Declared::default())],
+                &mut cleaned,
+                &mut dead,
+            )
+        })
+        .unwrap();
+        assert_eq!(cleaned.len(), 1);
+        assert_eq!((dead.len(), dead[0].reason), (1, "incompatible_unit"));
+    }
+}

@@ -162,10 +162,20 @@ fn process(reg: &Registry, messages: &[Message]) -> Counts {
     let Cleaned {
         readings: mut cleaned,
         new_metrics,
-    } = clean(&reg.catalogs(), messages, &mut births, &mut dead, &limits(reg));
+    } = clean(
+        &reg.catalogs(),
+        messages,
+        &mut births,
+        &mut dead,
+        &limits(reg),
+    );
     let mut counts = Counts {
         messages: messages.len() as i32,
-        rebirths: births.lost.iter().map(|(g, e)| format!("{g}/{e}")).collect(),
+        rebirths: births
+            .lost
+            .iter()
+            .map(|(g, e)| format!("{g}/{e}"))
+            .collect(),
         ..Counts::default()
     };
     let result = Spi::connect_mut(|client| -> Result<(), pgrx::spi::Error> {
