@@ -103,6 +103,7 @@ pub fn register(
 #[cfg(any(test, feature = "pg_test"))]
 #[pgrx::pg_schema]
 mod tests {
+    use super::super::test_support::reading;
     use super::*;
     use pgrx::prelude::*;
     use telemetry_core::names::Name;
@@ -119,24 +120,6 @@ mod tests {
         }
     }
 
-    fn reading(metric: &str) -> Clean {
-        Clean {
-            message: 0,
-            key: (
-                Name::from("s"),
-                Name::from("a"),
-                Name::from(""),
-                Name::from(metric),
-            ),
-            time: 0,
-            value: 1.0,
-            quality: 1.0,
-            flags: 0,
-            source_quality: 0,
-            event_id: None,
-        }
-    }
-
     #[pg_test]
     fn a_new_metric_is_registered_once_and_a_lost_race_is_dead_lettered() {
         let messages = [Message {
@@ -147,7 +130,7 @@ mod tests {
             low: Some(10.0),
             high: Some(0.0),
         };
-        let mut cleaned = vec![reading("lube_temp")];
+        let mut cleaned = vec![reading("s", "lube_temp")];
         let mut dead = Vec::new();
         Spi::connect_mut(|c| {
             register(
@@ -174,7 +157,7 @@ mod tests {
             Ok((Some("telemetry/s/a/lube_temp".into()), Some("{[degF]}".into())))
         );
         // Another session registered it in another unit first: these readings cannot be stored.
-        let mut cleaned = vec![reading("lube_temp"), reading("pressure")];
+        let mut cleaned = vec![reading("s", "lube_temp"), reading("s", "pressure")];
         Spi::connect_mut(|c| {
             register(
                 c,

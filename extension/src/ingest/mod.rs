@@ -16,6 +16,8 @@ mod births;
 mod metrics;
 mod series;
 mod store;
+#[cfg(any(test, feature = "pg_test"))]
+mod test_support;
 
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;

@@ -138,26 +138,9 @@ fn resolve_series(
 #[cfg(any(test, feature = "pg_test"))]
 #[pgrx::pg_schema]
 mod tests {
+    use super::super::test_support::reading;
     use super::*;
     use pgrx::prelude::*;
-
-    fn reading(site: &str, metric: &str) -> Clean {
-        Clean {
-            message: 0,
-            key: (
-                Name::from(site),
-                Name::from("a1"),
-                Name::from(""),
-                Name::from(metric),
-            ),
-            time: 0,
-            value: 1.0,
-            quality: 1.0,
-            flags: 0,
-            source_quality: 0,
-            event_id: None,
-        }
-    }
 
     #[pg_test]
     fn new_series_are_registered_once_and_cached() {
