@@ -205,6 +205,24 @@ fn sparkplug_seeds() -> Vec<Vec<u8>> {
             metric(None, 7, sparkplug::Value::String("on".into())),
         ]),
         payload(vec![metric(None, 2, sparkplug::Value::Int(u32::MAX))]),
+        payload(vec![sparkplug::Metric {
+            properties: Some(sparkplug::PropertySet {
+                keys: vec!["engUnit".into(), "engLow".into(), "engHigh".into()],
+                values: [
+                    sparkplug::PropertyScalar::String("degF".into()),
+                    sparkplug::PropertyScalar::Float(-40.0),
+                    sparkplug::PropertyScalar::Long(u64::MAX),
+                ]
+                .into_iter()
+                .map(|v| sparkplug::PropertyValue {
+                    datatype: None,
+                    is_null: None,
+                    value: Some(v),
+                })
+                .collect(),
+            }),
+            ..metric(Some("Motor/Temp"), 3, sparkplug::Value::Double(140.0))
+        }]),
     ]
 }
 
