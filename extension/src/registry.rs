@@ -11,6 +11,7 @@
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
@@ -134,100 +135,13 @@ fn load() -> Result<Registry, pgrx::spi::Error> {
             )?
             .map(|row| row.get::<pg_sys::Oid>(1).map(Option::unwrap_or_default))
             .collect::<Result<Vec<_>, _>>()?;
-        let units = client
-            .select(
-                r#"SELECT unit, dimension, factor, "offset" FROM telemetry.units"#,
-                None,
-                &[],
-            )?
-            .map(|row| {
-                Ok(Unit {
-                    code: row.get::<String>(1)?.unwrap_or_default(),
-                    dimension: row.get::<String>(2)?.unwrap_or_default(),
-                    factor: row.get::<f64>(3)?.unwrap_or(1.0),
-                    offset: row.get::<f64>(4)?.unwrap_or(0.0),
-                })
-            })
-            .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;
+        let units = load_units(client)?;
         let unit_aliases =
             pairs(client.select("SELECT alias, unit FROM telemetry.unit_aliases", None, &[])?)?;
-        let rules = client
-            .select(
-                "SELECT metric, unit, valid_min, valid_max, max_rate_of_change, reviewed FROM telemetry.metric_rules",
-                None,
-                &[],
-            )?
-            .map(|row| {
-                Ok(MetricRule {
-                    metric: row.get::<String>(1)?.unwrap_or_default(),
-                    unit: row.get::<String>(2)?.unwrap_or_default(),
-                    valid_min: row.get::<f64>(3)?,
-                    valid_max: row.get::<f64>(4)?,
-                    max_rate_of_change: row.get::<f64>(5)?,
-                    reviewed: row.get::<bool>(6)?.unwrap_or(true),
-                })
-            })
-            .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;
-        let metric_aliases = client
-            .select(
-                "SELECT alias, metric, sensor FROM telemetry.metric_aliases",
-                None,
-                &[],
-            )?
-            .map(|row| {
-                Ok(Alias {
-                    alias: row.get::<String>(1)?.unwrap_or_default(),
-                    metric: row.get::<String>(2)?.unwrap_or_default(),
-                    sensor: row.get::<String>(3)?,
-                })
-            })
-            .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;
-        let routes = client
-            .select(
-                "SELECT pattern, site_id, asset_id, sensor_id, metric, unit, format
-                   FROM telemetry.routes WHERE enabled ORDER BY priority, route_id",
-                None,
-                &[],
-            )?
-            .map(|row| {
-                let pattern = row.get::<String>(1)?.unwrap_or_default();
-                Ok(Route {
-                    // The CHECK on telemetry.routes.pattern admits only patterns that parse.
-                    pattern: Pattern::parse(&pattern)
-                        .unwrap_or_else(|e| internal(format!("route {pattern}: {e}"))),
-                    site: row.get::<String>(2)?,
-                    asset: row.get::<String>(3)?,
-                    sensor: row.get::<String>(4)?,
-                    metric: row.get::<String>(5)?,
-                    unit: row.get::<String>(6)?.as_deref().map(Name::from),
-                    format: match row.get::<String>(7)?.as_deref() {
-                        Some("sparkplug_b") => Format::SparkplugB,
-                        _ => Format::Json,
-                    },
-                })
-            })
-            .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;
-        let mut status_oids = [pg_sys::InvalidOid; Status::ALL.len()];
-        for row in client.select(
-            "SELECT enumlabel::pg_catalog.text, oid FROM pg_catalog.pg_enum
-              WHERE enumtypid = 'telemetry.validation_status'::regtype",
-            None,
-            &[],
-        )? {
-            let label = row.get::<String>(1)?.unwrap_or_default();
-            if let Some(s) = Status::ALL.iter().find(|s| s.label() == label) {
-                status_oids[*s as usize] = row.get::<pg_sys::Oid>(2)?.unwrap_or_default();
-            }
-        }
-        if let Some(s) = Status::ALL
-            .iter()
-            .find(|s| status_oids[**s as usize] == pg_sys::InvalidOid)
-        {
-            internal(format!(
-                "telemetry.validation_status has no label {}",
-                s.label()
-            ));
-        }
+        let rules = load_rules(client)?;
+        let metric_aliases = load_metric_aliases(client)?;
+        let routes = load_routes(client)?;
+        let status_oids = load_status_oids(client)?;
         Ok(Registry {
             units: Catalog::new(units, unit_aliases),
             metrics: MetricCatalog::new(rules, metric_aliases),
@@ -237,6 +151,116 @@ fn load() -> Result<Registry, pgrx::spi::Error> {
             status_oids,
         })
     })
+}
+
+fn load_units(client: &SpiClient<'_>) -> Result<Vec<Unit>, pgrx::spi::Error> {
+    client
+        .select(
+            r#"SELECT unit, dimension, factor, "offset" FROM telemetry.units"#,
+            None,
+            &[],
+        )?
+        .map(|row| {
+            Ok(Unit {
+                code: row.get::<String>(1)?.unwrap_or_default(),
+                dimension: row.get::<String>(2)?.unwrap_or_default(),
+                factor: row.get::<f64>(3)?.unwrap_or(1.0),
+                offset: row.get::<f64>(4)?.unwrap_or(0.0),
+            })
+        })
+        .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+}
+
+fn load_rules(client: &SpiClient<'_>) -> Result<Vec<MetricRule>, pgrx::spi::Error> {
+    client
+        .select(
+            "SELECT metric, unit, valid_min, valid_max, max_rate_of_change, reviewed FROM telemetry.metric_rules",
+            None,
+            &[],
+        )?
+        .map(|row| {
+            Ok(MetricRule {
+                metric: row.get::<String>(1)?.unwrap_or_default(),
+                unit: row.get::<String>(2)?.unwrap_or_default(),
+                valid_min: row.get::<f64>(3)?,
+                valid_max: row.get::<f64>(4)?,
+                max_rate_of_change: row.get::<f64>(5)?,
+                reviewed: row.get::<bool>(6)?.unwrap_or(true),
+            })
+        })
+        .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+}
+
+fn load_metric_aliases(client: &SpiClient<'_>) -> Result<Vec<Alias>, pgrx::spi::Error> {
+    client
+        .select(
+            "SELECT alias, metric, sensor FROM telemetry.metric_aliases",
+            None,
+            &[],
+        )?
+        .map(|row| {
+            Ok(Alias {
+                alias: row.get::<String>(1)?.unwrap_or_default(),
+                metric: row.get::<String>(2)?.unwrap_or_default(),
+                sensor: row.get::<String>(3)?,
+            })
+        })
+        .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+}
+
+fn load_routes(client: &SpiClient<'_>) -> Result<Vec<Route>, pgrx::spi::Error> {
+    client
+        .select(
+            "SELECT pattern, site_id, asset_id, sensor_id, metric, unit, format
+               FROM telemetry.routes WHERE enabled ORDER BY priority, route_id",
+            None,
+            &[],
+        )?
+        .map(|row| {
+            let pattern = row.get::<String>(1)?.unwrap_or_default();
+            Ok(Route {
+                // The CHECK on telemetry.routes.pattern admits only patterns that parse.
+                pattern: Pattern::parse(&pattern)
+                    .unwrap_or_else(|e| internal(format!("route {pattern}: {e}"))),
+                site: row.get::<String>(2)?,
+                asset: row.get::<String>(3)?,
+                sensor: row.get::<String>(4)?,
+                metric: row.get::<String>(5)?,
+                unit: row.get::<String>(6)?.as_deref().map(Name::from),
+                format: match row.get::<String>(7)?.as_deref() {
+                    Some("sparkplug_b") => Format::SparkplugB,
+                    _ => Format::Json,
+                },
+            })
+        })
+        .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+}
+
+fn load_status_oids(
+    client: &SpiClient<'_>,
+) -> Result<[pg_sys::Oid; Status::ALL.len()], pgrx::spi::Error> {
+    let mut status_oids = [pg_sys::InvalidOid; Status::ALL.len()];
+    for row in client.select(
+        "SELECT enumlabel::pg_catalog.text, oid FROM pg_catalog.pg_enum
+          WHERE enumtypid = 'telemetry.validation_status'::regtype",
+        None,
+        &[],
+    )? {
+        let label = row.get::<String>(1)?.unwrap_or_default();
+        if let Some(s) = Status::ALL.iter().find(|s| s.label() == label) {
+            status_oids[*s as usize] = row.get::<pg_sys::Oid>(2)?.unwrap_or_default();
+        }
+    }
+    if let Some(s) = Status::ALL
+        .iter()
+        .find(|s| status_oids[**s as usize] == pg_sys::InvalidOid)
+    {
+        internal(format!(
+            "telemetry.validation_status has no label {}",
+            s.label()
+        ));
+    }
+    Ok(status_oids)
 }
 
 fn pairs(table: pgrx::spi::SpiTupleTable) -> Result<Vec<(String, String)>, pgrx::spi::Error> {
