@@ -20,13 +20,19 @@
 //!   stamped with the one or the other.
 
 pub mod anomaly;
+pub mod evaluate;
 pub mod labels;
 pub mod rule;
 pub mod rule_row;
+pub mod state;
+#[cfg(test)]
+mod tests;
 
+pub use evaluate::{on_reading, on_readings, tick};
 pub use labels::{EventKind, KindName, Method, Severity, Status};
 pub use rule::{validate_limits, Deadband, Delay, Kind, Rule, RuleError};
 pub use rule_row::RuleRow;
+pub use state::{AlarmState, Context, Event, Notify, Sample};
 
 /// Unix microseconds, as readings carry time; also durations.
 pub type Micros = i64;
