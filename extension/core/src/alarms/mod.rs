@@ -19,7 +19,9 @@
 //! - Time: readings carry source time; `tick` and actions take the caller's `now`. Events are
 //!   stamped with the one or the other.
 
+pub mod actions;
 pub mod anomaly;
+pub mod escalation;
 pub mod evaluate;
 pub mod labels;
 pub mod rule;
@@ -28,6 +30,8 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 
+pub use actions::{act, set_suppressed, Action, ActionError};
+pub use escalation::{escalate, validate_levels, EscalationLevel, LevelError};
 pub use evaluate::{on_reading, on_readings, tick};
 pub use labels::{EventKind, KindName, Method, Severity, Status};
 pub use rule::{validate_limits, Deadband, Delay, Kind, Rule, RuleError};

@@ -2,6 +2,7 @@
 
 mod kinds;
 mod limits;
+mod operator;
 
 use super::labels::EventKind;
 use super::{on_reading, tick, AlarmState, Context, Event, Kind, Rule, Sample, Severity};
