@@ -3,6 +3,7 @@
 mod kinds;
 mod limits;
 mod operator;
+mod rules;
 
 use super::labels::EventKind;
 use super::{on_reading, tick, AlarmState, Context, Event, Kind, Rule, Sample, Severity};
