@@ -24,6 +24,7 @@ pub mod anomaly;
 pub mod escalation;
 pub mod evaluate;
 pub mod labels;
+pub mod performance;
 pub mod rule;
 pub mod rule_row;
 pub mod state;
