@@ -53,6 +53,12 @@ pub fn on_readings(
         .collect()
 }
 
+/// Put a batch of readings of many series in the order they are evaluated: by series, then by
+/// source time, readings of one time in the order they came.
+pub fn in_series_order<K: Ord + Copy>(readings: &mut [(K, Sample)]) {
+    readings.sort_by_key(|(series, s)| (*series, s.time));
+}
+
 /// The condition a reading asks for and the severity of a raise; `None` when the reading says
 /// nothing (no previous value for a rate, an anomaly window still warming up).
 fn judge(

@@ -33,7 +33,7 @@ mod tests;
 
 pub use actions::{act, set_suppressed, Action, ActionError};
 pub use escalation::{escalate, validate_levels, EscalationLevel, LevelError};
-pub use evaluate::{on_reading, on_readings, tick};
+pub use evaluate::{in_series_order, on_reading, on_readings, tick};
 pub use labels::{EventKind, KindName, Method, Severity, Status};
 pub use rule::{validate_limits, Deadband, Delay, Kind, Rule, RuleError};
 pub use rule_row::RuleRow;

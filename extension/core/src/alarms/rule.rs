@@ -39,7 +39,8 @@ pub enum Kind {
     Stale {
         after: Micros,
     },
-    /// The value stayed within `epsilon` of where it was `after` ago.
+    /// Every finite value for `after` within `epsilon` of the first of them (not of the one
+    /// before, so a slow drift is no flat line).
     FlatLine {
         epsilon: f64,
         after: Micros,

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::alarms::labels::Status;
-use crate::alarms::{on_readings, Deadband, Delay};
+use crate::alarms::{in_series_order, on_readings, Deadband, Delay};
 use EventKind::{Clear, Raise};
 
 #[test]
@@ -289,4 +289,29 @@ fn nan_changes_nothing_for_a_limit() {
     assert_eq!(s, before);
     // The pending raise counts on from where it was.
     assert_eq!(kinds(&feed(&rule, &mut s, &[(2, 101.0)])), [Raise]);
+}
+
+#[test]
+fn a_batch_of_many_series_is_evaluated_per_series_in_time_order() {
+    let rule = high(100.0);
+    let mut batch = [
+        (2, good(1, 150.0)),
+        (1, good(2, 50.0)),
+        (2, good(0, 50.0)),
+        (1, good(1, 150.0)),
+    ];
+    in_series_order(&mut batch);
+    let order: Vec<(i32, i64)> = batch.iter().map(|(k, s)| (*k, s.time)).collect();
+    assert_eq!(order, [(1, at(1)), (1, at(2)), (2, at(0)), (2, at(1))]);
+    let mut states = [AlarmState::default(), AlarmState::default()];
+    let mut events = Vec::new();
+    for &(k, s) in &batch {
+        let state = &mut states[usize::from(k == 2)];
+        events.extend(
+            on_reading(&rule, state, s, &range())
+                .into_iter()
+                .map(|e| (k, e.kind)),
+        );
+    }
+    assert_eq!(events, [(1, Raise), (1, Clear), (2, Raise)]);
 }

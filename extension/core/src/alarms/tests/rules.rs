@@ -101,7 +101,7 @@ fn parameters_out_of_their_domain() {
 }
 
 #[test]
-fn deadbands_delays_and_windows() {
+fn deadbands() {
     let high = rule(Kind::High { limit: 1.0 });
     let with = |deadband| Rule {
         deadband,
@@ -149,6 +149,11 @@ fn deadbands_delays_and_windows() {
         anomaly.validate(),
         Err(RuleError::DeadbandNotBelowZ { value: 3.0, z: 3.0 })
     );
+}
+
+#[test]
+fn delays_realarm_and_windows() {
+    let high = rule(Kind::High { limit: 1.0 });
     let delayed = Rule {
         off_delay: Delay {
             duration: -1,
