@@ -1,7 +1,7 @@
 //! Evaluation: readings in source-time order (`on_reading`), and the passing of time (`tick`).
 //!
 //! Each kind judges a reading into the condition it *wants* (with the deadband applied on the
-//! way back), and one debounce, [`step`], turns wants into transitions: a change must persist
+//! way back), and one debounce, `step`, turns wants into transitions: a change must persist
 //! for the on- or off-delay, and a clear waits until the suppression window since the raise has
 //! passed. A want equal to the present condition cancels whatever was pending.
 
