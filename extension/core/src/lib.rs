@@ -6,6 +6,7 @@
 //! setting; the pgrx crate `telemetry` is the thin PostgreSQL layer over it, and plain
 //! `cargo test -p telemetry-core` tests it without a cluster.
 
+pub mod alarms;
 pub mod batch;
 pub mod clean;
 pub mod clean_row;
