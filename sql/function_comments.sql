@@ -54,3 +54,21 @@ COMMENT ON FUNCTION telemetry.load_vocabulary() IS
 -- The row trigger for tables of your own.
 COMMENT ON FUNCTION telemetry.clean_row() IS
   'Row trigger for a table of your own: validates, converts to canonical units and scores readings on INSERT or UPDATE. Arguments, key=value each: wide tables name column=metric or column=metric@unit (values arrive in that unit and are converted in place); narrow tables give metric_column, value_column and optionally unit_column; time_column (source time), quality_column (gets the mean score), flags_column (gets the flags) and on_invalid=keep|null|reject for out-of-range or non-finite values are optional.';
+
+-- Alarms (sql/alarms.sql).
+COMMENT ON FUNCTION telemetry.alarm_rule_check() IS
+  'Trigger function of telemetry.alarm_rules: refuses a rule its kind cannot use (a missing limit, a parameter of another kind, both deadbands, a negative delay, an unknown kind, severity or suppressed kind) with 22023, naming the column.';
+COMMENT ON FUNCTION telemetry.acknowledge(bigint, integer, text) IS
+  'acknowledge(rule_id, series_id, note => NULL): acknowledge an alarm (telemetry.active_alarms lists them) and record who (session_user), when and why; returns its status after: acknowledged if still active, normal if it had cleared. An alarm with nothing to acknowledge, or not in service, is refused (55000). For telemetry_operator.';
+COMMENT ON FUNCTION telemetry.shelve(bigint, integer, timestamptz, text) IS
+  'shelve(rule_id, series_id, until, note => NULL): shelve an alarm until a time in the future: it is not annunciated, and telemetry.run_maintenance() unshelves it at the expiry; returns its status (shelved). For telemetry_operator.';
+COMMENT ON FUNCTION telemetry.unshelve(bigint, integer, text) IS
+  'unshelve(rule_id, series_id, note => NULL): end a shelving early; an alarm whose condition holds raises at once. Returns its status after. For telemetry_operator.';
+COMMENT ON FUNCTION telemetry.set_out_of_service(bigint, integer, boolean, text) IS
+  'set_out_of_service(rule_id, series_id, out_of_service => true, note => NULL): take an alarm out of service (maintenance, a broken instrument), or return it (false; an alarm whose condition holds raises at once). Returns its status after. For telemetry_operator.';
+COMMENT ON FUNCTION telemetry.run_maintenance() IS
+  'run_maintenance(): what time alone decides for alarms: stale and flat-line conditions, delays by duration, clears the suppression window deferred, shelving expiry, re-alarm, escalation levels falling due, suppression by design. Returns how many alarm states it looked at and how many events it recorded. Run it every few seconds: the background worker does when the library is preloaded, or pg_cron, or a TimescaleDB job. For telemetry_admin.';
+COMMENT ON FUNCTION telemetry.alarm_performance(timestamptz, timestamptz) IS
+  'alarm_performance(period_start, period_end): the ISA-18.2 figures per site (one operator''s span of control) over a period: alarms raised, average per 10 minutes (ISA-18.2: about 1 is manageable, 2 the most), percent of 10-minute periods in flood (more than 10), and the peak 10 minutes.';
+COMMENT ON FUNCTION telemetry.alarm_report(timestamptz, timestamptz) IS
+  'alarm_report(period_start, period_end): the alarms that stand out over a period: chattering (3 or more raises within 60 s), stale (active over 24 h at the end), the top 10 contributors, and the priority distribution (raises per severity, with percent).';

@@ -3,13 +3,15 @@
 --   telemetry_reader    reads the data and the registries.
 --   telemetry_writer    ingests, through the entry points and the inbox only.
 --   telemetry_admin     edits the registries and rules, and reads.
+--   telemetry_operator  acts on alarms (acknowledge, shelve, unshelve, out of service) and reads.
 --   telemetry_pipeline  owns the ingest entry points, which run as it (SECURITY DEFINER). It can
 --                       log in nowhere and is granted to no one: it holds the table rights the
 --                       writer must not have, and no more than the pipeline needs.
 DO $$
 DECLARE r text;
 BEGIN
-  FOREACH r IN ARRAY ARRAY['telemetry_reader', 'telemetry_writer', 'telemetry_admin', 'telemetry_pipeline'] LOOP
+  FOREACH r IN ARRAY ARRAY['telemetry_reader', 'telemetry_writer', 'telemetry_admin', 'telemetry_operator',
+                           'telemetry_pipeline'] LOOP
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r) THEN
       EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
     END IF;
@@ -17,15 +19,19 @@ BEGIN
 END $$;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA telemetry FROM PUBLIC;
-GRANT USAGE ON SCHEMA telemetry TO telemetry_reader, telemetry_writer, telemetry_admin, telemetry_pipeline;
+GRANT USAGE ON SCHEMA telemetry TO telemetry_reader, telemetry_writer, telemetry_admin, telemetry_operator,
+  telemetry_pipeline;
 
 -- Reader: the data, its context and the registries (the SQL functions read those).
 GRANT SELECT ON telemetry.units, telemetry.unit_aliases, telemetry.metric_rules, telemetry.metric_aliases,
   telemetry.routes TO telemetry_reader, telemetry_admin;
 GRANT SELECT ON telemetry.readings, telemetry.series, telemetry.sites, telemetry.assets, telemetry.dead_letters,
   telemetry.dead_letter_messages, telemetry.ingest_batches, telemetry.ingest_stats, telemetry.sparkplug_metrics,
-  telemetry.metric_registrations, telemetry.metrics_to_review
+  telemetry.metric_registrations, telemetry.metrics_to_review, telemetry.alarm_rules, telemetry.alarm_states,
+  telemetry.alarm_events, telemetry.escalation_levels, telemetry.active_alarms, telemetry.standing_alarms,
+  telemetry.escalations_due
   TO telemetry_reader;
+GRANT telemetry_reader TO telemetry_operator;
 
 -- Writer: EXECUTE on the entry points and INSERT on the inbox, nothing else. It cannot write a
 -- reading, a series, a dead letter or a statistic except through the pipeline, nor read any.
@@ -38,6 +44,8 @@ GRANT INSERT, UPDATE, DELETE ON telemetry.units, telemetry.unit_aliases, telemet
 GRANT INSERT ON telemetry.series TO telemetry_admin;
 GRANT USAGE ON SEQUENCE telemetry.routes_route_id_seq, telemetry.series_series_id_seq TO telemetry_admin;
 GRANT DELETE ON telemetry.dead_letters, telemetry.dead_letter_messages TO telemetry_admin;
+GRANT INSERT, UPDATE, DELETE ON telemetry.alarm_rules, telemetry.escalation_levels TO telemetry_admin;
+GRANT USAGE ON SEQUENCE telemetry.alarm_rules_rule_id_seq TO telemetry_admin;
 
 -- Pipeline: what ingest reads and writes.
 GRANT SELECT ON telemetry.units, telemetry.unit_aliases, telemetry.metric_rules, telemetry.metric_aliases,
@@ -50,6 +58,13 @@ GRANT INSERT ON telemetry.metric_rules, telemetry.metric_registrations TO teleme
 -- Replay takes dead letters out as it runs them again.
 GRANT SELECT, DELETE ON telemetry.dead_letter_messages TO telemetry_pipeline;
 GRANT SELECT ON telemetry.dead_letters TO telemetry_pipeline;
+-- Alarms: the pipeline, the maintenance run and the operator functions change states and
+-- record events; no one else writes them.
+GRANT SELECT ON telemetry.alarm_rules, telemetry.escalation_levels TO telemetry_pipeline;
+GRANT SELECT, INSERT, UPDATE ON telemetry.alarm_states TO telemetry_pipeline;
+GRANT SELECT, INSERT ON telemetry.alarm_events TO telemetry_pipeline;
+GRANT INSERT ON telemetry.alarm_outbox TO telemetry_pipeline;
+GRANT USAGE ON SEQUENCE telemetry.alarm_events_event_id_seq TO telemetry_pipeline;
 GRANT SELECT, INSERT, UPDATE, DELETE ON telemetry.recent_events TO telemetry_pipeline;
 GRANT USAGE ON SEQUENCE telemetry.series_series_id_seq, telemetry.dead_letters_dead_letter_id_seq,
   telemetry.dead_letter_messages_message_id_seq, telemetry.ingest_batches_batch_id_seq TO telemetry_pipeline;
@@ -66,7 +81,12 @@ DECLARE f text;
 BEGIN
   FOREACH f IN ARRAY ARRAY['telemetry.ingest(text, bytea, timestamptz)', 'telemetry.ingest_staged()',
                            'telemetry.prepare_staging()', 'telemetry.inbox_flush()',
-                           'telemetry.replay_dead_letters(text, text, timestamptz, timestamptz, integer)'] LOOP
+                           'telemetry.replay_dead_letters(text, text, timestamptz, timestamptz, integer)',
+                           'telemetry.acknowledge(bigint, integer, text)',
+                           'telemetry.shelve(bigint, integer, timestamptz, text)',
+                           'telemetry.unshelve(bigint, integer, text)',
+                           'telemetry.set_out_of_service(bigint, integer, boolean, text)',
+                           'telemetry.run_maintenance()'] LOOP
     EXECUTE pg_catalog.format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f);
     EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO telemetry_pipeline', f);
     EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
@@ -81,6 +101,20 @@ REVOKE ALL ON FUNCTION telemetry.inbox_begin(), telemetry.inbox_collect(), telem
 GRANT EXECUTE ON FUNCTION telemetry.replay_dead_letters(text, text, timestamptz, timestamptz, integer) TO telemetry_admin;
 REVOKE ALL ON FUNCTION telemetry.load_vocabulary(), telemetry.merge_metric(text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION telemetry.load_vocabulary(), telemetry.merge_metric(text, text, text) TO telemetry_admin;
+-- Alarms: operators act on them, the admin writes the rules and runs maintenance.
+GRANT EXECUTE ON FUNCTION telemetry.acknowledge(bigint, integer, text),
+  telemetry.shelve(bigint, integer, timestamptz, text), telemetry.unshelve(bigint, integer, text),
+  telemetry.set_out_of_service(bigint, integer, boolean, text) TO telemetry_operator;
+GRANT EXECUTE ON FUNCTION telemetry.run_maintenance() TO telemetry_admin;
+REVOKE ALL ON FUNCTION telemetry.alarm_rule_check() FROM PUBLIC;
+REVOKE ALL ON FUNCTION telemetry.add_alarm_rule(text, text, text, double precision, text, text, text, text, integer,
+  interval, double precision, double precision, double precision, interval, integer, interval, integer, interval,
+  interval, integer, integer, double precision, smallint, text[], text, text, text),
+  telemetry.change_alarm_rule(text, jsonb), telemetry.enable_alarm_rule(text, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION telemetry.add_alarm_rule(text, text, text, double precision, text, text, text, text, integer,
+  interval, double precision, double precision, double precision, interval, integer, interval, integer, interval,
+  interval, integer, integer, double precision, smallint, text[], text, text, text),
+  telemetry.change_alarm_rule(text, jsonb), telemetry.enable_alarm_rule(text, boolean) TO telemetry_admin;
 
 -- Series identity (sql/series_identity.sql). A series is relabelled only through
 -- telemetry.rename_series(), which records the change; telemetry_admin may call it (it has no

@@ -22,7 +22,8 @@ pub enum Class {
     WrongObjectType,
     /// 42P01: no staging table in this session.
     UndefinedTable,
-    /// 55000: the library is newer than the database's extension.
+    /// 55000: the library is newer than the database's extension; an operator's action the
+    /// alarm's state does not allow (acknowledging a normal alarm).
     NotInPrerequisiteState,
     /// XX000: a broken invariant of the extension's own tables; a bug.
     Internal,

@@ -15,6 +15,7 @@
 
 use pgrx::prelude::*;
 
+mod alarms;
 mod dead_letters;
 mod dedup;
 mod errors;
@@ -114,9 +115,19 @@ extension_sql_file!(
     requires = ["series_identity"]
 );
 extension_sql_file!(
+    "../../sql/alarms.sql",
+    name = "alarms",
+    requires = ["metric_registration", alarms::rules::alarm_rule_check]
+);
+extension_sql_file!(
     "../../sql/grants.sql",
     name = "grants",
-    requires = ["metric_registration", replay::replay_dead_letters]
+    requires = [
+        "alarms",
+        replay::replay_dead_letters,
+        alarms::acknowledge,
+        alarms::maintenance::run_maintenance
+    ]
 );
 extension_sql_file!(
     "../../sql/function_comments.sql",

@@ -28,6 +28,8 @@ pub struct Registry {
     pub metrics: MetricCatalog,
     /// Enabled routes in priority order.
     pub routes: Vec<Route>,
+    /// The alarm rules, and which series each watches.
+    pub alarms: crate::alarms::rules::AlarmRules,
     /// Series ids already resolved by this backend: (site, asset, sensor, metric) -> id.
     /// Series are only added between invalidations, so a cached id stays right until then.
     pub series: RefCell<FxHashMap<SeriesKey, i32>>,
@@ -129,7 +131,8 @@ fn load() -> Result<Registry, pgrx::spi::Error> {
                 "SELECT c.oid FROM pg_catalog.pg_class c
                    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                   WHERE n.nspname = 'telemetry'
-                    AND c.relname IN ('units', 'unit_aliases', 'metric_rules', 'metric_aliases', 'routes', 'series')",
+                    AND c.relname IN ('units', 'unit_aliases', 'metric_rules', 'metric_aliases', 'routes', 'series',
+                                      'alarm_rules')",
                 None,
                 &[],
             )?
@@ -142,7 +145,9 @@ fn load() -> Result<Registry, pgrx::spi::Error> {
         let metric_aliases = load_metric_aliases(client)?;
         let routes = load_routes(client)?;
         let status_oids = load_status_oids(client)?;
+        let alarms = crate::alarms::rules::load(client)?;
         Ok(Registry {
+            alarms,
             units: Catalog::new(units, unit_aliases),
             metrics: MetricCatalog::new(rules, metric_aliases),
             routes,

@@ -44,6 +44,8 @@ pub struct Counts {
     pub conflicting_duplicates: i32,
     pub dead_letters: i32,
     pub series_created: i32,
+    /// Alarm transitions the batch's readings caused.
+    pub alarm_events: i32,
     pub reasons: std::collections::BTreeMap<&'static str, i32>,
     /// Source times (Unix µs) of the oldest and newest reading stored, for a client's
     /// source-to-commit latency.
@@ -63,6 +65,7 @@ impl Counts {
         self.conflicting_duplicates += other.conflicting_duplicates;
         self.dead_letters += other.dead_letters;
         self.series_created += other.series_created;
+        self.alarm_events += other.alarm_events;
         for (reason, n) in other.reasons {
             *self.reasons.entry(reason).or_default() += n;
         }

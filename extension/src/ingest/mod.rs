@@ -12,6 +12,7 @@
 //! nothing planted in `public` or a session's `pg_temp` stands in for them, whatever the
 //! `search_path`; the entry points pin it to `pg_catalog, pg_temp` besides.
 
+mod alarms;
 mod births;
 mod metrics;
 mod series;
@@ -189,7 +190,15 @@ fn process(reg: &Registry, messages: &[Message]) -> Counts {
         let repeated = store::repeated_events(client, &rows, &cleaned, &series)?;
         let rows: Vec<usize> = rows.into_iter().filter(|i| !repeated.contains(i)).collect();
         counts.duplicates += repeated.len() as i32;
-        store::store(client, &cleaned, &series, rows, &mut dead, &mut counts)?;
+        store::store(
+            client,
+            &cleaned,
+            &series,
+            rows.clone(),
+            &mut dead,
+            &mut counts,
+        )?;
+        counts.alarm_events += alarms::evaluate(client, reg, &cleaned, &series, &rows)? as i32;
         births.save(client)?;
         dead_letters::write(client, messages, &dead)?;
         counts.dead_letters = dead.len() as i32;

@@ -27,6 +27,7 @@ pub mod labels;
 pub mod performance;
 pub mod rule;
 pub mod rule_row;
+pub mod scope;
 pub mod state;
 #[cfg(test)]
 mod tests;
@@ -37,6 +38,7 @@ pub use evaluate::{in_series_order, on_reading, on_readings, tick};
 pub use labels::{EventKind, KindName, Method, Severity, Status};
 pub use rule::{validate_limits, Deadband, Delay, Kind, Rule, RuleError};
 pub use rule_row::RuleRow;
+pub use scope::Scope;
 pub use state::{AlarmState, Context, Event, Notify, Sample};
 
 /// Unix microseconds, as readings carry time; also durations.
