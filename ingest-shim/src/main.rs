@@ -13,6 +13,7 @@ mod mqtt;
 mod prefix;
 mod shutdown;
 mod spool;
+mod writer;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -92,8 +93,8 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         .map(|dir| spool::Spool::open(dir, config.spool.max_bytes, metrics.clone()))
         .transpose()?;
     let completion = Arc::new(match &spool {
-        Some(spool) => copy::Completion::Spool(spool.cursor.clone()),
-        None => copy::Completion::Ack(session.acker.clone()),
+        Some(spool) => writer::Completion::Spool(spool.cursor.clone()),
+        None => writer::Completion::Ack(session.acker.clone()),
     });
     let cursor = spool.as_ref().map(|s| s.cursor.clone());
     let dead_letters = Arc::new(deadletter::DeadLetterFile::open(
@@ -107,7 +108,7 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     for id in 0..config.postgres.writers {
         let (tx, rx) = mpsc::channel(CHANNEL);
         senders.push(tx);
-        let writer = copy::Writer {
+        let writer = writer::Writer {
             id,
             rx,
             config: config.clone(),
@@ -185,7 +186,7 @@ fn spawn_spool(
 }
 
 /// Waits for the writers to finish; returns how many gave up on messages not committed.
-async fn wait_for(writers: Vec<JoinHandle<Result<(), copy::CopyError>>>) -> usize {
+async fn wait_for(writers: Vec<JoinHandle<Result<(), error::CopyError>>>) -> usize {
     let mut uncommitted = 0;
     for writer in writers {
         match writer.await {

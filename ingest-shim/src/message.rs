@@ -57,6 +57,22 @@ pub enum Claim {
     Spool(Token<Spooled>),
 }
 
+impl Claim {
+    pub fn ack(self) -> Option<Token<Unacked>> {
+        match self {
+            Claim::Ack(token) => Some(token),
+            Claim::Spool(_) => None,
+        }
+    }
+
+    pub fn spool(self) -> Option<Token<Spooled>> {
+        match self {
+            Claim::Spool(token) => Some(token),
+            Claim::Ack(_) => None,
+        }
+    }
+}
+
 /// What a message costs besides its topic and payload: the struct in a queue and in a batch,
 /// its entries in the acknowledger and the request channel, allocation headers. Without it, a
 /// budget in bytes lets small messages pile up (72,000 single readings/s: 101 MiB RSS).

@@ -357,10 +357,7 @@ impl Spool {
                 return Ok(());
             }
             let tokens = tokio::task::block_in_place(|| self.append(&group))?;
-            acker.complete(group.iter().filter_map(|m| match m.claim {
-                Some(Claim::Ack(token)) => Some(token),
-                _ => None,
-            }));
+            acker.complete(group.iter().filter_map(|m| m.claim?.ack()));
             for (mut message, token) in group.drain(..).zip(tokens) {
                 message.claim = Some(Claim::Spool(token));
                 if !router.send(message).await {
@@ -393,10 +390,7 @@ mod tests {
     fn spooled(messages: &[Message]) -> Vec<Token<Spooled>> {
         messages
             .iter()
-            .map(|m| match m.claim {
-                Some(Claim::Spool(token)) => token,
-                _ => panic!("not spooled"),
-            })
+            .map(|m| m.claim.and_then(Claim::spool).expect("spooled"))
             .collect()
     }
 
