@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::config;
+use crate::tls::TlsError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
@@ -12,7 +12,7 @@ pub enum CopyError {
     #[error("no answer within {0:?}; connection dropped")]
     Timeout(Duration),
     #[error("PostgreSQL TLS set-up: {0}")]
-    Tls(#[from] config::TlsError),
+    Tls(#[from] TlsError),
     #[error("shutting down with {0} messages not committed; they come back at the next start (broker or spool)")]
     GaveUp(usize),
 }

@@ -13,6 +13,7 @@ mod mqtt;
 mod prefix;
 mod shutdown;
 mod spool;
+mod tls;
 mod writer;
 
 use std::process::ExitCode;

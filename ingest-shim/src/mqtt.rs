@@ -23,7 +23,7 @@ use crate::prefix::{Prefix, Token};
 #[derive(Debug, thiserror::Error)]
 pub enum MqttError {
     #[error("MQTT TLS set-up: {0}")]
-    Tls(#[from] config::TlsError),
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Packet ids are 16 bits, so no more messages than this can await their PUBACK on one
