@@ -1,6 +1,7 @@
 //! ingest-shim: MQTT in, binary COPY into the telemetry extension's staging table out; each
 //! message is acknowledged to the broker only after the transaction holding it has committed.
 
+mod ack;
 mod batch;
 mod config;
 mod copy;
@@ -122,7 +123,7 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     }
     let router = match spool {
         Some(spool) => spawn_spool(spool, senders, &session, &config, &stop_rx),
-        None => mqtt::Router::new(senders),
+        None => writer::Router::new(senders),
     };
     let poller = tokio::spawn(session.run(router, stop_rx, disconnect_rx, metrics.clone()));
     tracing::info!(
@@ -173,17 +174,17 @@ fn spawn_spool(
     session: &mqtt::Session,
     config: &Arc<Config>,
     stop: &watch::Receiver<bool>,
-) -> mqtt::Router {
+) -> writer::Router {
     let (tx, rx) = mpsc::channel(CHANNEL);
     let (acker, config, stop) = (session.acker.clone(), config.clone(), stop.clone());
-    let writers = mqtt::Router::new(writers);
+    let writers = writer::Router::new(writers);
     tokio::spawn(async move {
         if let Err(error) = spool.run(rx, writers, acker, &config.batch, stop).await {
             // Nothing more is acknowledged; the broker keeps what was not spooled.
             tracing::error!(%error, "the spool failed; no more messages are taken");
         }
     });
-    mqtt::Router::new(vec![tx])
+    writer::Router::new(vec![tx])
 }
 
 /// Waits for the writers to finish; returns how many gave up on messages not committed.

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::marker::PhantomData;
+use std::sync::{Mutex, MutexGuard};
 
 /// An entry's place in a `Prefix<T>`. Typed by the entry, so that a token of the acknowledger
 /// cannot be completed in the spool's prefix, or the other way round. (The derives want the
@@ -79,6 +80,14 @@ impl<T> Prefix<T> {
             release(entry);
         }
     }
+}
+
+/// Locks a prefix's owner (the acknowledger, the spool). A panic elsewhere while holding the
+/// lock leaves consistent state: every update there is a single push, flag or pop.
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -19,12 +19,13 @@ use std::time::{Duration, UNIX_EPOCH};
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{mpsc, watch};
 
+use crate::ack::Acker;
 use crate::batch;
 use crate::config;
 use crate::message::{Claim, Message, Spooled};
 use crate::metrics::Metrics;
-use crate::mqtt::{Acker, Router};
-use crate::prefix::{Prefix, Token};
+use crate::prefix::{self, Prefix, Token};
+use crate::writer::Router;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
@@ -153,9 +154,7 @@ struct CursorState {
 
 impl Cursor {
     fn lock(&self) -> MutexGuard<'_, CursorState> {
-        // A panic elsewhere while holding the lock leaves consistent state: every update is a
-        // single push, pop or sum.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        prefix::lock(&self.state)
     }
 
     pub fn complete(&self, tokens: impl IntoIterator<Item = Token<Spooled>>) {

@@ -1,12 +1,14 @@
 //! A writer: collects batches from its share of the topics and commits each on its own
 //! connection. Only then are the messages handed on to be acknowledged.
 
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{mpsc, watch};
 
+use crate::ack::Acker;
 use crate::batch;
 use crate::config::Config;
 use crate::copy::{Connection, Counts};
@@ -15,7 +17,6 @@ use crate::error::CopyError;
 use crate::isolate::{DataError, Failure, Parts};
 use crate::message::{Claim, Message};
 use crate::metrics::{Metrics, Reason, SqlState};
-use crate::mqtt::Acker;
 use crate::spool::Cursor;
 
 /// Who is told when a batch has committed.
@@ -34,6 +35,26 @@ impl Completion {
             Completion::Ack(acker) => acker.complete(claims.filter_map(Claim::ack)),
             Completion::Spool(cursor) => cursor.complete(claims.filter_map(Claim::spool)),
         }
+    }
+}
+
+/// Sends each message to the writer that owns its topic, so one series always goes through
+/// the same connection, in order.
+pub struct Router {
+    writers: Vec<mpsc::Sender<Message>>,
+}
+
+impl Router {
+    pub fn new(writers: Vec<mpsc::Sender<Message>>) -> Router {
+        Router { writers }
+    }
+
+    /// False when the writer has gone away (shutting down).
+    pub async fn send(&self, message: Message) -> bool {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        message.topic.hash(&mut hasher);
+        let index = (hasher.finish() % self.writers.len() as u64) as usize;
+        self.writers[index].send(message).await.is_ok()
     }
 }
 
