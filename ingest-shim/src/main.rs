@@ -12,7 +12,6 @@ mod message;
 mod metrics;
 mod mqtt;
 mod prefix;
-mod shutdown;
 mod spool;
 mod tls;
 mod writer;
@@ -23,6 +22,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing_subscriber::EnvFilter;
@@ -88,12 +88,14 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     tokio::spawn(metrics::serve(listener, metrics.clone()));
 
     let session = mqtt::Session::new(&config.mqtt, metrics.clone())?;
-    let spool = config
-        .spool
-        .dir
-        .as_ref()
-        .map(|dir| spool::Spool::open(dir, config.spool.max_bytes, metrics.clone()))
-        .transpose()?;
+    let spool = match &config.spool.dir {
+        Some(dir) => Some(spool::Spool::open(
+            dir,
+            config.spool.max_bytes,
+            metrics.clone(),
+        )?),
+        None => None,
+    };
     let completion = Arc::new(match &spool {
         Some(spool) => writer::Completion::Spool(spool.cursor.clone()),
         None => writer::Completion::Ack(session.acker.clone()),
@@ -134,7 +136,7 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         "ingest-shim started"
     );
 
-    let signal = shutdown::signalled()
+    let signal = signalled()
         .await
         .context("cannot install signal handlers")?;
     tracing::info!(
@@ -185,6 +187,16 @@ fn spawn_spool(
         }
     });
     writer::Router::new(vec![tx])
+}
+
+/// The first SIGTERM or SIGINT starts an orderly stop.
+async fn signalled() -> std::io::Result<&'static str> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
 }
 
 /// Waits for the writers to finish; returns how many gave up on messages not committed.
