@@ -33,11 +33,12 @@ const REQUIRED_COLUMNS: usize = 3;
 /// Where the original size of a cut payload goes; without it, nothing is cut.
 const PAYLOAD_BYTES: usize = 3;
 
+/// What ingest_staged() returns; a negative count would be a bug there, and counts as 0.
 pub struct Counts {
-    pub messages: i32,
-    pub readings: i32,
-    pub duplicates: i32,
-    pub conflicting_duplicates: i32,
+    pub messages: u64,
+    pub readings: u64,
+    pub duplicates: u64,
+    pub conflicting_duplicates: u64,
     /// An object reason -> count, `{}` when there were none.
     pub dead_letter_reasons: serde_json::Value,
     /// Source time of the oldest reading the batch stored; None when it stored none.
@@ -143,11 +144,12 @@ impl Connection {
                 &[],
             )
             .await?;
+        let count = |i| row.try_get(i).map(|n: i32| u64::try_from(n).unwrap_or(0));
         let counts = Counts {
-            messages: row.try_get(0)?,
-            readings: row.try_get(1)?,
-            duplicates: row.try_get(2)?,
-            conflicting_duplicates: row.try_get(3)?,
+            messages: count(0)?,
+            readings: count(1)?,
+            duplicates: count(2)?,
+            conflicting_duplicates: count(3)?,
             dead_letter_reasons: row.try_get(4)?,
             oldest_reading: row.try_get(5)?,
             cut,

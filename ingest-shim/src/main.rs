@@ -96,33 +96,16 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         )?),
         None => None,
     };
-    let completion = Arc::new(match &spool {
+    let completion = match &spool {
         Some(spool) => writer::Completion::Spool(spool.cursor.clone()),
         None => writer::Completion::Ack(session.acker.clone()),
-    });
+    };
     let cursor = spool.as_ref().map(|s| s.cursor.clone());
-    let dead_letters = Arc::new(deadletter::DeadLetterFile::open(
-        &config.dead_letter.file,
-        config.dead_letter.max_bytes,
-    )?);
+    let dead_letters =
+        deadletter::DeadLetterFile::open(&config.dead_letter.file, config.dead_letter.max_bytes)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (disconnect_tx, disconnect_rx) = watch::channel(false);
-    let mut senders = Vec::new();
-    let mut writers = Vec::new();
-    for id in 0..config.postgres.writers {
-        let (tx, rx) = mpsc::channel(CHANNEL);
-        senders.push(tx);
-        let writer = writer::Writer {
-            id,
-            rx,
-            config: config.clone(),
-            completion: completion.clone(),
-            metrics: metrics.clone(),
-            stop: stop_rx.clone(),
-            dead_letters: dead_letters.clone(),
-        };
-        writers.push(tokio::spawn(writer.run()));
-    }
+    let (senders, writers) = spawn_writers(&config, completion, &metrics, &stop_rx, dead_letters);
     let router = match spool {
         Some(spool) => spawn_spool(spool, senders, &session, &config, &stop_rx),
         None => writer::Router::new(senders),
@@ -169,6 +152,34 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
 /// (nor on the spool, which acknowledges only what it has passed on).
 const CHANNEL: usize = mqtt::MAX_UNACKED;
 
+type WriterTask = JoinHandle<Result<(), error::CopyError>>;
+
+/// One task per writer connection; returns their senders and tasks.
+fn spawn_writers(
+    config: &Arc<Config>,
+    completion: writer::Completion,
+    metrics: &Arc<Metrics>,
+    stop: &watch::Receiver<bool>,
+    dead_letters: deadletter::DeadLetterFile,
+) -> (Vec<mpsc::Sender<message::Message>>, Vec<WriterTask>) {
+    let (completion, dead_letters) = (Arc::new(completion), Arc::new(dead_letters));
+    (0..config.postgres.writers)
+        .map(|id| {
+            let (tx, rx) = mpsc::channel(CHANNEL);
+            let writer = writer::Writer {
+                id,
+                rx,
+                config: config.clone(),
+                completion: completion.clone(),
+                metrics: metrics.clone(),
+                stop: stop.clone(),
+                dead_letters: dead_letters.clone(),
+            };
+            (tx, tokio::spawn(writer.run()))
+        })
+        .unzip()
+}
+
 /// The spool's task, between the poller and the writers; returns the poller's router to it.
 fn spawn_spool(
     spool: spool::Spool,
@@ -200,7 +211,7 @@ async fn signalled() -> std::io::Result<&'static str> {
 }
 
 /// Waits for the writers to finish; returns how many gave up on messages not committed.
-async fn wait_for(writers: Vec<JoinHandle<Result<(), error::CopyError>>>) -> usize {
+async fn wait_for(writers: Vec<WriterTask>) -> usize {
     let mut uncommitted = 0;
     for writer in writers {
         match writer.await {

@@ -216,27 +216,23 @@ impl Writer {
 
     fn record(&self, counts: &Counts, batch: &[Message], started: Instant) {
         let m = &self.metrics;
-        let positive = |n: i32| u64::try_from(n).unwrap_or(0);
-        m.messages_committed.inc_by(positive(counts.messages));
+        m.messages_committed.inc_by(counts.messages);
         m.payloads_cut.inc_by(counts.cut);
-        m.readings_committed.inc_by(positive(counts.readings));
-        m.duplicates.inc_by(positive(counts.duplicates));
+        m.readings_committed.inc_by(counts.readings);
+        m.duplicates.inc_by(counts.duplicates);
         m.conflicting_duplicates
-            .inc_by(positive(counts.conflicting_duplicates));
-        match counts.dead_letter_reasons.as_object() {
-            Some(reasons) => {
-                for (reason, n) in reasons {
-                    let reason = Reason {
-                        reason: reason.clone(),
-                    };
-                    m.dead_letters
-                        .get_or_create(&reason)
-                        .inc_by(n.as_u64().unwrap_or(0));
-                }
-            }
-            None => {
-                tracing::warn!(reasons = %counts.dead_letter_reasons, "dead_letter_reasons is not an object")
-            }
+            .inc_by(counts.conflicting_duplicates);
+        let reasons = counts.dead_letter_reasons.as_object();
+        if reasons.is_none() {
+            tracing::warn!(reasons = %counts.dead_letter_reasons, "dead_letter_reasons is not an object");
+        }
+        for (reason, n) in reasons.into_iter().flatten() {
+            let reason = Reason {
+                reason: reason.clone(),
+            };
+            m.dead_letters
+                .get_or_create(&reason)
+                .inc_by(n.as_u64().unwrap_or(0));
         }
         m.batch_messages.observe(batch.len() as f64);
         m.commit_seconds.observe(started.elapsed().as_secs_f64());
