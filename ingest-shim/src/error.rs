@@ -1,5 +1,5 @@
 //! Why a batch did not reach the database: the error of the PostgreSQL side, shared by the
-//! writers (copy.rs) and the classification of failures (isolate.rs).
+//! connection (copy.rs), the writers (writer.rs) and the classification of failures (isolate.rs).
 
 use std::time::Duration;
 
