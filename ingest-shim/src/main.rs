@@ -1,6 +1,7 @@
 //! ingest-shim: MQTT in, binary COPY into the telemetry extension's staging table out; each
 //! message is acknowledged to the broker only after the transaction holding it has committed.
 
+mod ack;
 mod batch;
 mod config;
 mod copy;
@@ -11,8 +12,9 @@ mod message;
 mod metrics;
 mod mqtt;
 mod prefix;
-mod shutdown;
 mod spool;
+mod tls;
+mod writer;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -20,6 +22,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing_subscriber::EnvFilter;
@@ -85,42 +88,27 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     tokio::spawn(metrics::serve(listener, metrics.clone()));
 
     let session = mqtt::Session::new(&config.mqtt, metrics.clone())?;
-    let spool = config
-        .spool
-        .dir
-        .as_ref()
-        .map(|dir| spool::Spool::open(dir, config.spool.max_bytes, metrics.clone()))
-        .transpose()?;
-    let completion = Arc::new(match &spool {
-        Some(spool) => copy::Completion::Spool(spool.cursor.clone()),
-        None => copy::Completion::Ack(session.acker.clone()),
-    });
+    let spool = match &config.spool.dir {
+        Some(dir) => Some(spool::Spool::open(
+            dir,
+            config.spool.max_bytes,
+            metrics.clone(),
+        )?),
+        None => None,
+    };
+    let completion = match &spool {
+        Some(spool) => writer::Completion::Spool(spool.cursor.clone()),
+        None => writer::Completion::Ack(session.acker.clone()),
+    };
     let cursor = spool.as_ref().map(|s| s.cursor.clone());
-    let dead_letters = Arc::new(deadletter::DeadLetterFile::open(
-        &config.dead_letter.file,
-        config.dead_letter.max_bytes,
-    )?);
+    let dead_letters =
+        deadletter::DeadLetterFile::open(&config.dead_letter.file, config.dead_letter.max_bytes)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (disconnect_tx, disconnect_rx) = watch::channel(false);
-    let mut senders = Vec::new();
-    let mut writers = Vec::new();
-    for id in 0..config.postgres.writers {
-        let (tx, rx) = mpsc::channel(CHANNEL);
-        senders.push(tx);
-        let writer = copy::Writer {
-            id,
-            rx,
-            config: config.clone(),
-            completion: completion.clone(),
-            metrics: metrics.clone(),
-            stop: stop_rx.clone(),
-            dead_letters: dead_letters.clone(),
-        };
-        writers.push(tokio::spawn(writer.run()));
-    }
+    let (senders, writers) = spawn_writers(&config, completion, &metrics, &stop_rx, dead_letters);
     let router = match spool {
         Some(spool) => spawn_spool(spool, senders, &session, &config, &stop_rx),
-        None => mqtt::Router::new(senders),
+        None => writer::Router::new(senders),
     };
     let poller = tokio::spawn(session.run(router, stop_rx, disconnect_rx, metrics.clone()));
     tracing::info!(
@@ -131,7 +119,7 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         "ingest-shim started"
     );
 
-    let signal = shutdown::signalled()
+    let signal = signalled()
         .await
         .context("cannot install signal handlers")?;
     tracing::info!(
@@ -164,6 +152,34 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
 /// (nor on the spool, which acknowledges only what it has passed on).
 const CHANNEL: usize = mqtt::MAX_UNACKED;
 
+type WriterTask = JoinHandle<Result<(), error::CopyError>>;
+
+/// One task per writer connection; returns their senders and tasks.
+fn spawn_writers(
+    config: &Arc<Config>,
+    completion: writer::Completion,
+    metrics: &Arc<Metrics>,
+    stop: &watch::Receiver<bool>,
+    dead_letters: deadletter::DeadLetterFile,
+) -> (Vec<mpsc::Sender<message::Message>>, Vec<WriterTask>) {
+    let (completion, dead_letters) = (Arc::new(completion), Arc::new(dead_letters));
+    (0..config.postgres.writers)
+        .map(|id| {
+            let (tx, rx) = mpsc::channel(CHANNEL);
+            let writer = writer::Writer {
+                id,
+                rx,
+                config: config.clone(),
+                completion: completion.clone(),
+                metrics: metrics.clone(),
+                stop: stop.clone(),
+                dead_letters: dead_letters.clone(),
+            };
+            (tx, tokio::spawn(writer.run()))
+        })
+        .unzip()
+}
+
 /// The spool's task, between the poller and the writers; returns the poller's router to it.
 fn spawn_spool(
     spool: spool::Spool,
@@ -171,21 +187,31 @@ fn spawn_spool(
     session: &mqtt::Session,
     config: &Arc<Config>,
     stop: &watch::Receiver<bool>,
-) -> mqtt::Router {
+) -> writer::Router {
     let (tx, rx) = mpsc::channel(CHANNEL);
     let (acker, config, stop) = (session.acker.clone(), config.clone(), stop.clone());
-    let writers = mqtt::Router::new(writers);
+    let writers = writer::Router::new(writers);
     tokio::spawn(async move {
         if let Err(error) = spool.run(rx, writers, acker, &config.batch, stop).await {
             // Nothing more is acknowledged; the broker keeps what was not spooled.
             tracing::error!(%error, "the spool failed; no more messages are taken");
         }
     });
-    mqtt::Router::new(vec![tx])
+    writer::Router::new(vec![tx])
+}
+
+/// The first SIGTERM or SIGINT starts an orderly stop.
+async fn signalled() -> std::io::Result<&'static str> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
 }
 
 /// Waits for the writers to finish; returns how many gave up on messages not committed.
-async fn wait_for(writers: Vec<JoinHandle<Result<(), copy::CopyError>>>) -> usize {
+async fn wait_for(writers: Vec<WriterTask>) -> usize {
     let mut uncommitted = 0;
     for writer in writers {
         match writer.await {
