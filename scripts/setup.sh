@@ -68,11 +68,13 @@ else
     || die "cargo-pgrx" "cargo install cargo-pgrx $PGRX_VERSION failed"
 fi
 
-step "Test publishers: Eclipse Tahu's Sparkplug B encoder (npm sparkplug-payload)"
-# tests/shim/poison.sh encodes Sparkplug B payloads with a library nobody here wrote.
+step "Test publishers: Eclipse Tahu's Sparkplug B encoder and edge node client (npm sparkplug-payload, sparkplug-client)"
+# tests/shim/poison.sh encodes Sparkplug B payloads, and tests/shim/edge_node.sh runs an edge
+# node, with libraries nobody here wrote. A changed package-lock.json installs again.
 spb=$ROOT/tests/shim/sparkplug
 if cmp -s "$spb/package-lock.json" "$TEST_NODE_DIR/package-lock.json" \
-    && [ -f "$TEST_NODE_DIR/node_modules/sparkplug-payload/package.json" ]; then
+    && [ -f "$TEST_NODE_DIR/node_modules/sparkplug-payload/package.json" ] \
+    && [ -f "$TEST_NODE_DIR/node_modules/sparkplug-client/package.json" ]; then
   say "already installed in $TEST_NODE_DIR"
 else
   if ! command -v npm >/dev/null; then
