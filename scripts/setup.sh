@@ -89,6 +89,29 @@ else
   say "installed in $TEST_NODE_DIR"
 fi
 
+step "Test publishers: Python venv with paho-mqtt and pvlib's TMY3 data"
+# tests/shim/weather.sh publishes a real weather data set (shipped in pvlib) with a standard
+# MQTT client. Debian's own Python, in a venv: Debian 12 refuses pip installs into the system.
+req=$ROOT/tests/shim/python/requirements.txt
+if cmp -s "$req" "$TEST_VENV/requirements.txt" && "$TEST_VENV/bin/python" -c "import paho.mqtt.client
+from importlib.metadata import distribution as d
+assert d('pvlib').locate_file('pvlib/data/723170TYA.CSV').is_file()" 2>/dev/null; then
+  say "already installed in $TEST_VENV"
+else
+  if ! dpkg-query -W -f='${Status}' python3-venv 2>/dev/null | grep -q 'install ok installed'; then
+    apt-get update -qq || die "Python venv" "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null \
+      || die "Python venv" "apt-get install python3-venv failed"
+  fi
+  rm -rf "$TEST_VENV"
+  /usr/bin/python3 -m venv "$TEST_VENV" || die "Python venv" "python3 -m venv $TEST_VENV failed"
+  # --no-deps: pvlib is there for its data file only (see the requirements file).
+  "$TEST_VENV/bin/pip" install -q --disable-pip-version-check --no-deps --require-hashes -r "$req" \
+    || die "Python venv" "pip install -r $req failed"
+  cp "$req" "$TEST_VENV/requirements.txt"
+  say "installed in $TEST_VENV"
+fi
+
 step "pgrx init (system PostgreSQL 15)"
 if grep -qs "pg15 = \"$PG_CONFIG\"" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
   say "already initialised"
