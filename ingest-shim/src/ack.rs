@@ -5,9 +5,9 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::client::Client;
 use crate::message::Unacked;
 use crate::metrics::Metrics;
-use crate::mqtt::Client;
 use crate::prefix::{self, Prefix, Token};
 
 pub struct Acker {

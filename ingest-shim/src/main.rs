@@ -3,6 +3,7 @@
 
 mod ack;
 mod batch;
+mod client;
 mod config;
 mod copy;
 mod deadletter;
