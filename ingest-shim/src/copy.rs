@@ -18,20 +18,26 @@ use crate::metrics::Metrics;
 /// Bytes of an oversized payload that are still sent, so the dead letter shows how it began.
 const CUT_PREFIX: usize = 1024;
 
-/// The staging columns in COPY order. The first three are always copied, the others only when
-/// the installed extension's staging table has them (older versions lack them).
-const COLUMNS: [(&str, Type); 7] = [
-    ("received_at", Type::TIMESTAMPTZ),
-    ("topic", Type::TEXT),
-    ("payload", Type::BYTEA),
-    ("payload_bytes", Type::INT4),
-    ("packet_id", Type::INT4),
-    ("retained", Type::BOOL),
-    ("redelivered", Type::BOOL),
+/// The extension release whose ingest_staged() returns rebirth_nodes; the shim and the
+/// extension ship together, so older ones are refused at connect rather than half served.
+const REQUIRED: &str = "0.4.0";
+
+const COPY: &str = "COPY pg_temp.telemetry_staging
+    (received_at, topic, payload, payload_bytes, packet_id, retained, redelivered) FROM STDIN (FORMAT binary)";
+const TYPES: [Type; 7] = [
+    Type::TIMESTAMPTZ,
+    Type::TEXT,
+    Type::BYTEA,
+    Type::INT4,
+    Type::INT4,
+    Type::BOOL,
+    Type::BOOL,
 ];
-const REQUIRED_COLUMNS: usize = 3;
-/// Where the original size of a cut payload goes; without it, nothing is cut.
-const PAYLOAD_BYTES: usize = 3;
+
+/// The pipeline's payload limit, the installed release, and whether it is recent enough.
+const CHECK: &str = "SELECT pg_size_bytes(current_setting('telemetry.max_payload_bytes')),
+       (SELECT extversion FROM pg_extension WHERE extname = 'telemetry'),
+       coalesce('rebirth_nodes' = ANY (proargnames), false) FROM pg_proc WHERE oid = 'telemetry.ingest_staged()'::regprocedure";
 
 /// What ingest_staged() returns; a negative count would be a bug there, and counts as 0.
 pub struct Counts {
@@ -43,25 +49,17 @@ pub struct Counts {
     pub dead_letter_reasons: serde_json::Value,
     /// Source time of the oldest reading the batch stored; None when it stored none.
     pub oldest_reading: Option<SystemTime>,
+    /// Sparkplug edge nodes, "group/edge_node", whose data named an alias no birth declared.
+    pub rebirth_nodes: Vec<String>,
     /// Payloads sent cut: counted once committed, not at every attempt.
     pub cut: u64,
-}
-
-/// What this session's staging table takes.
-#[derive(Default)]
-struct Staging {
-    /// Indexes in COLUMNS of the columns copied.
-    columns: Vec<usize>,
-    copy_sql: String,
-    types: Vec<Type>,
-    /// The pipeline's payload limit, when the staging table can carry the original size.
-    payload_limit: Option<usize>,
 }
 
 pub struct Connection {
     client: Client,
     task: JoinHandle<()>,
-    staging: Staging,
+    /// Payloads above it are sent cut, with their size.
+    payload_limit: usize,
     metrics: Arc<Metrics>,
 }
 
@@ -102,29 +100,27 @@ impl Connection {
         let mut connection = Connection {
             client,
             task,
-            staging: Staging::default(),
+            payload_limit: usize::MAX,
             metrics: metrics.clone(),
         };
-        connection.staging = Staging::prepare(&connection.client).await?;
+        connection.payload_limit = connection.prepare().await?;
         Ok(connection)
     }
 
     /// Sends the batch in one transaction; the pipeline's counts once it has committed.
     pub async fn write(&mut self, batch: &[Message]) -> Result<Counts, CopyError> {
-        let staging = &self.staging;
         let tx = self.client.transaction().await?;
-        let sink = tx.copy_in(&staging.copy_sql).await?;
-        let writer = BinaryCopyInWriter::new(sink, &staging.types);
+        let writer = BinaryCopyInWriter::new(tx.copy_in(COPY).await?, &TYPES);
         tokio::pin!(writer);
         let mut cut = 0;
         for message in batch {
             let len = message.payload.len();
-            let oversized = staging.payload_limit.is_some_and(|limit| len > limit);
+            let oversized = len > self.payload_limit;
             cut += u64::from(oversized);
             let payload = &message.payload[..if oversized { CUT_PREFIX.min(len) } else { len }];
             let size = oversized.then(|| i32::try_from(len).unwrap_or(i32::MAX));
             let packet_id = i32::from(message.packet_id);
-            let values: [&(dyn ToSql + Sync); COLUMNS.len()] = [
+            let row: [&(dyn ToSql + Sync); TYPES.len()] = [
                 &message.received_at,
                 &message.topic,
                 &payload,
@@ -133,14 +129,13 @@ impl Connection {
                 &message.retained,
                 &message.redelivered,
             ];
-            let row: Vec<_> = staging.columns.iter().map(|&i| values[i]).collect();
             writer.as_mut().write(&row).await?;
         }
         writer.finish().await?;
         let row = tx
             .query_one(
-                "SELECT messages, readings, duplicates, conflicting_duplicates, dead_letter_reasons, oldest_reading
-                   FROM telemetry.ingest_staged()",
+                "SELECT messages, readings, duplicates, conflicting_duplicates, dead_letter_reasons, oldest_reading,
+                        rebirth_nodes FROM telemetry.ingest_staged()",
                 &[],
             )
             .await?;
@@ -152,6 +147,7 @@ impl Connection {
             conflicting_duplicates: count(3)?,
             dead_letter_reasons: row.try_get(4)?,
             oldest_reading: row.try_get(5)?,
+            rebirth_nodes: row.try_get(6)?,
             cut,
         };
         tx.commit().await?;
@@ -165,47 +161,22 @@ impl Connection {
             .await?;
         Ok(tx.rollback().await?)
     }
-}
 
-impl Staging {
-    /// Creates the session's staging table and looks up which columns it has.
-    async fn prepare(client: &Client) -> Result<Staging, CopyError> {
-        client
+    /// Creates the session's staging table and checks the installed release; returns the
+    /// pipeline's payload limit.
+    async fn prepare(&self) -> Result<usize, CopyError> {
+        (self.client)
             .execute("SELECT telemetry.prepare_staging()", &[])
             .await?;
-        let present: Vec<String> = client
-            .query(
-                "SELECT attname::text FROM pg_attribute
-                  WHERE attrelid = 'pg_temp.telemetry_staging'::regclass AND attnum > 0 AND NOT attisdropped",
-                &[],
-            )
-            .await?
-            .iter()
-            .map(|row| row.get(0))
-            .collect();
-        let columns: Vec<usize> = (0..COLUMNS.len())
-            .filter(|&i| i < REQUIRED_COLUMNS || present.iter().any(|p| p == COLUMNS[i].0))
-            .collect();
-        let mut payload_limit = None;
-        if columns.contains(&PAYLOAD_BYTES) {
-            let row = client
-                .query_one(
-                    "SELECT pg_size_bytes(current_setting('telemetry.max_payload_bytes'))",
-                    &[],
-                )
-                .await?;
-            payload_limit = usize::try_from(row.get::<_, i64>(0)).ok();
+        let row = self.client.query_one(CHECK, &[]).await?;
+        if !row.try_get::<_, bool>(2)? {
+            let installed = row.try_get(1)?;
+            return Err(CopyError::Extension {
+                installed,
+                required: REQUIRED,
+            });
         }
-        let names: Vec<&str> = columns.iter().map(|&i| COLUMNS[i].0).collect();
-        Ok(Staging {
-            copy_sql: format!(
-                "COPY pg_temp.telemetry_staging ({}) FROM STDIN (FORMAT binary)",
-                names.join(", ")
-            ),
-            types: columns.iter().map(|&i| COLUMNS[i].1.clone()).collect(),
-            columns,
-            payload_limit,
-        })
+        Ok(usize::try_from(row.try_get::<_, i64>(0)?).unwrap_or(usize::MAX))
     }
 }
 

@@ -13,6 +13,12 @@ pub enum CopyError {
     Timeout(Duration),
     #[error("PostgreSQL TLS set-up: {0}")]
     Tls(#[from] TlsError),
+    /// Not transient: the writer stops, and with it the shim.
+    #[error("the telemetry extension installed is {installed}; this ingest-shim needs {required} or later (ALTER EXTENSION telemetry UPDATE)")]
+    Extension {
+        installed: String,
+        required: &'static str,
+    },
     #[error("shutting down with {0} messages not committed; they come back at the next start (broker or spool)")]
     GaveUp(usize),
 }
