@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use serde::Deserialize;
 
+use crate::partition::{self, Rule};
 pub use crate::tls::Tls;
 
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +67,8 @@ pub struct Args {
     /// INGEST_SHIM_PG_PASSWORD_FILE).
     #[arg(long, env = "INGEST_SHIM_PG")]
     pub pg: Option<String>,
-    /// Number of PostgreSQL writer connections; messages are split between them by topic.
+    /// Number of PostgreSQL writer connections; messages are split between them by partition key
+    /// (the levels of the topic that name a device: see [[partition]] in the README).
     #[arg(long, env = "INGEST_SHIM_WRITERS")]
     pub writers: Option<usize>,
     /// Address for /metrics, /healthz and /readyz.
@@ -131,6 +133,8 @@ pub struct Config {
     pub shutdown: Shutdown,
     pub spool: Spool,
     pub dead_letter: DeadLetter,
+    /// Tried before the built-in rules, which `Config::load` appends.
+    pub partition: Vec<Rule>,
     /// Deprecated settings found, logged once logging is set up.
     #[serde(skip)]
     pub deprecations: Vec<&'static str>,
@@ -277,6 +281,7 @@ impl Config {
         };
         config.apply(args);
         config.move_deprecated()?;
+        config.partition.extend(partition::defaults());
         config.mqtt.password = secret("INGEST_SHIM_MQTT_PASSWORD", &config.mqtt.password_file)?;
         config.postgres.password =
             secret("INGEST_SHIM_PG_PASSWORD", &config.postgres.password_file)?;
@@ -342,6 +347,9 @@ impl Config {
         let messages: Vec<&str> = problems.iter().filter(|p| p.0).map(|p| p.1).collect();
         if !messages.is_empty() {
             return Err(invalid(messages.join("; ")));
+        }
+        if let Some(problem) = self.partition.iter().find_map(Rule::problem) {
+            return Err(invalid(problem));
         }
         let shared = m.subscriptions.iter().find(|f| f.starts_with("$share/"));
         if let Some(filter) = shared.filter(|_| m.protocol == Protocol::V3) {

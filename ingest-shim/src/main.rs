@@ -12,6 +12,7 @@ mod isolate;
 mod message;
 mod metrics;
 mod mqtt;
+mod partition;
 mod prefix;
 mod spool;
 mod tls;
@@ -30,6 +31,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{Args, Config, LogFormat};
 use crate::metrics::Metrics;
+use crate::partition::Partitioner;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -104,12 +106,13 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     let cursor = spool.as_ref().map(|s| s.cursor.clone());
     let dead_letters =
         deadletter::DeadLetterFile::open(&config.dead_letter.file, config.dead_letter.max_bytes)?;
+    let partitioner = Arc::new(Partitioner::new(config.partition.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (disconnect_tx, disconnect_rx) = watch::channel(false);
     let (senders, writers) = spawn_writers(&config, completion, &metrics, &stop_rx, dead_letters);
     let router = match spool {
-        Some(spool) => spawn_spool(spool, senders, &session, &config, &stop_rx),
-        None => writer::Router::new(senders),
+        Some(spool) => spawn_spool(spool, senders, &session, &config, &stop_rx, &partitioner),
+        None => writer::Router::new(senders, partitioner),
     };
     let poller = tokio::spawn(session.run(router, stop_rx, disconnect_rx, metrics.clone()));
     tracing::info!(
@@ -188,17 +191,18 @@ fn spawn_spool(
     session: &mqtt::Session,
     config: &Arc<Config>,
     stop: &watch::Receiver<bool>,
+    partitioner: &Arc<Partitioner>,
 ) -> writer::Router {
     let (tx, rx) = mpsc::channel(CHANNEL);
     let (acker, config, stop) = (session.acker.clone(), config.clone(), stop.clone());
-    let writers = writer::Router::new(writers);
+    let writers = writer::Router::new(writers, partitioner.clone());
     tokio::spawn(async move {
         if let Err(error) = spool.run(rx, writers, acker, &config.batch, stop).await {
             // Nothing more is acknowledged; the broker keeps what was not spooled.
             tracing::error!(%error, "the spool failed; no more messages are taken");
         }
     });
-    writer::Router::new(vec![tx])
+    writer::Router::new(vec![tx], partitioner.clone())
 }
 
 /// The first SIGTERM or SIGINT starts an orderly stop.

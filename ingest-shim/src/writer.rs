@@ -1,7 +1,6 @@
 //! A writer: collects batches from its share of the topics and commits each on its own
 //! connection. Only then are the messages handed on to be acknowledged.
 
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -17,6 +16,7 @@ use crate::error::CopyError;
 use crate::isolate::{DataError, Failure, Parts};
 use crate::message::{Claim, Message};
 use crate::metrics::{Metrics, Reason, SqlState};
+use crate::partition::Partitioner;
 use crate::spool::Cursor;
 
 /// Who is told when a batch has committed.
@@ -38,22 +38,24 @@ impl Completion {
     }
 }
 
-/// Sends each message to the writer that owns its topic, so one series always goes through
-/// the same connection, in order.
+/// Sends each message to the writer its topic's partition key belongs to (partition.rs), so
+/// that the messages of one key go through one connection, in arrival order.
 pub struct Router {
     writers: Vec<mpsc::Sender<Message>>,
+    partitioner: Arc<Partitioner>,
 }
 
 impl Router {
-    pub fn new(writers: Vec<mpsc::Sender<Message>>) -> Router {
-        Router { writers }
+    pub fn new(writers: Vec<mpsc::Sender<Message>>, partitioner: Arc<Partitioner>) -> Router {
+        Router {
+            writers,
+            partitioner,
+        }
     }
 
     /// False when the writer has gone away (shutting down).
     pub async fn send(&self, message: Message) -> bool {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        message.topic.hash(&mut hasher);
-        let index = (hasher.finish() % self.writers.len() as u64) as usize;
+        let index = self.partitioner.writer(&message.topic, self.writers.len());
         self.writers[index].send(message).await.is_ok()
     }
 }
