@@ -133,6 +133,7 @@ pub struct Config {
     pub shutdown: Shutdown,
     pub spool: Spool,
     pub dead_letter: DeadLetter,
+    pub rebirth: Rebirth,
     /// Tried before the built-in rules, which `Config::load` appends.
     pub partition: Vec<Rule>,
     /// Deprecated settings found, logged once logging is set up.
@@ -254,6 +255,15 @@ section! {
         /// Empty until `Config::load` puts the default there.
         file: PathBuf = PathBuf::new(),
         max_bytes: u64 = 1 << 30,
+    }
+}
+
+section! {
+    /// Sparkplug rebirth requests.
+    Rebirth {
+        /// A node is asked at most once in this time: long enough for its births to arrive,
+        /// short enough that a lost request (QoS 0, a node offline) is soon repeated.
+        min_interval_secs: u64 = 30,
     }
 }
 

@@ -14,6 +14,7 @@ mod metrics;
 mod mqtt;
 mod partition;
 mod prefix;
+mod rebirth;
 mod spool;
 mod tls;
 mod writer;
@@ -26,12 +27,13 @@ use anyhow::Context;
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::task::JoinSet;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Args, Config, LogFormat};
 use crate::metrics::Metrics;
 use crate::partition::Partitioner;
+use crate::rebirth::Rebirths;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -91,25 +93,18 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     tokio::spawn(metrics::serve(listener, metrics.clone()));
 
     let session = mqtt::Session::new(&config.mqtt, metrics.clone())?;
-    let spool = match &config.spool.dir {
-        Some(dir) => Some(spool::Spool::open(
-            dir,
-            config.spool.max_bytes,
-            metrics.clone(),
-        )?),
-        None => None,
-    };
+    let spool = (config.spool.dir.as_ref())
+        .map(|dir| spool::Spool::open(dir, config.spool.max_bytes, metrics.clone()))
+        .transpose()?;
     let completion = match &spool {
         Some(spool) => writer::Completion::Spool(spool.cursor.clone()),
         None => writer::Completion::Ack(session.acker.clone()),
     };
     let cursor = spool.as_ref().map(|s| s.cursor.clone());
-    let dead_letters =
-        deadletter::DeadLetterFile::open(&config.dead_letter.file, config.dead_letter.max_bytes)?;
     let partitioner = Arc::new(Partitioner::new(config.partition.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (disconnect_tx, disconnect_rx) = watch::channel(false);
-    let (senders, writers) = spawn_writers(&config, completion, &metrics, &stop_rx, dead_letters);
+    let (senders, mut writers) = spawn_writers(&config, completion, &session, &metrics, &stop_rx)?;
     let router = match spool {
         Some(spool) => spawn_spool(spool, senders, &session, &config, &stop_rx, &partitioner),
         None => writer::Router::new(senders, partitioner),
@@ -123,16 +118,21 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         "ingest-shim started"
     );
 
-    let signal = signalled()
-        .await
-        .context("cannot install signal handlers")?;
-    tracing::info!(
-        signal,
-        "stopping: reading no more, committing the messages in hand"
-    );
+    let mut failure = tokio::select! {
+        signal = signalled() => {
+            let signal = signal.context("cannot install signal handlers")?;
+            tracing::info!(signal, "stopping: reading no more, committing the messages in hand");
+            None
+        }
+        // Writers end early only on what no retry can mend, such as an old extension.
+        Some(error) = next_failure(&mut writers) => Some(error),
+    };
     // Send errors only mean the receivers have already ended.
     let _ = stop_tx.send(true);
-    let uncommitted = wait_for(writers).await;
+    while let Some(error) = next_failure(&mut writers).await {
+        tracing::error!("{error:#}");
+        failure.get_or_insert(error);
+    }
     if let Some(cursor) = cursor {
         cursor.close();
     }
@@ -144,10 +144,7 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     {
         tracing::warn!("no DISCONNECT sent within 5 s");
     }
-    anyhow::ensure!(
-        uncommitted == 0,
-        "{uncommitted} writers stopped with messages not committed; they come back at the next start"
-    );
+    failure.map_or(Ok(()), Err)?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -156,32 +153,44 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
 /// (nor on the spool, which acknowledges only what it has passed on).
 const CHANNEL: usize = mqtt::MAX_UNACKED;
 
-type WriterTask = JoinHandle<Result<(), error::CopyError>>;
+type Writers = JoinSet<Result<(), error::CopyError>>;
 
 /// One task per writer connection; returns their senders and tasks.
 fn spawn_writers(
     config: &Arc<Config>,
     completion: writer::Completion,
+    session: &mqtt::Session,
     metrics: &Arc<Metrics>,
     stop: &watch::Receiver<bool>,
-    dead_letters: deadletter::DeadLetterFile,
-) -> (Vec<mpsc::Sender<message::Message>>, Vec<WriterTask>) {
-    let (completion, dead_letters) = (Arc::new(completion), Arc::new(dead_letters));
-    (0..config.postgres.writers)
+) -> anyhow::Result<(Vec<mpsc::Sender<message::Message>>, Writers)> {
+    let dead_letters = Arc::new(deadletter::DeadLetterFile::open(
+        &config.dead_letter.file,
+        config.dead_letter.max_bytes,
+    )?);
+    let interval = Duration::from_secs(config.rebirth.min_interval_secs);
+    let rebirths = Arc::new(Rebirths::new(session.client(), interval, metrics.clone()));
+    let completion = Arc::new(completion);
+    let mut writers = JoinSet::new();
+    let senders = (0..config.postgres.writers)
         .map(|id| {
             let (tx, rx) = mpsc::channel(CHANNEL);
-            let writer = writer::Writer {
-                id,
-                rx,
-                config: config.clone(),
-                completion: completion.clone(),
-                metrics: metrics.clone(),
-                stop: stop.clone(),
-                dead_letters: dead_letters.clone(),
-            };
-            (tx, tokio::spawn(writer.run()))
+            writers.spawn(
+                writer::Writer {
+                    id,
+                    rx,
+                    config: config.clone(),
+                    completion: completion.clone(),
+                    metrics: metrics.clone(),
+                    stop: stop.clone(),
+                    dead_letters: dead_letters.clone(),
+                    rebirths: rebirths.clone(),
+                }
+                .run(),
+            );
+            tx
         })
-        .unzip()
+        .collect();
+    Ok((senders, writers))
 }
 
 /// The spool's task, between the poller and the writers; returns the poller's router to it.
@@ -215,16 +224,15 @@ async fn signalled() -> std::io::Result<&'static str> {
     })
 }
 
-/// Waits for the writers to finish; returns how many gave up on messages not committed.
-async fn wait_for(writers: Vec<WriterTask>) -> usize {
-    let mut uncommitted = 0;
-    for writer in writers {
-        match writer.await {
-            Ok(Ok(())) => continue,
-            Ok(Err(error)) => tracing::error!(%error, "writer stopped"),
-            Err(error) => tracing::error!(%error, "writer task failed"),
+/// The error of the next writer to fail (at a stop: to give up on messages not committed);
+/// None once every writer has ended.
+async fn next_failure(writers: &mut Writers) -> Option<anyhow::Error> {
+    while let Some(ended) = writers.join_next().await {
+        match ended {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Some(error.into()),
+            Err(error) => return Some(anyhow::Error::new(error).context("writer task failed")),
         }
-        uncommitted += 1;
     }
-    uncommitted
+    None
 }

@@ -86,6 +86,8 @@ metrics! {
     data_errors: Family<SqlState, Counter>, "Batch attempts that failed with a data error, by SQLSTATE: rolled back, then split or dead-lettered locally";
     local_dead_letters: Family<SqlState, Counter>, "Messages that failed alone with a data error, written to the local dead-letter file and acknowledged, by SQLSTATE";
     local_dead_letters_unwritten: Counter, "Local dead letters acknowledged without their line: the file was at its size limit";
+    rebirth_requests: Counter, "Sparkplug rebirth requests (NCMD Node Control/Rebirth) sent to edge nodes whose data named an alias no birth declared";
+    rebirth_requests_suppressed: Counter, "Rebirth requests not sent because the node was asked less than rebirth.min_interval_secs ago";
     mqtt_reconnects: Counter, "MQTT connections established after the first";
     acks_deferred: Counter, "Times a PUBACK found the MQTT client's request queue full and was kept, in order, to be sent at the next commit or MQTT event";
     pg_connects: Counter, "PostgreSQL connections opened";

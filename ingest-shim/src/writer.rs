@@ -17,6 +17,7 @@ use crate::isolate::{DataError, Failure, Parts};
 use crate::message::{Claim, Message};
 use crate::metrics::{Metrics, Reason, SqlState};
 use crate::partition::Partitioner;
+use crate::rebirth::Rebirths;
 use crate::spool::Cursor;
 
 /// Who is told when a batch has committed.
@@ -68,6 +69,7 @@ pub struct Writer {
     pub metrics: Arc<Metrics>,
     pub stop: watch::Receiver<bool>,
     pub dead_letters: Arc<DeadLetterFile>,
+    pub rebirths: Arc<Rebirths>,
 }
 
 impl Writer {
@@ -77,6 +79,7 @@ impl Writer {
         // Connected before the first message, so /readyz reports the database from the start.
         let mut connection = match Connection::open(&self.config.postgres, &self.metrics).await {
             Ok(connection) => Some(connection),
+            Err(error @ CopyError::Extension { .. }) => return Err(error),
             Err(error) => {
                 tracing::warn!(writer = self.id, %error, "cannot connect to PostgreSQL yet");
                 None
@@ -110,6 +113,7 @@ impl Writer {
                 Ok(counts) => {
                     self.record(&counts, part, started);
                     self.completion.complete(part);
+                    self.rebirths.request(&counts.rebirth_nodes);
                     parts.done();
                     continue;
                 }
@@ -129,6 +133,9 @@ impl Writer {
                 }
                 Err(Failure::Transient(error)) => error,
             };
+            if let CopyError::Extension { .. } = error {
+                return Err(error);
+            }
             self.metrics.batch_failures.inc();
             tracing::warn!(writer = self.id, %error, messages = part.len(), retry_in = ?retry.backoff, "batch not committed");
             retry.pause(&self.stop, parts.remaining()).await?;
