@@ -5,7 +5,7 @@
 # carry aliases only, to a shim with two writers; each birth is followed at once by a few DDATA,
 # as a live node's next scan would, which a device's births and data on different writers would
 # not find the aliases for. Then the alias state is lost (the rows of
-# telemetry.sparkplug_aliases deleted) and more DDATA arrive: they become unknown_alias dead
+# telemetry.sparkplug_metrics that carry an alias deleted) and more DDATA arrive: they become unknown_alias dead
 # letters, the shim asks the node for a rebirth (NCMD Node Control/Rebirth = true), the node
 # publishes its births again with the same aliases, later DDATA are stored, and
 # telemetry.replay_dead_letters(reason => 'unknown_alias') recovers the refused readings.
@@ -125,10 +125,10 @@ series_map
 
 # 2. The alias state lost: the DDATA that follow cannot be read, and the shim asks for a rebirth.
 aliases=$((ndevices * nmetrics))
-deleted=$(q <<<"WITH d AS (DELETE FROM telemetry.sparkplug_aliases WHERE group_id = :'site' RETURNING 1)
+deleted=$(q <<<"WITH d AS (DELETE FROM telemetry.sparkplug_metrics WHERE group_id = :'site' AND alias IS NOT NULL RETURNING 1)
                 SELECT count(*) FROM d")
-[ "$deleted" = $aliases ] || die "aliases" "deleted $deleted rows of telemetry.sparkplug_aliases, expected $aliases (one per device and metric)"
-say "alias state lost: deleted $deleted rows of telemetry.sparkplug_aliases"
+[ "$deleted" = $aliases ] || die "aliases" "deleted $deleted aliased rows of telemetry.sparkplug_metrics, expected $aliases (one per device and metric)"
+say "alias state lost: deleted $deleted aliased rows of telemetry.sparkplug_metrics"
 node_cmd "data $p2"
 refused=$((ndevices * nmetrics * p2))
 wait_log '^data 2:' 1 10 || die "edge node" "data 2 not published: $(tail -n 3 "$WORK/node.log")"
@@ -152,11 +152,11 @@ wait_log '^rebirth ' 1 30 \
   || die "rebirth" "no NCMD Node Control/Rebirth reached the node within 30 s of $unknown unknown_alias dead letters; the shim's rebirth metrics: $(rebirth_metrics)"
 say "the node: $(grep '^rebirth ' "$WORK/node.log" | head -n 1)"
 for i in $(seq 150); do
-  [ "$(q <<<"SELECT count(*) FROM telemetry.sparkplug_aliases WHERE group_id = :'site'")" = $aliases ] && break
+  [ "$(q <<<"SELECT count(*) FROM telemetry.sparkplug_metrics WHERE group_id = :'site' AND alias IS NOT NULL")" = $aliases ] && break
   sleep 0.2
 done
-[ "$(q <<<"SELECT count(*) FROM telemetry.sparkplug_aliases WHERE group_id = :'site'")" = $aliases ] \
-  || die "rebirth" "the aliases are not back in telemetry.sparkplug_aliases 30 s after the rebirth"
+[ "$(q <<<"SELECT count(*) FROM telemetry.sparkplug_metrics WHERE group_id = :'site' AND alias IS NOT NULL")" = $aliases ] \
+  || die "rebirth" "the aliases are not back in telemetry.sparkplug_metrics 30 s after the rebirth"
 say "the rebirth declared the $aliases aliases again; shim: $(rebirth_metrics)"
 
 # 3. DDATA after the rebirth are stored; only the readings of the DDATA published while the
