@@ -28,68 +28,80 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// MQTT to PostgreSQL sidecar for the telemetry extension: subscribes with QoS 1 and a persistent
-/// session, COPYs each batch into telemetry's staging table, runs the pipeline in the same
-/// transaction, and acknowledges the messages only after the commit.
-///
-/// Every flag can also be set by the environment variable shown, and most settings by the TOML
-/// file given with --config (see ingest-shim/README.md). Flags win over the environment, which
-/// wins over the file. Passwords are read only from the environment or from files.
-#[derive(Debug, Parser)]
-#[command(version)]
-pub struct Args {
-    /// TOML configuration file.
-    #[arg(short, long, env = "INGEST_SHIM_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Validate the configuration, print it with secrets hidden, and exit.
-    #[arg(long)]
-    pub check_config: bool,
+/// Declares each flag that overrides one setting in one place: its help text, its type, its
+/// environment variable and the setting it goes to. Expands to `Args`, with the flags that are
+/// not settings, and to `Args::apply`.
+macro_rules! flags {
+    ($($(#[$doc:meta])* $flag:ident: $ty:ty, $env:literal => $($setting:ident).+;)*) => {
+        /// MQTT to PostgreSQL sidecar for the telemetry extension: subscribes with QoS 1 and a
+        /// persistent session, COPYs each batch into telemetry's staging table, runs the pipeline
+        /// in the same transaction, and acknowledges the messages only after the commit.
+        ///
+        /// Every flag can also be set by the environment variable shown, and most settings by the
+        /// TOML file given with --config (see ingest-shim/README.md), such as the [[partition]]
+        /// rules that split messages between the writers. Flags win over the environment, which
+        /// wins over the file. Passwords are read only from the environment or from files.
+        #[derive(Debug, Parser)]
+        #[command(version)]
+        pub struct Args {
+            /// TOML configuration file.
+            #[arg(short, long, env = "INGEST_SHIM_CONFIG")]
+            pub config: Option<PathBuf>,
+            /// Validate the configuration, print it (the partition rules in force included) with
+            /// secrets hidden, and exit.
+            #[arg(long)]
+            pub check_config: bool,
+            /// Topic filter to subscribe to; repeat for several. `$share/GROUP/FILTER` splits a
+            /// stream between shims (MQTT 5).
+            #[arg(long, env = "INGEST_SHIM_SUBSCRIBE", value_delimiter = ',')]
+            pub subscribe: Vec<String>,
+            $($(#[$doc])* #[arg(long, env = $env)] pub $flag: Option<$ty>,)*
+        }
+
+        impl Args {
+            /// Sets what the flags and variables give.
+            fn apply(&self, config: &mut Config) {
+                if !self.subscribe.is_empty() {
+                    config.mqtt.subscriptions = self.subscribe.clone();
+                }
+                $(if let Some(value) = &self.$flag {
+                    config.$($setting).+ = value.clone().into();
+                })*
+            }
+        }
+    };
+}
+
+flags! {
     /// MQTT broker host.
-    #[arg(long, env = "INGEST_SHIM_MQTT_HOST")]
-    pub mqtt_host: Option<String>,
+    mqtt_host: String, "INGEST_SHIM_MQTT_HOST" => mqtt.host;
     /// MQTT broker port.
-    #[arg(long, env = "INGEST_SHIM_MQTT_PORT")]
-    pub mqtt_port: Option<u16>,
+    mqtt_port: u16, "INGEST_SHIM_MQTT_PORT" => mqtt.port;
     /// MQTT protocol version.
-    #[arg(long, env = "INGEST_SHIM_MQTT_PROTOCOL")]
-    pub mqtt_protocol: Option<Protocol>,
+    mqtt_protocol: Protocol, "INGEST_SHIM_MQTT_PROTOCOL" => mqtt.protocol;
     /// Fixed MQTT client id: the broker keeps the session (and un-acknowledged messages) under it.
-    #[arg(long, env = "INGEST_SHIM_CLIENT_ID")]
-    pub client_id: Option<String>,
-    /// Topic filter to subscribe to; repeat for several. `$share/GROUP/FILTER` splits a stream
-    /// between shims (MQTT 5).
-    #[arg(long, env = "INGEST_SHIM_SUBSCRIBE", value_delimiter = ',')]
-    pub subscribe: Vec<String>,
+    client_id: String, "INGEST_SHIM_CLIENT_ID" => mqtt.client_id;
     /// MQTT user name (password: INGEST_SHIM_MQTT_PASSWORD or INGEST_SHIM_MQTT_PASSWORD_FILE).
-    #[arg(long, env = "INGEST_SHIM_MQTT_USERNAME")]
-    pub mqtt_username: Option<String>,
+    mqtt_username: String, "INGEST_SHIM_MQTT_USERNAME" => mqtt.username;
     /// PostgreSQL connection string, key=value or URL (password: INGEST_SHIM_PG_PASSWORD or
     /// INGEST_SHIM_PG_PASSWORD_FILE).
-    #[arg(long, env = "INGEST_SHIM_PG")]
-    pub pg: Option<String>,
+    pg: String, "INGEST_SHIM_PG" => postgres.url;
     /// Number of PostgreSQL writer connections; messages are split between them by partition key
     /// (the levels of the topic that name a device: see [[partition]] in the README).
-    #[arg(long, env = "INGEST_SHIM_WRITERS")]
-    pub writers: Option<usize>,
+    writers: usize, "INGEST_SHIM_WRITERS" => postgres.writers;
     /// Address for /metrics, /healthz and /readyz.
-    #[arg(long, env = "INGEST_SHIM_HTTP_LISTEN")]
-    pub http_listen: Option<SocketAddr>,
+    http_listen: SocketAddr, "INGEST_SHIM_HTTP_LISTEN" => http.listen;
     /// Log format.
-    #[arg(long, env = "INGEST_SHIM_LOG_FORMAT")]
-    pub log_format: Option<LogFormat>,
+    log_format: LogFormat, "INGEST_SHIM_LOG_FORMAT" => log.format;
     /// Directory of the disk spool (acknowledge once on disk, replay from there); none by default.
-    #[arg(long, env = "INGEST_SHIM_SPOOL_DIR")]
-    pub spool_dir: Option<PathBuf>,
+    spool_dir: PathBuf, "INGEST_SHIM_SPOOL_DIR" => spool.dir;
     /// Largest size of the spool in bytes; when full, the shim stops taking messages.
-    #[arg(long, env = "INGEST_SHIM_SPOOL_MAX_BYTES")]
-    pub spool_max_bytes: Option<u64>,
+    spool_max_bytes: u64, "INGEST_SHIM_SPOOL_MAX_BYTES" => spool.max_bytes;
     /// File of the messages PostgreSQL refuses even alone (JSON lines) [default:
     /// dead-letters.jsonl in the spool directory, else /var/lib/ingest-shim/dead-letters.jsonl].
-    #[arg(long, env = "INGEST_SHIM_DEAD_LETTER_FILE")]
-    pub dead_letter_file: Option<PathBuf>,
+    dead_letter_file: PathBuf, "INGEST_SHIM_DEAD_LETTER_FILE" => dead_letter.file;
     /// Size in bytes past which the dead-letter file gets no more lines (they are counted).
-    #[arg(long, env = "INGEST_SHIM_DEAD_LETTER_MAX_BYTES")]
-    pub dead_letter_max_bytes: Option<u64>,
+    dead_letter_max_bytes: u64, "INGEST_SHIM_DEAD_LETTER_MAX_BYTES" => dead_letter.max_bytes;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum)]
@@ -141,12 +153,13 @@ pub struct Config {
     pub deprecations: Vec<&'static str>,
 }
 
-/// Declares a section of the file with each key's type and default in one place: the struct,
-/// its serde attributes (unknown keys are errors; absent keys take the default) and `Default`.
-macro_rules! section {
-    ($(#[$meta:meta])* $name:ident {
+/// Declares the sections of the file with each key's type and default in one place: the
+/// structs, their serde attributes (unknown keys are errors; absent keys take the default) and
+/// `Default`.
+macro_rules! sections {
+    ($($(#[$meta:meta])* $name:ident {
         $($(#[$field_meta:meta])* $field:ident: $ty:ty = $default:expr,)*
-    }) => {
+    })*) => {$(
         $(#[$meta])*
         #[derive(Debug, Deserialize)]
         #[serde(deny_unknown_fields, default)]
@@ -159,10 +172,10 @@ macro_rules! section {
                 $name { $($field: $default,)* }
             }
         }
-    };
+    )*};
 }
 
-section! {
+sections! {
     Mqtt {
         host: String = "localhost".into(),
         port: u16 = 1883,
@@ -189,9 +202,7 @@ section! {
         tls: Option<Tls> = None,
         reconnect_max_secs: u64 = 10,
     }
-}
 
-section! {
     Postgres {
         url: String = "host=localhost user=postgres dbname=postgres".into(),
         #[serde(skip)]
@@ -205,23 +216,17 @@ section! {
         connect_timeout_secs: u64 = 10,
         retry_max_secs: u64 = 10,
     }
-}
 
-section! {
     Batch {
         max_messages: usize = 5_000,
         max_bytes: usize = 4 << 20,
         max_delay_ms: u64 = 50,
     }
-}
 
-section! {
     Http {
         listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 9187)),
     }
-}
 
-section! {
     Log {
         format: LogFormat = LogFormat::Text,
         /// A tracing filter; RUST_LOG wins when set.
@@ -229,17 +234,13 @@ section! {
         /// Deprecated: the old place of shutdown.timeout_secs, still read (with a warning).
         shutdown_timeout_secs: Option<u64> = None,
     }
-}
 
-section! {
     /// What a SIGTERM or SIGINT waits for.
     Shutdown {
         /// None until `Config::load` resolves it, from here or from the old place.
         timeout_secs: Option<u64> = None,
     }
-}
 
-section! {
     /// Messages are acknowledged once fsynced here, and replayed from here.
     Spool {
         /// No spool when absent.
@@ -247,18 +248,14 @@ section! {
         /// When full, the shim stops taking messages (the broker keeps them).
         max_bytes: u64 = 1 << 30,
     }
-}
 
-section! {
     /// Messages that fail alone with a data error go to this file, and are then acknowledged.
     DeadLetter {
         /// Empty until `Config::load` puts the default there.
         file: PathBuf = PathBuf::new(),
         max_bytes: u64 = 1 << 30,
     }
-}
 
-section! {
     /// Sparkplug rebirth requests.
     Rebirth {
         /// A node is asked at most once in this time: long enough for its births to arrive,
@@ -289,7 +286,12 @@ impl Config {
             })?,
             None => Config::default(),
         };
-        config.apply(args);
+        args.apply(&mut config);
+        if config.dead_letter.file.as_os_str().is_empty() {
+            let dir = config.spool.dir.as_deref();
+            let dir = dir.unwrap_or(Path::new("/var/lib/ingest-shim"));
+            config.dead_letter.file = dir.join("dead-letters.jsonl");
+        }
         config.move_deprecated()?;
         config.partition.extend(partition::defaults());
         config.mqtt.password = secret("INGEST_SHIM_MQTT_PASSWORD", &config.mqtt.password_file)?;
@@ -297,32 +299,6 @@ impl Config {
             secret("INGEST_SHIM_PG_PASSWORD", &config.postgres.password_file)?;
         config.validate()?;
         Ok(config)
-    }
-
-    fn apply(&mut self, args: &Args) {
-        let m = &mut self.mqtt;
-        set(&mut m.host, args.mqtt_host.clone());
-        set(&mut m.port, args.mqtt_port);
-        set(&mut m.protocol, args.mqtt_protocol);
-        set(&mut m.client_id, args.client_id.clone());
-        if !args.subscribe.is_empty() {
-            m.subscriptions = args.subscribe.clone();
-        }
-        set(&mut m.username, args.mqtt_username.clone().map(Some));
-        set(&mut self.postgres.url, args.pg.clone());
-        set(&mut self.postgres.writers, args.writers);
-        set(&mut self.http.listen, args.http_listen);
-        set(&mut self.log.format, args.log_format);
-        set(&mut self.spool.dir, args.spool_dir.clone().map(Some));
-        set(&mut self.spool.max_bytes, args.spool_max_bytes);
-        set(&mut self.dead_letter.file, args.dead_letter_file.clone());
-        set(&mut self.dead_letter.max_bytes, args.dead_letter_max_bytes);
-        if self.dead_letter.file.as_os_str().is_empty() {
-            self.dead_letter.file = match &self.spool.dir {
-                Some(dir) => dir.join("dead-letters.jsonl"),
-                None => PathBuf::from("/var/lib/ingest-shim/dead-letters.jsonl"),
-            };
-        }
     }
 
     /// Moves settings from their old places to their new ones, noting each for a warning.
@@ -385,12 +361,6 @@ impl Config {
 
 fn invalid(message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid(message.into())
-}
-
-fn set<T>(field: &mut T, value: Option<T>) {
-    if let Some(value) = value {
-        *field = value;
-    }
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {
