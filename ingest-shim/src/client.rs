@@ -33,9 +33,7 @@ mod v3 {
         Publish { pkid, ..publish }
     }
 
-    pub fn topic(topic: String) -> String {
-        topic
-    }
+    pub use std::convert::identity as topic;
 
     /// No maximum packet size to announce: the broker's own limit must keep larger ones out.
     pub fn session(o: &mut MqttOptions, config: &crate::config::Mqtt) {
@@ -81,19 +79,15 @@ pub type EventLoop = Version<rumqttc::EventLoop, rumqttc::v5::EventLoop>;
 
 /// `$body` for the version `$value` holds, with `$x` its value and `$m` its module.
 macro_rules! each {
-    ($value:expr, $x:ident => $body:expr) => {
-        match $value {
-            Version::V3($x) => $body,
-            Version::V5($x) => $body,
-        }
-    };
     ($value:expr, $x:ident, $m:ident => $body:expr) => {
         match $value {
             Version::V3($x) => {
+                #[allow(unused_imports)]
                 use v3 as $m;
                 $body
             }
             Version::V5($x) => {
+                #[allow(unused_imports)]
                 use v5 as $m;
                 $body
             }
@@ -150,7 +144,7 @@ impl Client {
     }
 
     pub fn disconnect(&self) -> bool {
-        each!(self, c => c.try_disconnect().is_ok())
+        each!(self, c, _m => c.try_disconnect().is_ok())
     }
 }
 

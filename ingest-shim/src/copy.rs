@@ -20,7 +20,7 @@ const CUT_PREFIX: usize = 1024;
 
 /// The extension release whose ingest_staged() returns rebirth_nodes; the shim and the
 /// extension ship together, so older ones are refused at connect rather than half served.
-const REQUIRED: &str = "0.4.0";
+pub const REQUIRED: &str = "0.4.0";
 
 const COPY: &str = "COPY pg_temp.telemetry_staging
     (received_at, topic, payload, payload_bytes, packet_id, retained, redelivered) FROM STDIN (FORMAT binary)";
@@ -170,21 +170,13 @@ impl Connection {
             .await?;
         let row = self.client.query_one(CHECK, &[]).await?;
         if !row.try_get::<_, bool>(2)? {
-            let installed = row.try_get(1)?;
-            return Err(CopyError::Extension {
-                installed,
-                required: REQUIRED,
-            });
+            return Err(CopyError::Extension(row.try_get(1)?));
         }
         Ok(usize::try_from(row.try_get::<_, i64>(0)?).unwrap_or(usize::MAX))
     }
 }
 
-async fn drive<S, T>(connection: tokio_postgres::Connection<S, T>)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
+async fn drive(connection: impl std::future::Future<Output = Result<(), tokio_postgres::Error>>) {
     if let Err(error) = connection.await {
         tracing::warn!(error = describe(&error), "PostgreSQL connection ended");
     }

@@ -2,19 +2,17 @@
 //! synced before the message is acknowledged, so the stream goes on and the message is kept.
 //! Past its size limit, lines are no longer written, only counted and logged.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use crate::durable::{self, At, FileError};
 use crate::message::Message;
 
 #[derive(Debug, thiserror::Error)]
-#[error("dead-letter file {path}: {source}")]
-pub struct DeadLetterError {
-    path: PathBuf,
-    source: io::Error,
-}
+#[error("dead-letter file {0}")]
+pub struct DeadLetterError(#[from] FileError);
 
 pub struct DeadLetterFile {
     path: PathBuf,
@@ -27,9 +25,9 @@ impl DeadLetterFile {
     pub fn open(path: &Path, max_bytes: u64) -> Result<DeadLetterFile, DeadLetterError> {
         let path = path.to_owned();
         let file = DeadLetterFile { path, max_bytes };
-        fs::create_dir_all(file.dir()).map_err(|e| file.error(e))?;
-        file.append()?;
-        file.sync_dir()?;
+        fs::create_dir_all(file.dir()).at(file.dir())?;
+        durable::append(&file.path)?;
+        durable::sync_dir(file.dir())?;
         Ok(file)
     }
 
@@ -41,26 +39,18 @@ impl DeadLetterFile {
     /// the file past its limit. The file is opened for each line (they are rare), so a file
     /// moved away, to rotate it, is started anew.
     pub fn write(&self, line: &[u8]) -> Result<bool, DeadLetterError> {
-        let mut file = self.append()?;
-        let len = file.metadata().map_err(|e| self.error(e))?.len();
+        let mut file = durable::append(&self.path)?;
+        let len = file.metadata().at(&self.path)?.len();
         if len + line.len() as u64 > self.max_bytes {
             return Ok(false);
         }
-        file.write_all(line).map_err(|e| self.error(e))?;
-        file.sync_data().map_err(|e| self.error(e))?;
+        file.write_all(line).at(&self.path)?;
+        file.sync_data().at(&self.path)?;
         if len == 0 {
-            // Probably a new file: its directory entry must be durable too.
-            self.sync_dir()?;
+            // Probably a new file.
+            durable::sync_dir(self.dir())?;
         }
         Ok(true)
-    }
-
-    fn append(&self) -> Result<File, DeadLetterError> {
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| self.error(e))
     }
 
     fn dir(&self) -> &Path {
@@ -68,17 +58,6 @@ impl DeadLetterFile {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         }
-    }
-
-    fn sync_dir(&self) -> Result<(), DeadLetterError> {
-        File::open(self.dir())
-            .and_then(|d| d.sync_all())
-            .map_err(|e| self.error(e))
-    }
-
-    fn error(&self, source: io::Error) -> DeadLetterError {
-        let path = self.path.clone();
-        DeadLetterError { path, source }
     }
 }
 

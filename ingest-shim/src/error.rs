@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::copy::REQUIRED;
 use crate::tls::TlsError;
 
 #[derive(Debug, thiserror::Error)]
@@ -14,11 +15,8 @@ pub enum CopyError {
     #[error("PostgreSQL TLS set-up: {0}")]
     Tls(#[from] TlsError),
     /// Not transient: the writer stops, and with it the shim.
-    #[error("the telemetry extension installed is {installed}; this ingest-shim needs {required} or later (ALTER EXTENSION telemetry UPDATE)")]
-    Extension {
-        installed: String,
-        required: &'static str,
-    },
+    #[error("the telemetry extension installed is {0}; this ingest-shim needs {REQUIRED} or later (ALTER EXTENSION telemetry UPDATE)")]
+    Extension(String),
     #[error("shutting down with {0} messages not committed; they come back at the next start (broker or spool)")]
     GaveUp(usize),
 }

@@ -7,6 +7,7 @@ mod client;
 mod config;
 mod copy;
 mod deadletter;
+mod durable;
 mod error;
 mod isolate;
 mod message;
@@ -35,7 +36,8 @@ use crate::metrics::Metrics;
 use crate::partition::Partitioner;
 use crate::rebirth::Rebirths;
 
-fn main() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     let args = Args::parse();
     let config = match Config::load(&args) {
         Ok(config) => config,
@@ -44,28 +46,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if args.check_config {
-        for deprecation in &config.deprecations {
-            eprintln!("ingest-shim: warning: {deprecation}");
-        }
-        println!("{config:#?}");
-        println!("configuration is valid");
-        return ExitCode::SUCCESS;
-    }
     init_logging(&config.log);
     for deprecation in &config.deprecations {
         tracing::warn!("{deprecation}");
     }
+    if args.check_config {
+        println!("{config:#?}");
+        println!("configuration is valid");
+        return ExitCode::SUCCESS;
+    }
     // rustls needs one process-wide crypto provider; an error only means one is installed.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("ingest-shim: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(Arc::new(config))) {
+    match run(Arc::new(config)).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -101,7 +93,7 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         None => writer::Completion::Ack(session.acker.clone()),
     };
     let cursor = spool.as_ref().map(|s| s.cursor.clone());
-    let partitioner = Arc::new(Partitioner::new(config.partition.clone()));
+    let partitioner = Arc::new(Partitioner(config.partition.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (disconnect_tx, disconnect_rx) = watch::channel(false);
     let (senders, mut writers) = spawn_writers(&config, completion, &session, &metrics, &stop_rx)?;

@@ -19,23 +19,25 @@ pub struct Rule {
 }
 
 /// The topic layouts of the extension's built-in routes, each keyed by its device.
-pub fn defaults() -> Vec<Rule> {
-    let rules: [(&str, &[usize]); 5] = [
-        // spBv1.0/{group}/{type}/{edge_node}[/{device}]: the edge node, births and data alike.
-        ("spBv1.0/#", &[1, 3]),
-        // telemetry/{site}/{asset}/{metric}
-        ("telemetry/+/+/+", &[0, 1, 2]),
-        // site/{site}/{asset_type}/{asset}/{metric}
-        ("site/+/+/+/+", &[0, 1, 2, 3]),
-        // site/{site}/telemetry: one message carries the metrics of many assets.
-        ("site/+/telemetry", &[0, 1]),
-        ("smart-dairy/+/sensors/#", &[0, 1]),
-    ];
-    let rule = |(filter, levels): (&str, &[usize])| Rule {
-        filter: filter.into(),
-        levels: levels.to_vec(),
-    };
-    rules.map(rule).to_vec()
+const DEFAULTS: [(&str, &[usize]); 5] = [
+    // spBv1.0/{group}/{type}/{edge_node}[/{device}]: the edge node, births and data alike.
+    ("spBv1.0/#", &[1, 3]),
+    // telemetry/{site}/{asset}/{metric}
+    ("telemetry/+/+/+", &[0, 1, 2]),
+    // site/{site}/{asset_type}/{asset}/{metric}
+    ("site/+/+/+/+", &[0, 1, 2, 3]),
+    // site/{site}/telemetry: one message carries the metrics of many assets.
+    ("site/+/telemetry", &[0, 1]),
+    ("smart-dairy/+/sensors/#", &[0, 1]),
+];
+
+pub fn defaults() -> impl Iterator<Item = Rule> {
+    DEFAULTS
+        .map(|(filter, levels)| Rule {
+            filter: filter.into(),
+            levels: levels.to_vec(),
+        })
+        .into_iter()
 }
 
 impl Rule {
@@ -63,18 +65,12 @@ impl Rule {
 
 /// The rules in the order they are tried; the first that matches a topic keys it. A topic no
 /// rule matches is keyed by all its levels but the last (usually the metric).
-pub struct Partitioner {
-    rules: Vec<Rule>,
-}
+pub struct Partitioner(pub Vec<Rule>);
 
 impl Partitioner {
-    pub fn new(rules: Vec<Rule>) -> Partitioner {
-        Partitioner { rules }
-    }
-
     /// The levels of the topic that make its key.
     pub fn key<'t>(&self, topic: &'t str) -> impl Iterator<Item = &'t str> + use<'t, '_> {
-        let rule = self.rules.iter().find(|r| matches(&r.filter, topic));
+        let rule = self.0.iter().find(|r| matches(&r.filter, topic));
         let count = topic.split('/').count();
         let keep = move |i: &usize| rule.map_or(i + 1 < count, |r| r.levels.contains(i));
         (topic.split('/').enumerate())
@@ -118,7 +114,7 @@ mod tests {
 
     #[test]
     fn the_shipped_layouts_are_keyed_by_device() {
-        let p = Partitioner::new(defaults());
+        let p = Partitioner(defaults().collect());
         for (topic, expected) in [
             ("spBv1.0/plant/NBIRTH/node-1", "plant/node-1"),
             ("spBv1.0/plant/DBIRTH/node-1/inv-1", "plant/node-1"),
@@ -158,7 +154,7 @@ mod tests {
             },
         ];
         rules.extend(defaults());
-        let p = Partitioner::new(rules);
+        let p = Partitioner(rules);
         assert_eq!(key(&p, "factory/f1/line/l2/robot/torque"), "f1/l2");
         assert_eq!(key(&p, "factory/f1/hall/temp"), "factory");
         assert_eq!(
@@ -192,7 +188,7 @@ mod tests {
             filter: filter.into(),
             levels: levels.to_vec(),
         };
-        assert!(defaults().iter().all(|r| r.problem().is_none()));
+        assert!(defaults().all(|r| r.problem().is_none()));
         assert!(rule("a/#/b", &[0])
             .problem()
             .unwrap()

@@ -13,19 +13,19 @@ use crate::metrics::Metrics;
 
 pub struct Rebirths {
     client: Client,
-    limiter: Mutex<Limiter>,
+    min_interval: Duration,
+    /// When each node was last asked.
+    asked: Mutex<HashMap<String, Instant>>,
     metrics: Arc<Metrics>,
 }
 
 impl Rebirths {
     pub fn new(client: Client, min_interval: Duration, metrics: Arc<Metrics>) -> Rebirths {
-        let limiter = Mutex::new(Limiter {
-            interval: min_interval,
-            last: HashMap::new(),
-        });
+        let asked = Mutex::default();
         Rebirths {
             client,
-            limiter,
+            min_interval,
+            asked,
             metrics,
         }
     }
@@ -33,7 +33,7 @@ impl Rebirths {
     /// Asks each node ("group/edge_node") for a rebirth, unless it was asked too recently.
     pub fn request(&self, nodes: &[String]) {
         let now = Instant::now();
-        let mut limiter = crate::prefix::lock(&self.limiter);
+        let mut asked = crate::prefix::lock(&self.asked);
         for node in nodes {
             let Some((group, edge_node)) = node.split_once('/') else {
                 tracing::warn!(
@@ -42,7 +42,7 @@ impl Rebirths {
                 );
                 continue;
             };
-            if !limiter.allow(node, now) {
+            if !allow(&mut asked, self.min_interval, node, now) {
                 self.metrics.rebirth_requests_suppressed.inc();
                 continue;
             }
@@ -52,7 +52,7 @@ impl Rebirths {
                 .unwrap_or_default();
             if !(self.client).publish(topic.clone(), payload(timestamp.as_millis() as u64)) {
                 // Asked again by the next batch that names it.
-                limiter.last.remove(node);
+                asked.remove(node);
                 tracing::warn!(
                     node,
                     "rebirth request not sent: the MQTT request queue is full"
@@ -69,24 +69,20 @@ impl Rebirths {
     }
 }
 
-/// When each node was last asked; nodes asked longer than `interval` ago are forgotten.
-struct Limiter {
+/// Whether `node` may be asked at `now`; if so, it counts as asked. Nodes asked `interval` or
+/// longer ago are forgotten.
+fn allow(
+    asked: &mut HashMap<String, Instant>,
     interval: Duration,
-    last: HashMap<String, Instant>,
-}
-
-impl Limiter {
-    /// Whether `node` may be asked at `now`; if so, it counts as asked.
-    fn allow(&mut self, node: &str, now: Instant) -> bool {
-        let interval = self.interval;
-        self.last
-            .retain(|_, &mut t| now.duration_since(t) < interval);
-        if self.last.contains_key(node) {
-            return false;
-        }
-        self.last.insert(node.to_owned(), now);
-        true
+    node: &str,
+    now: Instant,
+) -> bool {
+    asked.retain(|_, &mut t| now.duration_since(t) < interval);
+    if asked.contains_key(node) {
+        return false;
     }
+    asked.insert(node.to_owned(), now);
+    true
 }
 
 /// The Sparkplug B payload of a rebirth request, in the protobuf encoding of Eclipse Tahu's
@@ -167,17 +163,18 @@ mod tests {
 
     #[test]
     fn a_node_is_asked_at_most_once_per_interval() {
-        let mut limiter = Limiter {
-            interval: Duration::from_secs(30),
-            last: HashMap::new(),
-        };
-        let t0 = Instant::now();
-        assert!(limiter.allow("g/a", t0));
-        assert!(limiter.allow("g/b", t0), "each node has its own limit");
-        assert!(!limiter.allow("g/a", t0 + Duration::from_secs(29)));
-        assert!(limiter.allow("g/a", t0 + Duration::from_secs(30)));
-        assert!(!limiter.allow("g/a", t0 + Duration::from_secs(31)));
-        assert_eq!(limiter.last.len(), 1, "g/b, asked 31 s ago, is forgotten");
+        let (mut asked, interval, t0) = (HashMap::new(), Duration::from_secs(30), Instant::now());
+        let mut allow =
+            |node, secs| allow(&mut asked, interval, node, t0 + Duration::from_secs(secs));
+        assert!(allow("g/a", 0));
+        assert!(allow("g/b", 0), "each node has its own limit");
+        assert!(!allow("g/a", 29));
+        assert!(
+            allow("g/a", 30),
+            "the request held back at 29 s did not count"
+        );
+        assert!(!allow("g/a", 31));
+        assert_eq!(asked.len(), 1, "g/b, asked 31 s ago, is forgotten");
     }
 
     #[test]

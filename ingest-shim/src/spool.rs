@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, watch};
 use crate::ack::Acker;
 use crate::batch;
 use crate::config;
+use crate::durable::{self, At, FileError};
 use crate::message::{Claim, Message, Spooled};
 use crate::metrics::Metrics;
 use crate::prefix::{self, Prefix, Token};
@@ -29,19 +30,12 @@ use crate::writer::Router;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
-    #[error("spool {path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    #[error("spool {0}")]
+    Io(#[from] FileError),
     #[error(
         "spool {path}: record {index} is corrupt (checksum or length) and is not the last one"
     )]
     Corrupt { path: PathBuf, index: u64 },
-}
-
-fn io_error(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
-    move |source| SpoolError::Io {
-        path: path.to_owned(),
-        source,
-    }
 }
 
 /// Segments of at most a quarter of the spool, so that committed ones can always be deleted
@@ -106,15 +100,8 @@ impl Segment {
     /// Creates the file of the segment that starts at sequence number `first`.
     fn create(dir: &Path, first: u64) -> Result<(Segment, File), SpoolError> {
         let path = dir.join(format!("{first:020}.spool"));
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io_error(&path))?;
-        // The directory entry must be durable too, or the file may be gone after a crash.
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_error(dir))?;
+        let file = durable::append(&path)?;
+        durable::sync_dir(dir)?;
         let bytes = 0;
         Ok((Segment { first, path, bytes }, file))
     }
@@ -126,14 +113,14 @@ impl Segment {
         path: PathBuf,
         in_hand: &Gauge,
     ) -> Result<(Segment, Vec<Message>, bool), SpoolError> {
-        let mut reader = BufReader::new(File::open(&path).map_err(io_error(&path))?);
+        let mut reader = BufReader::new(File::open(&path).at(&path)?);
         let (mut messages, mut bytes) = (Vec::new(), 0);
         let torn = loop {
             let mut header = [0u8; 8];
             match reader.read_exact(&mut header) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break false,
-                Err(e) => return Err(io_error(&path)(e)),
+                Err(e) => return Err(FileError::new(&path, e).into()),
             }
             let [len, crc] =
                 [&header[..4], &header[4..]].map(|h| u32::from_le_bytes([h[0], h[1], h[2], h[3]]));
@@ -151,8 +138,8 @@ impl Segment {
     /// Cuts the file to the records read.
     fn truncate(&self) -> Result<(), SpoolError> {
         let file = OpenOptions::new().write(true).open(&self.path);
-        file.and_then(|f| f.set_len(self.bytes).and_then(|()| f.sync_all()))
-            .map_err(io_error(&self.path))
+        let truncated = file.and_then(|f| f.set_len(self.bytes).and_then(|()| f.sync_all()));
+        Ok(truncated.at(&self.path)?)
     }
 }
 
@@ -212,7 +199,7 @@ fn remove(path: &Path) {
 /// last segment may end in a torn record; it is cut off.
 fn load(dir: &Path, in_hand: &Gauge) -> Result<(VecDeque<Segment>, Vec<Message>, u64), SpoolError> {
     let mut found: Vec<(u64, PathBuf)> = fs::read_dir(dir)
-        .map_err(io_error(dir))?
+        .at(dir)?
         .filter_map(|entry| {
             let path = entry.ok()?.path();
             let name = path.file_name()?.to_str()?;
@@ -256,7 +243,7 @@ pub struct Spool {
 impl Spool {
     /// Opens the directory and loads what the last run left, cutting off a torn tail.
     pub fn open(dir: &Path, max_bytes: u64, metrics: Arc<Metrics>) -> Result<Spool, SpoolError> {
-        fs::create_dir_all(dir).map_err(io_error(dir))?;
+        fs::create_dir_all(dir).at(dir)?;
         let (mut segments, mut replay, next) = load(dir, &metrics.bytes_in_hand)?;
         let mut prefix = Prefix::starting_at(next - replay.len() as u64);
         for message in &mut replay {
@@ -302,12 +289,11 @@ impl Spool {
             self.new_segment(&mut state)?;
         }
         let Some(segment) = state.segments.back_mut() else {
-            return Err(io_error(&self.dir)(io::Error::other("no open segment")));
+            let error = io::Error::other("no open segment");
+            return Err(FileError::new(&self.dir, error).into());
         };
-        self.file
-            .write_all(&buffer)
-            .map_err(io_error(&segment.path))?;
-        self.file.sync_data().map_err(io_error(&segment.path))?;
+        self.file.write_all(&buffer).at(&segment.path)?;
+        self.file.sync_data().at(&segment.path)?;
         segment.bytes += buffer.len() as u64;
         let tokens = group.iter().map(|_| state.prefix.push(Spooled)).collect();
         cursor.metrics.spool_bytes.set(state.bytes() as i64);

@@ -15,7 +15,7 @@ use crate::deadletter::{self, DeadLetterFile};
 use crate::error::CopyError;
 use crate::isolate::{DataError, Failure, Parts};
 use crate::message::{Claim, Message};
-use crate::metrics::{Metrics, Reason, SqlState};
+use crate::metrics::Metrics;
 use crate::partition::Partitioner;
 use crate::rebirth::Rebirths;
 use crate::spool::Cursor;
@@ -79,7 +79,7 @@ impl Writer {
         // Connected before the first message, so /readyz reports the database from the start.
         let mut connection = match Connection::open(&self.config.postgres, &self.metrics).await {
             Ok(connection) => Some(connection),
-            Err(error @ CopyError::Extension { .. }) => return Err(error),
+            Err(error @ CopyError::Extension(_)) => return Err(error),
             Err(error) => {
                 tracing::warn!(writer = self.id, %error, "cannot connect to PostgreSQL yet");
                 None
@@ -133,7 +133,7 @@ impl Writer {
                 }
                 Err(Failure::Transient(error)) => error,
             };
-            if let CopyError::Extension { .. } = error {
+            if let CopyError::Extension(_) = error {
                 return Err(error);
             }
             self.metrics.batch_failures.inc();
@@ -180,9 +180,7 @@ impl Writer {
         retry: &mut Retry,
     ) -> Result<(), CopyError> {
         let (m, id) = (&self.metrics, self.id);
-        let sqlstate = SqlState {
-            sqlstate: data.sqlstate.clone(),
-        };
+        let sqlstate = [("sqlstate", data.sqlstate.clone())];
         m.data_errors.get_or_create(&sqlstate).inc();
         if parts.split() {
             tracing::info!(
@@ -236,9 +234,7 @@ impl Writer {
             tracing::warn!(reasons = %counts.dead_letter_reasons, "dead_letter_reasons is not an object");
         }
         for (reason, n) in reasons.into_iter().flatten() {
-            let reason = Reason {
-                reason: reason.clone(),
-            };
+            let reason = [("reason", reason.clone())];
             m.dead_letters
                 .get_or_create(&reason)
                 .inc_by(n.as_u64().unwrap_or(0));
