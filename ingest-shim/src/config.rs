@@ -477,6 +477,29 @@ mod tests {
     }
 
     #[test]
+    fn partition_rules_from_the_file_come_before_the_built_in_ones() {
+        let dir = std::env::temp_dir().join(format!("shim-config-part-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        let load = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Config::load(&args(&["--config", path.to_str().unwrap()]))
+        };
+        let rules = load("[[partition]]\nfilter = \"f/+/l/#\"\nlevels = [1, 3]\n")
+            .unwrap()
+            .partition;
+        assert_eq!(
+            (rules[0].filter.as_str(), &rules[0].levels[..]),
+            ("f/+/l/#", &[1, 3][..])
+        );
+        assert_eq!(rules[1].filter, "spBv1.0/#");
+        assert_eq!(load("").unwrap().partition.len(), rules.len() - 1);
+        let err = load("[[partition]]\nfilter = \"f/+\"\nlevels = [4]\n").unwrap_err();
+        assert!(err.to_string().contains("beyond the last"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn secrets_are_hidden() {
         let secret = Secret("hunter2".into());
         assert_eq!(format!("{secret:?}"), "\"(hidden)\"");
