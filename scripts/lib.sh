@@ -59,6 +59,8 @@ install_extension() {
 
 # Node.js packages of the tests (tests/shim/sparkplug/package.json), installed by setup.sh.
 TEST_NODE_DIR=/usr/local/lib/telemetry-tests
+# Python packages of the tests (tests/shim/python/requirements.txt), in a venv set up by setup.sh.
+TEST_VENV=$TEST_NODE_DIR/venv
 
 PGXS_REGRESS=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress
 TEST_PORT=${TEST_PORT:-55439}

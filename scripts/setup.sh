@@ -68,11 +68,13 @@ else
     || die "cargo-pgrx" "cargo install cargo-pgrx $PGRX_VERSION failed"
 fi
 
-step "Test publishers: Eclipse Tahu's Sparkplug B encoder (npm sparkplug-payload)"
-# tests/shim/poison.sh encodes Sparkplug B payloads with a library nobody here wrote.
+step "Test publishers: Eclipse Tahu's Sparkplug B encoder and edge node client (npm sparkplug-payload, sparkplug-client)"
+# tests/shim/poison.sh encodes Sparkplug B payloads, and tests/shim/edge_node.sh runs an edge
+# node, with libraries nobody here wrote. A changed package-lock.json installs again.
 spb=$ROOT/tests/shim/sparkplug
 if cmp -s "$spb/package-lock.json" "$TEST_NODE_DIR/package-lock.json" \
-    && [ -f "$TEST_NODE_DIR/node_modules/sparkplug-payload/package.json" ]; then
+    && [ -f "$TEST_NODE_DIR/node_modules/sparkplug-payload/package.json" ] \
+    && [ -f "$TEST_NODE_DIR/node_modules/sparkplug-client/package.json" ]; then
   say "already installed in $TEST_NODE_DIR"
 else
   if ! command -v npm >/dev/null; then
@@ -85,6 +87,29 @@ else
   ( cd "$TEST_NODE_DIR" && npm ci --no-audit --no-fund --ignore-scripts >/dev/null ) \
     || die "test publishers" "npm ci in $TEST_NODE_DIR failed"
   say "installed in $TEST_NODE_DIR"
+fi
+
+step "Test publishers: Python venv with paho-mqtt and pvlib's TMY3 data"
+# tests/shim/weather.sh publishes a real weather data set (shipped in pvlib) with a standard
+# MQTT client. Debian's own Python, in a venv: Debian 12 refuses pip installs into the system.
+req=$ROOT/tests/shim/python/requirements.txt
+if cmp -s "$req" "$TEST_VENV/requirements.txt" && "$TEST_VENV/bin/python" -c "import paho.mqtt.client
+from importlib.metadata import distribution as d
+assert d('pvlib').locate_file('pvlib/data/723170TYA.CSV').is_file()" 2>/dev/null; then
+  say "already installed in $TEST_VENV"
+else
+  if ! dpkg-query -W -f='${Status}' python3-venv 2>/dev/null | grep -q 'install ok installed'; then
+    apt-get update -qq || die "Python venv" "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null \
+      || die "Python venv" "apt-get install python3-venv failed"
+  fi
+  rm -rf "$TEST_VENV"
+  /usr/bin/python3 -m venv "$TEST_VENV" || die "Python venv" "python3 -m venv $TEST_VENV failed"
+  # --no-deps: pvlib is there for its data file only (see the requirements file).
+  "$TEST_VENV/bin/pip" install -q --disable-pip-version-check --no-deps --require-hashes -r "$req" \
+    || die "Python venv" "pip install -r $req failed"
+  cp "$req" "$TEST_VENV/requirements.txt"
+  say "installed in $TEST_VENV"
 fi
 
 step "pgrx init (system PostgreSQL 15)"

@@ -1,7 +1,5 @@
 //! The batch collector, shared by the writers (a batch per transaction) and the spool (a group
-//! per fsync): a batch closes at whichever comes first of its count, its bytes, or its time
-//! from its first message. The time matters: the broker sends at most `max_inflight`
-//! un-acknowledged messages, so a batch that waited to fill up could wait forever.
+//! per fsync).
 
 use tokio::sync::mpsc;
 
@@ -9,8 +7,9 @@ use crate::config;
 use crate::message::Message;
 
 /// Waits for a first message, then adds more to `batch` until it holds `limits.max_messages`
-/// or `max_bytes` of topics and payloads, or `limits.max_delay()` has passed. False when the
-/// channel is closed and empty.
+/// or `max_bytes` of topics and payloads, or `limits.max_delay()` has passed since the first.
+/// The delay matters: the broker sends at most `max_inflight` un-acknowledged messages, so a
+/// batch waiting to fill up could wait forever. False when the channel is closed and empty.
 pub async fn collect(
     rx: &mut mpsc::Receiver<Message>,
     batch: &mut Vec<Message>,
@@ -24,13 +23,11 @@ pub async fn collect(
     let mut bytes = first.payload.len() + first.topic.len();
     batch.push(first);
     while batch.len() < limits.max_messages && bytes < max_bytes {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(message)) => {
-                bytes += message.payload.len() + message.topic.len();
-                batch.push(message);
-            }
-            Ok(None) | Err(_) => break,
-        }
+        let Ok(Some(message)) = tokio::time::timeout_at(deadline, rx.recv()).await else {
+            break;
+        };
+        bytes += message.payload.len() + message.topic.len();
+        batch.push(message);
     }
     true
 }

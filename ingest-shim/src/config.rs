@@ -9,6 +9,9 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use serde::Deserialize;
 
+use crate::partition::{self, Rule};
+pub use crate::tls::Tls;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -25,71 +28,80 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// MQTT to PostgreSQL sidecar for the telemetry extension: subscribes with QoS 1 and a persistent
-/// session, COPYs each batch into telemetry's staging table, runs the pipeline in the same
-/// transaction, and acknowledges the messages only after the commit.
-///
-/// Every flag can also be set by the environment variable shown, and most settings by the TOML
-/// file given with --config (see ingest-shim/README.md). Flags win over the environment, which
-/// wins over the file. Passwords are read only from the environment or from files.
-#[derive(Debug, Parser)]
-#[command(version)]
-pub struct Args {
-    /// TOML configuration file.
-    #[arg(short, long, env = "INGEST_SHIM_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Validate the configuration, print it with secrets hidden, and exit.
-    #[arg(long)]
-    pub check_config: bool,
+/// Declares each flag that overrides one setting in one place: its help text, its type, its
+/// environment variable and the setting it goes to. Expands to `Args`, with the flags that are
+/// not settings, and to `Args::apply`.
+macro_rules! flags {
+    ($($(#[$doc:meta])* $flag:ident: $ty:ty, $env:literal => $($setting:ident).+;)*) => {
+        /// MQTT to PostgreSQL sidecar for the telemetry extension: subscribes with QoS 1 and a
+        /// persistent session, COPYs each batch into telemetry's staging table, runs the pipeline
+        /// in the same transaction, and acknowledges the messages only after the commit.
+        ///
+        /// Every flag can also be set by the environment variable shown, and most settings by the
+        /// TOML file given with --config (see ingest-shim/README.md), such as the [[partition]]
+        /// rules that split messages between the writers. Flags win over the environment, which
+        /// wins over the file. Passwords are read only from the environment or from files.
+        #[derive(Debug, Parser)]
+        #[command(version)]
+        pub struct Args {
+            /// TOML configuration file.
+            #[arg(short, long, env = "INGEST_SHIM_CONFIG")]
+            pub config: Option<PathBuf>,
+            /// Validate the configuration, print it (the partition rules in force included) with
+            /// secrets hidden, and exit.
+            #[arg(long)]
+            pub check_config: bool,
+            /// Topic filter to subscribe to; repeat for several. `$share/GROUP/FILTER` splits a
+            /// stream between shims (MQTT 5).
+            #[arg(long, env = "INGEST_SHIM_SUBSCRIBE", value_delimiter = ',')]
+            pub subscribe: Vec<String>,
+            $($(#[$doc])* #[arg(long, env = $env)] pub $flag: Option<$ty>,)*
+        }
+
+        impl Args {
+            /// Sets what the flags and variables give.
+            fn apply(&self, config: &mut Config) {
+                if !self.subscribe.is_empty() {
+                    config.mqtt.subscriptions = self.subscribe.clone();
+                }
+                $(if let Some(value) = &self.$flag {
+                    config.$($setting).+ = value.clone().into();
+                })*
+            }
+        }
+    };
+}
+
+flags! {
     /// MQTT broker host.
-    #[arg(long, env = "INGEST_SHIM_MQTT_HOST")]
-    pub mqtt_host: Option<String>,
+    mqtt_host: String, "INGEST_SHIM_MQTT_HOST" => mqtt.host;
     /// MQTT broker port.
-    #[arg(long, env = "INGEST_SHIM_MQTT_PORT")]
-    pub mqtt_port: Option<u16>,
+    mqtt_port: u16, "INGEST_SHIM_MQTT_PORT" => mqtt.port;
     /// MQTT protocol version.
-    #[arg(long, env = "INGEST_SHIM_MQTT_PROTOCOL")]
-    pub mqtt_protocol: Option<Protocol>,
+    mqtt_protocol: Protocol, "INGEST_SHIM_MQTT_PROTOCOL" => mqtt.protocol;
     /// Fixed MQTT client id: the broker keeps the session (and un-acknowledged messages) under it.
-    #[arg(long, env = "INGEST_SHIM_CLIENT_ID")]
-    pub client_id: Option<String>,
-    /// Topic filter to subscribe to; repeat for several. `$share/GROUP/FILTER` splits a stream
-    /// between shims (MQTT 5).
-    #[arg(
-        long = "subscribe",
-        env = "INGEST_SHIM_SUBSCRIBE",
-        value_delimiter = ','
-    )]
-    pub subscribe: Vec<String>,
+    client_id: String, "INGEST_SHIM_CLIENT_ID" => mqtt.client_id;
     /// MQTT user name (password: INGEST_SHIM_MQTT_PASSWORD or INGEST_SHIM_MQTT_PASSWORD_FILE).
-    #[arg(long, env = "INGEST_SHIM_MQTT_USERNAME")]
-    pub mqtt_username: Option<String>,
+    mqtt_username: String, "INGEST_SHIM_MQTT_USERNAME" => mqtt.username;
     /// PostgreSQL connection string, key=value or URL (password: INGEST_SHIM_PG_PASSWORD or
     /// INGEST_SHIM_PG_PASSWORD_FILE).
-    #[arg(long, env = "INGEST_SHIM_PG")]
-    pub pg: Option<String>,
-    /// Number of PostgreSQL writer connections; messages are split between them by topic.
-    #[arg(long, env = "INGEST_SHIM_WRITERS")]
-    pub writers: Option<usize>,
+    pg: String, "INGEST_SHIM_PG" => postgres.url;
+    /// Number of PostgreSQL writer connections; messages are split between them by partition key
+    /// (the levels of the topic that name a device: see [[partition]] in the README).
+    writers: usize, "INGEST_SHIM_WRITERS" => postgres.writers;
     /// Address for /metrics, /healthz and /readyz.
-    #[arg(long, env = "INGEST_SHIM_HTTP_LISTEN")]
-    pub http_listen: Option<SocketAddr>,
+    http_listen: SocketAddr, "INGEST_SHIM_HTTP_LISTEN" => http.listen;
     /// Log format.
-    #[arg(long, env = "INGEST_SHIM_LOG_FORMAT")]
-    pub log_format: Option<LogFormat>,
+    log_format: LogFormat, "INGEST_SHIM_LOG_FORMAT" => log.format;
     /// Directory of the disk spool (acknowledge once on disk, replay from there); none by default.
-    #[arg(long, env = "INGEST_SHIM_SPOOL_DIR")]
-    pub spool_dir: Option<PathBuf>,
+    spool_dir: PathBuf, "INGEST_SHIM_SPOOL_DIR" => spool.dir;
     /// Largest size of the spool in bytes; when full, the shim stops taking messages.
-    #[arg(long, env = "INGEST_SHIM_SPOOL_MAX_BYTES")]
-    pub spool_max_bytes: Option<u64>,
+    spool_max_bytes: u64, "INGEST_SHIM_SPOOL_MAX_BYTES" => spool.max_bytes;
     /// File of the messages PostgreSQL refuses even alone (JSON lines) [default:
     /// dead-letters.jsonl in the spool directory, else /var/lib/ingest-shim/dead-letters.jsonl].
-    #[arg(long, env = "INGEST_SHIM_DEAD_LETTER_FILE")]
-    pub dead_letter_file: Option<PathBuf>,
+    dead_letter_file: PathBuf, "INGEST_SHIM_DEAD_LETTER_FILE" => dead_letter.file;
     /// Size in bytes past which the dead-letter file gets no more lines (they are counted).
-    #[arg(long, env = "INGEST_SHIM_DEAD_LETTER_MAX_BYTES")]
-    pub dead_letter_max_bytes: Option<u64>,
+    dead_letter_max_bytes: u64, "INGEST_SHIM_DEAD_LETTER_MAX_BYTES" => dead_letter.max_bytes;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum)]
@@ -106,7 +118,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// A password: Debug and Display never show it.
+/// A password: Debug never shows it.
 #[derive(Clone, Default, Deserialize)]
 pub struct Secret(String);
 
@@ -133,32 +145,21 @@ pub struct Config {
     pub shutdown: Shutdown,
     pub spool: Spool,
     pub dead_letter: DeadLetter,
+    pub rebirth: Rebirth,
+    /// Tried before the built-in rules, which `Config::load` appends.
+    pub partition: Vec<Rule>,
     /// Deprecated settings found, logged once logging is set up.
     #[serde(skip)]
     pub deprecations: Vec<&'static str>,
 }
 
-/// What a SIGTERM or SIGINT waits for.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Shutdown {
-    /// How long to keep retrying the batches in hand before giving up on them. None until
-    /// `Config::load` resolves it, from here or from the old `log.shutdown_timeout_secs`.
-    pub timeout_secs: Option<u64>,
-}
-
-impl Shutdown {
-    pub fn timeout(&self) -> Duration {
-        Duration::from_secs(self.timeout_secs.unwrap_or(30))
-    }
-}
-
-/// Declares a section of the file with each key's type and default in one place: the struct,
-/// its serde attributes (unknown keys are errors; absent keys take the default) and `Default`.
-macro_rules! section {
-    ($(#[$meta:meta])* $name:ident {
+/// Declares the sections of the file with each key's type and default in one place: the
+/// structs, their serde attributes (unknown keys are errors; absent keys take the default) and
+/// `Default`.
+macro_rules! sections {
+    ($($(#[$meta:meta])* $name:ident {
         $($(#[$field_meta:meta])* $field:ident: $ty:ty = $default:expr,)*
-    }) => {
+    })*) => {$(
         $(#[$meta])*
         #[derive(Debug, Deserialize)]
         #[serde(deny_unknown_fields, default)]
@@ -171,52 +172,28 @@ macro_rules! section {
                 $name { $($field: $default,)* }
             }
         }
-    };
+    )*};
 }
 
-section! {
-    /// Messages that fail alone with a data error go to this file, and are then acknowledged.
-    DeadLetter {
-        /// Empty until `Config::load` puts the default there.
-        file: PathBuf = PathBuf::new(),
-        max_bytes: u64 = 1 << 30,
-    }
-}
-
-section! {
-    /// Optional disk spool: messages are acknowledged once fsynced here, and replayed from here.
-    Spool {
-        /// No spool when absent: messages are acknowledged after their commit.
-        dir: Option<PathBuf> = None,
-        /// Above this, the shim stops taking messages (the broker keeps them) until commits
-        /// free space.
-        max_bytes: u64 = 1 << 30,
-    }
-}
-
-section! {
+sections! {
     Mqtt {
         host: String = "localhost".into(),
         port: u16 = 1883,
         protocol: Protocol = Protocol::V5,
         client_id: String = "ingest-shim".into(),
-        /// The topics of the extension's built-in routes by default.
+        /// The topics of the extension's built-in routes.
         subscriptions: Vec<String> =
             ["telemetry/#", "site/#", "smart-dairy/#", "spBv1.0/#"].map(String::from).to_vec(),
         keep_alive_secs: u64 = 30,
-        /// MQTT 5 session expiry; 0 would make the broker drop the session (and its queue) on
-        /// every disconnect.
+        /// MQTT 5; with 0 the broker would drop the session and its queue at every disconnect.
         session_expiry_secs: u32 = 7 * 24 * 3600,
-        /// Un-acknowledged messages the broker may send (MQTT 5 receive maximum). With
-        /// max_bytes_in_hand it bounds memory while PostgreSQL is down.
+        /// The MQTT 5 receive maximum.
         max_inflight: u16 = 10_000,
-        /// Memory of the messages in hand (received, not yet committed; topic, payload and 512
-        /// bytes each) above which the shim reads nothing more from the broker until commits
-        /// free space. Mosquitto 2.0 can exceed the in-flight window, so this is what bounds
-        /// memory.
+        /// Above it the shim reads no more until commits free space: Mosquitto 2.0 can exceed
+        /// the in-flight window, so this is what bounds memory.
         max_bytes_in_hand: u64 = 16 << 20,
-        /// Largest packet accepted. Payloads above the pipeline's limit are still accepted up
-        /// to this size and end as `payload_too_large` dead letters instead of a disconnect loop.
+        /// Above the pipeline's payload limit, so that large payloads become dead letters
+        /// rather than a disconnect loop.
         max_packet_bytes: u32 = 16 << 20,
         username: Option<String> = None,
         #[serde(skip)]
@@ -225,56 +202,65 @@ section! {
         tls: Option<Tls> = None,
         reconnect_max_secs: u64 = 10,
     }
-}
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Tls {
-    /// PEM CA bundle; the system roots when absent.
-    pub ca_file: Option<PathBuf>,
-    /// PEM client certificate and key, for mutual TLS.
-    pub cert_file: Option<PathBuf>,
-    pub key_file: Option<PathBuf>,
-}
-
-section! {
     Postgres {
         url: String = "host=localhost user=postgres dbname=postgres".into(),
         #[serde(skip)]
         password: Option<Secret> = None,
         password_file: Option<PathBuf> = None,
-        /// TLS to PostgreSQL (certificate verified); plain TCP or a socket when absent.
+        /// Plain TCP or a socket when absent.
         tls: Option<Tls> = None,
         writers: usize = 2,
-        /// Client-side limit for one batch (COPY ignores statement_timeout); on expiry the
-        /// connection is dropped and the batch retried on a new one.
+        /// COPY ignores statement_timeout, so the shim times batches itself.
         batch_timeout_secs: u64 = 30,
         connect_timeout_secs: u64 = 10,
         retry_max_secs: u64 = 10,
     }
-}
 
-section! {
     Batch {
         max_messages: usize = 5_000,
         max_bytes: usize = 4 << 20,
         max_delay_ms: u64 = 50,
     }
-}
 
-section! {
     Http {
         listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 9187)),
     }
-}
 
-section! {
     Log {
         format: LogFormat = LogFormat::Text,
-        /// tracing filter, e.g. "info" or "ingest_shim=debug"; RUST_LOG wins when set.
+        /// A tracing filter; RUST_LOG wins when set.
         filter: String = "info".into(),
         /// Deprecated: the old place of shutdown.timeout_secs, still read (with a warning).
         shutdown_timeout_secs: Option<u64> = None,
+    }
+
+    /// What a SIGTERM or SIGINT waits for.
+    Shutdown {
+        /// None until `Config::load` resolves it, from here or from the old place.
+        timeout_secs: Option<u64> = None,
+    }
+
+    /// Messages are acknowledged once fsynced here, and replayed from here.
+    Spool {
+        /// No spool when absent.
+        dir: Option<PathBuf> = None,
+        /// When full, the shim stops taking messages (the broker keeps them).
+        max_bytes: u64 = 1 << 30,
+    }
+
+    /// Messages that fail alone with a data error go to this file, and are then acknowledged.
+    DeadLetter {
+        /// Empty until `Config::load` puts the default there.
+        file: PathBuf = PathBuf::new(),
+        max_bytes: u64 = 1 << 30,
+    }
+
+    /// Sparkplug rebirth requests.
+    Rebirth {
+        /// A node is asked at most once in this time: long enough for its births to arrive,
+        /// short enough that a lost request (QoS 0, a node offline) is soon repeated.
+        min_interval_secs: u64 = 30,
     }
 }
 
@@ -284,21 +270,30 @@ impl Batch {
     }
 }
 
+impl Shutdown {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs.unwrap_or(30))
+    }
+}
+
 impl Config {
     /// The file (if any), then the flags and environment from `args`, then the secrets.
     pub fn load(args: &Args) -> Result<Config, ConfigError> {
         let mut config = match &args.config {
-            Some(path) => {
-                let text = read(path)?;
-                toml::from_str(&text).map_err(|source| ConfigError::Parse {
-                    path: path.clone(),
-                    source: Box::new(source),
-                })?
-            }
+            Some(path) => toml::from_str(&read(path)?).map_err(|source| ConfigError::Parse {
+                path: path.clone(),
+                source: Box::new(source),
+            })?,
             None => Config::default(),
         };
-        config.apply(args);
+        args.apply(&mut config);
+        if config.dead_letter.file.as_os_str().is_empty() {
+            let dir = config.spool.dir.as_deref();
+            let dir = dir.unwrap_or(Path::new("/var/lib/ingest-shim"));
+            config.dead_letter.file = dir.join("dead-letters.jsonl");
+        }
         config.move_deprecated()?;
+        config.partition.extend(partition::defaults());
         config.mqtt.password = secret("INGEST_SHIM_MQTT_PASSWORD", &config.mqtt.password_file)?;
         config.postgres.password =
             secret("INGEST_SHIM_PG_PASSWORD", &config.postgres.password_file)?;
@@ -306,37 +301,11 @@ impl Config {
         Ok(config)
     }
 
-    fn apply(&mut self, args: &Args) {
-        let m = &mut self.mqtt;
-        set(&mut m.host, args.mqtt_host.clone());
-        set(&mut m.port, args.mqtt_port);
-        set(&mut m.protocol, args.mqtt_protocol);
-        set(&mut m.client_id, args.client_id.clone());
-        if !args.subscribe.is_empty() {
-            m.subscriptions = args.subscribe.clone();
-        }
-        set(&mut m.username, args.mqtt_username.clone().map(Some));
-        set(&mut self.postgres.url, args.pg.clone());
-        set(&mut self.postgres.writers, args.writers);
-        set(&mut self.http.listen, args.http_listen);
-        set(&mut self.log.format, args.log_format);
-        set(&mut self.spool.dir, args.spool_dir.clone().map(Some));
-        set(&mut self.spool.max_bytes, args.spool_max_bytes);
-        set(&mut self.dead_letter.file, args.dead_letter_file.clone());
-        set(&mut self.dead_letter.max_bytes, args.dead_letter_max_bytes);
-        if self.dead_letter.file.as_os_str().is_empty() {
-            self.dead_letter.file = match &self.spool.dir {
-                Some(dir) => dir.join("dead-letters.jsonl"),
-                None => PathBuf::from("/var/lib/ingest-shim/dead-letters.jsonl"),
-            };
-        }
-    }
-
     /// Moves settings from their old places to their new ones, noting each for a warning.
     fn move_deprecated(&mut self) -> Result<(), ConfigError> {
         if let Some(secs) = self.log.shutdown_timeout_secs.take() {
             if self.shutdown.timeout_secs.is_some() {
-                return Err(ConfigError::Invalid("log.shutdown_timeout_secs is the old name of shutdown.timeout_secs: set only the latter".into()));
+                return Err(invalid("log.shutdown_timeout_secs is the old name of shutdown.timeout_secs: set only the latter"));
             }
             self.shutdown.timeout_secs = Some(secs);
             self.deprecations
@@ -347,109 +316,54 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        let (m, pg) = (&self.mqtt, &self.postgres);
         let problems = [
-            (self.mqtt.client_id.is_empty(), "mqtt.client_id must not be empty: a persistent session needs a fixed id"),
-            (self.mqtt.subscriptions.is_empty(), "mqtt.subscriptions must list at least one topic filter"),
-            (self.mqtt.protocol == Protocol::V5 && self.mqtt.session_expiry_secs == 0, "mqtt.session_expiry_secs must be above 0, or the broker forgets the session and its messages"),
-            (self.mqtt.max_inflight == 0, "mqtt.max_inflight must be above 0"),
-            (self.mqtt.max_bytes_in_hand == 0, "mqtt.max_bytes_in_hand must be above 0"),
-            (self.mqtt.keep_alive_secs < 5, "mqtt.keep_alive_secs must be at least 5"),
-            (self.postgres.writers == 0, "postgres.writers must be above 0"),
+            (m.client_id.is_empty(), "mqtt.client_id must not be empty: a persistent session needs a fixed id"),
+            (m.subscriptions.is_empty(), "mqtt.subscriptions must list at least one topic filter"),
+            (m.protocol == Protocol::V5 && m.session_expiry_secs == 0, "mqtt.session_expiry_secs must be above 0, or the broker forgets the session and its messages"),
+            (m.max_inflight == 0, "mqtt.max_inflight must be above 0"),
+            (m.max_bytes_in_hand == 0, "mqtt.max_bytes_in_hand must be above 0"),
+            (m.keep_alive_secs < 5, "mqtt.keep_alive_secs must be at least 5"),
+            (pg.writers == 0, "postgres.writers must be above 0"),
             (self.batch.max_messages == 0 || self.batch.max_bytes == 0, "batch.max_messages and batch.max_bytes must be above 0"),
-            (self.postgres.batch_timeout_secs == 0, "postgres.batch_timeout_secs must be above 0"),
+            (pg.batch_timeout_secs == 0, "postgres.batch_timeout_secs must be above 0"),
             (self.spool.max_bytes == 0, "spool.max_bytes must be above 0"),
             (self.dead_letter.max_bytes == 0, "dead_letter.max_bytes must be above 0"),
         ];
         let messages: Vec<&str> = problems.iter().filter(|p| p.0).map(|p| p.1).collect();
         if !messages.is_empty() {
-            return Err(ConfigError::Invalid(messages.join("; ")));
+            return Err(invalid(messages.join("; ")));
         }
-        for filter in &self.mqtt.subscriptions {
-            if filter.starts_with("$share/") && self.mqtt.protocol == Protocol::V3 {
-                return Err(ConfigError::Invalid(format!(
-                    "shared subscription {filter} needs mqtt.protocol = \"v5\""
-                )));
-            }
+        if let Some(problem) = self.partition.iter().find_map(Rule::problem) {
+            return Err(invalid(problem));
+        }
+        let shared = m.subscriptions.iter().find(|f| f.starts_with("$share/"));
+        if let Some(filter) = shared.filter(|_| m.protocol == Protocol::V3) {
+            return Err(invalid(format!(
+                "shared subscription {filter} needs mqtt.protocol = \"v5\""
+            )));
         }
         // The string is printed by --check-config and in errors, so it must not hold a secret.
-        let pg: tokio_postgres::Config = self
-            .postgres
+        let url: tokio_postgres::Config = pg
             .url
             .parse()
-            .map_err(|e| ConfigError::Invalid(format!("postgres.url: {e}")))?;
-        if pg.get_password().is_some() {
-            return Err(ConfigError::Invalid(
-                "postgres.url must not contain the password: use INGEST_SHIM_PG_PASSWORD or postgres.password_file".into(),
-            ));
+            .map_err(|e| invalid(format!("postgres.url: {e}")))?;
+        if url.get_password().is_some() {
+            return Err(invalid("postgres.url must not contain the password: use INGEST_SHIM_PG_PASSWORD or postgres.password_file"));
         }
-        for tls in [&self.mqtt.tls, &self.postgres.tls].into_iter().flatten() {
-            if tls.cert_file.is_some() != tls.key_file.is_some() {
-                return Err(ConfigError::Invalid(
-                    "tls.cert_file and tls.key_file go together".into(),
-                ));
-            }
+        let mut tls = [&m.tls, &pg.tls].into_iter().flatten();
+        if tls.any(|t| t.cert_file.is_some() != t.key_file.is_some()) {
+            return Err(invalid("tls.cert_file and tls.key_file go together"));
         }
         Ok(())
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error("cannot read PEM from {path}: {detail}")]
-    Pem { path: PathBuf, detail: String },
-    #[error("{0}")]
-    Rustls(#[from] rustls::Error),
+fn invalid(message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid(message.into())
 }
 
-impl Tls {
-    /// A rustls client configuration: the CA file's roots (else the system's) and, for mutual
-    /// TLS, the client certificate chain and key.
-    pub fn client_config(&self) -> Result<rustls::ClientConfig, TlsError> {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let pem_error = |path: &Path| {
-            let path = path.to_owned();
-            move |e: rustls::pki_types::pem::Error| TlsError::Pem {
-                path,
-                detail: e.to_string(),
-            }
-        };
-        let mut roots = rustls::RootCertStore::empty();
-        match &self.ca_file {
-            Some(path) => {
-                for cert in CertificateDer::pem_file_iter(path).map_err(pem_error(path))? {
-                    roots.add(cert.map_err(pem_error(path))?)?;
-                }
-            }
-            None => {
-                // Unreadable system certificates are skipped, as every TLS client does.
-                roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-            }
-        }
-        let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
-        Ok(match (&self.cert_file, &self.key_file) {
-            (Some(cert), Some(key)) => {
-                let chain = CertificateDer::pem_file_iter(cert)
-                    .map_err(pem_error(cert))?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(pem_error(cert))?;
-                let key = PrivateKeyDer::from_pem_file(key).map_err(pem_error(key))?;
-                builder.with_client_auth_cert(chain, key)?
-            }
-            _ => builder.with_no_client_auth(),
-        })
-    }
-}
-
-fn set<T>(field: &mut T, value: Option<T>) {
-    if let Some(value) = value {
-        *field = value;
-    }
-}
-
-pub fn read(path: &Path) -> Result<String, ConfigError> {
+fn read(path: &Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
@@ -462,17 +376,14 @@ fn secret(name: &str, file: &Option<PathBuf>) -> Result<Option<Secret>, ConfigEr
     if let Ok(value) = std::env::var(name) {
         return Ok(Some(Secret(value)));
     }
-    let path = std::env::var_os(format!("{name}_FILE"))
-        .map(PathBuf::from)
-        .or_else(|| file.clone());
-    match path {
+    let path = std::env::var_os(format!("{name}_FILE")).map(PathBuf::from);
+    match path.as_ref().or(file.as_ref()) {
         Some(path) => Ok(Some(Secret(
-            read(&path)?.trim_end_matches(['\r', '\n']).to_owned(),
+            read(path)?.trim_end_matches(['\r', '\n']).into(),
         ))),
         None => Ok(None),
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -562,6 +473,29 @@ mod tests {
         assert_eq!(old.deprecations.len(), 1);
         let both = "[log]\nshutdown_timeout_secs = 2\n[shutdown]\ntimeout_secs = 3\n";
         assert!(load(both).unwrap_err().to_string().contains("set only"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn partition_rules_from_the_file_come_before_the_built_in_ones() {
+        let dir = std::env::temp_dir().join(format!("shim-config-part-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        let load = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Config::load(&args(&["--config", path.to_str().unwrap()]))
+        };
+        let rules = load("[[partition]]\nfilter = \"f/+/l/#\"\nlevels = [1, 3]\n")
+            .unwrap()
+            .partition;
+        assert_eq!(
+            (rules[0].filter.as_str(), &rules[0].levels[..]),
+            ("f/+/l/#", &[1, 3][..])
+        );
+        assert_eq!(rules[1].filter, "spBv1.0/#");
+        assert_eq!(load("").unwrap().partition.len(), rules.len() - 1);
+        let err = load("[[partition]]\nfilter = \"f/+\"\nlevels = [4]\n").unwrap_err();
+        assert!(err.to_string().contains("beyond the last"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -1,22 +1,18 @@
 //! The local dead-letter file: messages PostgreSQL refuses even alone, one JSON line each,
-//! written and synced before the message is acknowledged, so the stream goes on and the
-//! message is kept. The file stops growing at its size limit; lines past it are only counted
-//! and logged.
+//! synced before the message is acknowledged, so the stream goes on and the message is kept.
+//! Past its size limit, lines are no longer written, only counted and logged.
 
-use std::fmt::Write as _;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write as _};
+use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use crate::durable::{self, At, FileError};
 use crate::message::Message;
 
 #[derive(Debug, thiserror::Error)]
-#[error("dead-letter file {path}: {source}")]
-pub struct DeadLetterError {
-    path: PathBuf,
-    source: io::Error,
-}
+#[error("dead-letter file {0}")]
+pub struct DeadLetterError(#[from] FileError);
 
 pub struct DeadLetterFile {
     path: PathBuf,
@@ -27,14 +23,11 @@ impl DeadLetterFile {
     /// Creates the file and its directory now, so that a path the shim cannot write stops it
     /// at start rather than at the first poison message.
     pub fn open(path: &Path, max_bytes: u64) -> Result<DeadLetterFile, DeadLetterError> {
-        let file = DeadLetterFile {
-            path: path.to_owned(),
-            max_bytes,
-        };
-        let dir = path.parent().unwrap_or(Path::new(""));
-        fs::create_dir_all(dir).map_err(|e| file.error(e))?;
-        file.append()?;
-        file.sync_dir()?;
+        let path = path.to_owned();
+        let file = DeadLetterFile { path, max_bytes };
+        fs::create_dir_all(file.dir()).at(file.dir())?;
+        durable::append(&file.path)?;
+        durable::sync_dir(file.dir())?;
         Ok(file)
     }
 
@@ -46,53 +39,31 @@ impl DeadLetterFile {
     /// the file past its limit. The file is opened for each line (they are rare), so a file
     /// moved away, to rotate it, is started anew.
     pub fn write(&self, line: &[u8]) -> Result<bool, DeadLetterError> {
-        let mut file = self.append()?;
-        let len = file.metadata().map_err(|e| self.error(e))?.len();
+        let mut file = durable::append(&self.path)?;
+        let len = file.metadata().at(&self.path)?.len();
         if len + line.len() as u64 > self.max_bytes {
             return Ok(false);
         }
-        file.write_all(line).map_err(|e| self.error(e))?;
-        file.sync_data().map_err(|e| self.error(e))?;
+        file.write_all(line).at(&self.path)?;
+        file.sync_data().at(&self.path)?;
         if len == 0 {
-            // Probably a new file: its directory entry must be durable too.
-            self.sync_dir()?;
+            // Probably a new file.
+            durable::sync_dir(self.dir())?;
         }
         Ok(true)
     }
 
-    fn append(&self) -> Result<File, DeadLetterError> {
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| self.error(e))
-    }
-
-    fn sync_dir(&self) -> Result<(), DeadLetterError> {
-        let dir = match self.path.parent() {
+    fn dir(&self) -> &Path {
+        match self.path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
-        };
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| self.error(e))
-    }
-
-    fn error(&self, source: io::Error) -> DeadLetterError {
-        DeadLetterError {
-            path: self.path.clone(),
-            source,
         }
     }
 }
 
 /// One line: when, the message with its payload in hex, and why PostgreSQL refused it.
 pub fn line(message: &Message, writer: usize, sqlstate: &str, error: &str) -> Vec<u8> {
-    let mut hex = String::with_capacity(message.payload.len() * 2);
-    for byte in message.payload.iter() {
-        // Writing to a String cannot fail.
-        let _ = write!(hex, "{byte:02x}");
-    }
+    let hex: String = message.payload.iter().map(|b| format!("{b:02x}")).collect();
     let rfc3339 = |t: SystemTime| humantime::format_rfc3339_micros(t).to_string();
     let mut line = serde_json::json!({
         "time": rfc3339(SystemTime::now()),

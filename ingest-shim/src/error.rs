@@ -1,9 +1,10 @@
 //! Why a batch did not reach the database: the error of the PostgreSQL side, shared by the
-//! writers (copy.rs) and the classification of failures (isolate.rs).
+//! connection (copy.rs), the writers (writer.rs) and the classification of failures (isolate.rs).
 
 use std::time::Duration;
 
-use crate::config;
+use crate::copy::REQUIRED;
+use crate::tls::TlsError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
@@ -12,7 +13,10 @@ pub enum CopyError {
     #[error("no answer within {0:?}; connection dropped")]
     Timeout(Duration),
     #[error("PostgreSQL TLS set-up: {0}")]
-    Tls(#[from] config::TlsError),
+    Tls(#[from] TlsError),
+    /// Not transient: the writer stops, and with it the shim.
+    #[error("the telemetry extension installed is {0}; this ingest-shim needs {REQUIRED} or later (ALTER EXTENSION telemetry UPDATE)")]
+    Extension(String),
     #[error("shutting down with {0} messages not committed; they come back at the next start (broker or spool)")]
     GaveUp(usize),
 }

@@ -9,8 +9,7 @@ use crate::error::CopyError;
 
 /// SQLSTATEs, or classes of two characters, that say nothing about the messages: the
 /// connection, the server or its resources failed, or the database is not ready for the
-/// pipeline. A batch failing so is retried as it is, on a new connection, with backoff. Every
-/// other SQLSTATE is a data error. The one list of them, documented in the README.
+/// pipeline. Every other SQLSTATE is a data error. The README documents this list.
 const TRANSIENT: [&str; 21] = [
     "08",    // connection exception
     "25006", // read-only transaction: connected to a standby, e.g. after a failover
@@ -35,12 +34,9 @@ const TRANSIENT: [&str; 21] = [
     "XX002", // index corrupted
 ];
 
-/// Whether a SQLSTATE is one the messages cannot have caused.
+/// Whether a SQLSTATE (always five characters) is one the messages cannot have caused.
 pub fn transient(sqlstate: &str) -> bool {
-    TRANSIENT.iter().any(|t| match t.len() {
-        2 => sqlstate.starts_with(t),
-        _ => sqlstate == *t,
-    })
+    TRANSIENT.iter().any(|t| sqlstate.starts_with(t))
 }
 
 /// Why an attempt failed, and so what to do about it.
@@ -87,13 +83,9 @@ impl Failure {
 pub struct Parts(Vec<Range<usize>>);
 
 impl Parts {
+    /// One part, the whole batch; none for an empty one.
     pub fn new(messages: usize) -> Parts {
-        // One part, the whole batch; none for an empty one.
-        Parts(
-            std::iter::once(0..messages)
-                .filter(|r| !r.is_empty())
-                .collect(),
-        )
+        Parts((messages > 0).then_some(0..messages).into_iter().collect())
     }
 
     pub fn next(&self) -> Option<Range<usize>> {
@@ -107,16 +99,11 @@ impl Parts {
 
     /// Replaces the next part by its halves; false when it is a single message.
     pub fn split(&mut self) -> bool {
-        let Some(part) = self.0.pop() else {
+        let Some(part) = self.0.pop_if(|part| part.len() >= 2) else {
             return false;
         };
-        if part.len() < 2 {
-            self.0.push(part);
-            return false;
-        }
         let middle = part.start + part.len() / 2;
-        self.0.push(middle..part.end);
-        self.0.push(part.start..middle);
+        self.0.extend([middle..part.end, part.start..middle]);
         true
     }
 

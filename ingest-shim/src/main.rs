@@ -1,18 +1,24 @@
 //! ingest-shim: MQTT in, binary COPY into the telemetry extension's staging table out; each
 //! message is acknowledged to the broker only after the transaction holding it has committed.
 
+mod ack;
 mod batch;
+mod client;
 mod config;
 mod copy;
 mod deadletter;
+mod durable;
 mod error;
 mod isolate;
 mod message;
 mod metrics;
 mod mqtt;
+mod partition;
 mod prefix;
-mod shutdown;
+mod rebirth;
 mod spool;
+mod tls;
+mod writer;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -20,14 +26,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::task::JoinSet;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Args, Config, LogFormat};
 use crate::metrics::Metrics;
+use crate::partition::Partitioner;
+use crate::rebirth::Rebirths;
 
-fn main() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     let args = Args::parse();
     let config = match Config::load(&args) {
         Ok(config) => config,
@@ -36,28 +46,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if args.check_config {
-        for deprecation in &config.deprecations {
-            eprintln!("ingest-shim: warning: {deprecation}");
-        }
-        println!("{config:#?}");
-        println!("configuration is valid");
-        return ExitCode::SUCCESS;
-    }
     init_logging(&config.log);
     for deprecation in &config.deprecations {
         tracing::warn!("{deprecation}");
     }
+    if args.check_config {
+        println!("{config:#?}");
+        println!("configuration is valid");
+        return ExitCode::SUCCESS;
+    }
     // rustls needs one process-wide crypto provider; an error only means one is installed.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("ingest-shim: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(Arc::new(config))) {
+    match run(Arc::new(config)).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -85,42 +85,21 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     tokio::spawn(metrics::serve(listener, metrics.clone()));
 
     let session = mqtt::Session::new(&config.mqtt, metrics.clone())?;
-    let spool = config
-        .spool
-        .dir
-        .as_ref()
+    let spool = (config.spool.dir.as_ref())
         .map(|dir| spool::Spool::open(dir, config.spool.max_bytes, metrics.clone()))
         .transpose()?;
-    let completion = Arc::new(match &spool {
-        Some(spool) => copy::Completion::Spool(spool.cursor.clone()),
-        None => copy::Completion::Ack(session.acker.clone()),
-    });
+    let completion = match &spool {
+        Some(spool) => writer::Completion::Spool(spool.cursor.clone()),
+        None => writer::Completion::Ack(session.acker.clone()),
+    };
     let cursor = spool.as_ref().map(|s| s.cursor.clone());
-    let dead_letters = Arc::new(deadletter::DeadLetterFile::open(
-        &config.dead_letter.file,
-        config.dead_letter.max_bytes,
-    )?);
+    let partitioner = Arc::new(Partitioner(config.partition.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (disconnect_tx, disconnect_rx) = watch::channel(false);
-    let mut senders = Vec::new();
-    let mut writers = Vec::new();
-    for id in 0..config.postgres.writers {
-        let (tx, rx) = mpsc::channel(CHANNEL);
-        senders.push(tx);
-        let writer = copy::Writer {
-            id,
-            rx,
-            config: config.clone(),
-            completion: completion.clone(),
-            metrics: metrics.clone(),
-            stop: stop_rx.clone(),
-            dead_letters: dead_letters.clone(),
-        };
-        writers.push(tokio::spawn(writer.run()));
-    }
+    let (senders, mut writers) = spawn_writers(&config, completion, &session, &metrics, &stop_rx)?;
     let router = match spool {
-        Some(spool) => spawn_spool(spool, senders, &session, &config, &stop_rx),
-        None => mqtt::Router::new(senders),
+        Some(spool) => spawn_spool(spool, senders, &session, &config, &stop_rx, &partitioner),
+        None => writer::Router::new(senders, partitioner),
     };
     let poller = tokio::spawn(session.run(router, stop_rx, disconnect_rx, metrics.clone()));
     tracing::info!(
@@ -131,16 +110,21 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         "ingest-shim started"
     );
 
-    let signal = shutdown::signalled()
-        .await
-        .context("cannot install signal handlers")?;
-    tracing::info!(
-        signal,
-        "stopping: reading no more, committing the messages in hand"
-    );
+    let mut failure = tokio::select! {
+        signal = signalled() => {
+            let signal = signal.context("cannot install signal handlers")?;
+            tracing::info!(signal, "stopping: reading no more, committing the messages in hand");
+            None
+        }
+        // Writers end early only on what no retry can mend, such as an old extension.
+        Some(error) = next_failure(&mut writers) => Some(error),
+    };
     // Send errors only mean the receivers have already ended.
     let _ = stop_tx.send(true);
-    let uncommitted = wait_for(writers).await;
+    while let Some(error) = next_failure(&mut writers).await {
+        tracing::error!("{error:#}");
+        failure.get_or_insert(error);
+    }
     if let Some(cursor) = cursor {
         cursor.close();
     }
@@ -152,10 +136,7 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     {
         tracing::warn!("no DISCONNECT sent within 5 s");
     }
-    anyhow::ensure!(
-        uncommitted == 0,
-        "{uncommitted} writers stopped with messages not committed; they come back at the next start"
-    );
+    failure.map_or(Ok(()), Err)?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -164,6 +145,46 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
 /// (nor on the spool, which acknowledges only what it has passed on).
 const CHANNEL: usize = mqtt::MAX_UNACKED;
 
+type Writers = JoinSet<Result<(), error::CopyError>>;
+
+/// One task per writer connection; returns their senders and tasks.
+fn spawn_writers(
+    config: &Arc<Config>,
+    completion: writer::Completion,
+    session: &mqtt::Session,
+    metrics: &Arc<Metrics>,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<(Vec<mpsc::Sender<message::Message>>, Writers)> {
+    let dead_letters = Arc::new(deadletter::DeadLetterFile::open(
+        &config.dead_letter.file,
+        config.dead_letter.max_bytes,
+    )?);
+    let interval = Duration::from_secs(config.rebirth.min_interval_secs);
+    let rebirths = Arc::new(Rebirths::new(session.client(), interval, metrics.clone()));
+    let completion = Arc::new(completion);
+    let mut writers = JoinSet::new();
+    let senders = (0..config.postgres.writers)
+        .map(|id| {
+            let (tx, rx) = mpsc::channel(CHANNEL);
+            writers.spawn(
+                writer::Writer {
+                    id,
+                    rx,
+                    config: config.clone(),
+                    completion: completion.clone(),
+                    metrics: metrics.clone(),
+                    stop: stop.clone(),
+                    dead_letters: dead_letters.clone(),
+                    rebirths: rebirths.clone(),
+                }
+                .run(),
+            );
+            tx
+        })
+        .collect();
+    Ok((senders, writers))
+}
+
 /// The spool's task, between the poller and the writers; returns the poller's router to it.
 fn spawn_spool(
     spool: spool::Spool,
@@ -171,29 +192,39 @@ fn spawn_spool(
     session: &mqtt::Session,
     config: &Arc<Config>,
     stop: &watch::Receiver<bool>,
-) -> mqtt::Router {
+    partitioner: &Arc<Partitioner>,
+) -> writer::Router {
     let (tx, rx) = mpsc::channel(CHANNEL);
     let (acker, config, stop) = (session.acker.clone(), config.clone(), stop.clone());
-    let writers = mqtt::Router::new(writers);
+    let writers = writer::Router::new(writers, partitioner.clone());
     tokio::spawn(async move {
         if let Err(error) = spool.run(rx, writers, acker, &config.batch, stop).await {
             // Nothing more is acknowledged; the broker keeps what was not spooled.
             tracing::error!(%error, "the spool failed; no more messages are taken");
         }
     });
-    mqtt::Router::new(vec![tx])
+    writer::Router::new(vec![tx], partitioner.clone())
 }
 
-/// Waits for the writers to finish; returns how many gave up on messages not committed.
-async fn wait_for(writers: Vec<JoinHandle<Result<(), copy::CopyError>>>) -> usize {
-    let mut uncommitted = 0;
-    for writer in writers {
-        match writer.await {
-            Ok(Ok(())) => continue,
-            Ok(Err(error)) => tracing::error!(%error, "writer stopped"),
-            Err(error) => tracing::error!(%error, "writer task failed"),
+/// The first SIGTERM or SIGINT starts an orderly stop.
+async fn signalled() -> std::io::Result<&'static str> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+/// The error of the next writer to fail (at a stop: to give up on messages not committed);
+/// None once every writer has ended.
+async fn next_failure(writers: &mut Writers) -> Option<anyhow::Error> {
+    while let Some(ended) = writers.join_next().await {
+        match ended {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Some(error.into()),
+            Err(error) => return Some(anyhow::Error::new(error).context("writer task failed")),
         }
-        uncommitted += 1;
     }
-    uncommitted
+    None
 }

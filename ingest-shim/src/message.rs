@@ -8,7 +8,6 @@ use prometheus_client::metrics::gauge::Gauge;
 
 use crate::prefix::Token;
 
-/// One received message, as it goes to a writer.
 pub struct Message {
     pub topic: String,
     pub payload: Bytes,
@@ -57,13 +56,28 @@ pub enum Claim {
     Spool(Token<Spooled>),
 }
 
-/// What a message costs besides its topic and payload: the struct in a queue and in a batch,
-/// its entries in the acknowledger and the request channel, allocation headers. Without it, a
-/// budget in bytes lets small messages pile up (72,000 single readings/s: 101 MiB RSS).
+impl Claim {
+    pub fn ack(self) -> Option<Token<Unacked>> {
+        match self {
+            Claim::Ack(token) => Some(token),
+            Claim::Spool(_) => None,
+        }
+    }
+
+    pub fn spool(self) -> Option<Token<Spooled>> {
+        match self {
+            Claim::Spool(token) => Some(token),
+            Claim::Ack(_) => None,
+        }
+    }
+}
+
+/// What a message costs besides its topic and payload (queues, batch, acknowledger, request
+/// channel, allocation headers). Without it, small messages pile up within a byte budget
+/// (72,000 single readings/s: 101 MiB RSS).
 const MESSAGE_OVERHEAD: usize = 512;
 
-/// Counts a message's memory (topic, payload and MESSAGE_OVERHEAD) in the bytes_in_hand gauge
-/// while it is alive.
+/// Counts a message's memory in the bytes_in_hand gauge while it is alive.
 struct Held {
     bytes: i64,
     gauge: Gauge,
@@ -71,13 +85,11 @@ struct Held {
 
 impl Held {
     fn new(gauge: &Gauge, topic: &str, payload: &[u8]) -> Held {
-        let bytes =
-            i64::try_from(MESSAGE_OVERHEAD + topic.len() + payload.len()).unwrap_or(i64::MAX);
+        let bytes = MESSAGE_OVERHEAD + topic.len() + payload.len();
+        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
         gauge.inc_by(bytes);
-        Held {
-            bytes,
-            gauge: gauge.clone(),
-        }
+        let gauge = gauge.clone();
+        Held { bytes, gauge }
     }
 }
 

@@ -9,7 +9,6 @@ use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use prometheus_client::encoding::text::encode;
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -17,17 +16,9 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
-/// The `reason` label of dead letters: the reason the pipeline wrote to telemetry.dead_letters.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct Reason {
-    pub reason: String,
-}
-
-/// The `sqlstate` label of data errors and local dead letters.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct SqlState {
-    pub sqlstate: String,
-}
+/// Counters with one label: `reason` (the reason the pipeline wrote to telemetry.dead_letters)
+/// or `sqlstate`.
+pub type Labelled = Family<[(&'static str, String); 1], Counter>;
 
 /// Declares each registered metric once: its field, its type, its name (the field's) with its
 /// help text, and, for histograms, its buckets. Expands to `Metrics` and `Metrics::new`.
@@ -75,7 +66,7 @@ metrics! {
     readings_committed: Counter, "Readings stored by committed batches";
     duplicates: Counter, "Readings already stored with the same value";
     conflicting_duplicates: Counter, "Readings already stored with another value";
-    dead_letters: Family<Reason, Counter>, "Messages or readings the pipeline wrote to telemetry.dead_letters, by reason";
+    dead_letters: Labelled, "Messages or readings the pipeline wrote to telemetry.dead_letters, by reason";
     payloads_cut: Counter, "Payloads above the pipeline's limit sent cut, with their size (dead letters payload_too_large)";
     batch_messages: Histogram = Histogram::new(exponential_buckets(1.0, 2.0, 16)), "Messages per committed batch";
     commit_seconds: Histogram = Histogram::new(exponential_buckets(0.001, 2.0, 16)), "Time from the start of COPY to COMMIT";
@@ -83,9 +74,11 @@ metrics! {
     // 5 ms to 87 min: devices that buffer readings deliver them late.
     source_to_commit_seconds: Histogram = Histogram::new(exponential_buckets(0.005, 2.0, 21)), "Per batch that stored readings, its commit time minus the source time of its oldest reading";
     batch_failures: Counter, "Batch attempts that failed (retried, or split on a data error)";
-    data_errors: Family<SqlState, Counter>, "Batch attempts that failed with a data error, by SQLSTATE: rolled back, then split or dead-lettered locally";
-    local_dead_letters: Family<SqlState, Counter>, "Messages that failed alone with a data error, written to the local dead-letter file and acknowledged, by SQLSTATE";
+    data_errors: Labelled, "Batch attempts that failed with a data error, by SQLSTATE: rolled back, then split or dead-lettered locally";
+    local_dead_letters: Labelled, "Messages that failed alone with a data error, written to the local dead-letter file and acknowledged, by SQLSTATE";
     local_dead_letters_unwritten: Counter, "Local dead letters acknowledged without their line: the file was at its size limit";
+    rebirth_requests: Counter, "Sparkplug rebirth requests (NCMD Node Control/Rebirth) sent to edge nodes whose data named an alias no birth declared";
+    rebirth_requests_suppressed: Counter, "Rebirth requests not sent because the node was asked less than rebirth.min_interval_secs ago";
     mqtt_reconnects: Counter, "MQTT connections established after the first";
     acks_deferred: Counter, "Times a PUBACK found the MQTT client's request queue full and was kept, in order, to be sent at the next commit or MQTT event";
     pg_connects: Counter, "PostgreSQL connections opened";

@@ -1,13 +1,13 @@
 //! The committed prefix: entries are completed in any order (each writer commits its own
-//! batches) but released only in the order they were added, once they and every earlier one are
-//! complete. The acknowledger releases PUBACKs this way, the spool its segments.
+//! batches) but released only in the order they were added, once they and every earlier one
+//! are complete. The acknowledger releases PUBACKs this way, the spool its segments.
 
 use std::collections::VecDeque;
 use std::marker::PhantomData;
+use std::sync::{Mutex, MutexGuard};
 
-/// An entry's place in a `Prefix<T>`. Typed by the entry, so that a token of the acknowledger
-/// cannot be completed in the spool's prefix, or the other way round. (The derives want the
-/// entry types Copy too; they are plain data.)
+/// An entry's place in a `Prefix<T>`, typed by the entry so that the acknowledger's tokens
+/// cannot be completed in the spool's prefix, or the other way round.
 #[derive(Clone, Copy)]
 pub struct Token<T> {
     index: u64,
@@ -48,12 +48,12 @@ impl<T> Prefix<T> {
         self.entries.is_empty()
     }
 
-    /// Index the next entry that is released will have: every earlier one is complete.
+    /// Index of the next entry to be released.
     pub fn front(&self) -> u64 {
         self.front
     }
 
-    /// Index the next entry that is pushed will have.
+    /// Index of the next entry to be pushed.
     pub fn end(&self) -> u64 {
         self.front + self.entries.len() as u64
     }
@@ -71,14 +71,19 @@ impl<T> Prefix<T> {
                 entry.1 = true;
             }
         }
-        while self.entries.front().is_some_and(|e| e.1) {
-            let Some((entry, _)) = self.entries.pop_front() else {
-                break;
-            };
+        while let Some((entry, _)) = self.entries.pop_front_if(|e| e.1) {
             self.front += 1;
             release(entry);
         }
     }
+}
+
+/// Locks a prefix's owner (the acknowledger, the spool). A panic elsewhere while holding the
+/// lock leaves consistent state: every update there is a single push, flag or pop.
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Optional disk spool. Messages are appended to segment files and fsynced before they are
-//! acknowledged to the broker. From then on the spool answers for them: they go to the writers,
-//! and when a segment's messages have all been committed, the segment is deleted. At start the
-//! segments left by the last run are replayed, in order, before any new message.
+//! acknowledged to the broker; from then on the spool answers for them. A segment is deleted
+//! once all its messages have been committed. At start the segments left by the last run are
+//! replayed, in order, before any new message.
 //!
 //! Segment `<first sequence number, 20 digits>.spool` holds records
 //! `length u32 | crc32 of body u32 | body`, all little-endian; body is
@@ -19,28 +19,23 @@ use std::time::{Duration, UNIX_EPOCH};
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{mpsc, watch};
 
+use crate::ack::Acker;
 use crate::batch;
 use crate::config;
+use crate::durable::{self, At, FileError};
 use crate::message::{Claim, Message, Spooled};
 use crate::metrics::Metrics;
-use crate::mqtt::{Acker, Router};
-use crate::prefix::{Prefix, Token};
+use crate::prefix::{self, Prefix, Token};
+use crate::writer::Router;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
-    #[error("spool {path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    #[error("spool {0}")]
+    Io(#[from] FileError),
     #[error(
         "spool {path}: record {index} is corrupt (checksum or length) and is not the last one"
     )]
     Corrupt { path: PathBuf, index: u64 },
-}
-
-fn io_error(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
-    move |source| SpoolError::Io {
-        path: path.to_owned(),
-        source,
-    }
 }
 
 /// Segments of at most a quarter of the spool, so that committed ones can always be deleted
@@ -48,26 +43,25 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
 fn segment_bytes(max_bytes: u64) -> u64 {
     (max_bytes / 4).clamp(1, 64 << 20)
 }
+
 const RETAINED: u8 = 1;
 const REDELIVERED: u8 = 2;
 
 fn encode(message: &Message, out: &mut Vec<u8>) {
-    let micros = message
-        .received_at
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64);
-    let topic = message.topic.as_bytes();
-    // MQTT topics are at most 65,535 bytes, so the length fits.
-    let topic_len = u16::try_from(topic.len()).unwrap_or(u16::MAX);
-    let mut body = Vec::with_capacity(15 + topic.len() + message.payload.len());
-    body.extend_from_slice(&micros.to_le_bytes());
-    body.extend_from_slice(&message.packet_id.to_le_bytes());
-    let flags =
-        (u8::from(message.retained) * RETAINED) | (u8::from(message.redelivered) * REDELIVERED);
-    body.push(flags);
-    body.extend_from_slice(&topic_len.to_le_bytes());
-    body.extend_from_slice(&topic[..usize::from(topic_len)]);
-    body.extend_from_slice(&message.payload);
+    let micros = (message.received_at.duration_since(UNIX_EPOCH)).map_or(0, |d| d.as_micros());
+    // MQTT topics are at most 65,535 bytes, so nothing is cut.
+    let topic = &message.topic.as_bytes()[..message.topic.len().min(u16::MAX.into())];
+    let flags = if message.retained { RETAINED } else { 0 }
+        | if message.redelivered { REDELIVERED } else { 0 };
+    let body = [
+        &(micros as i64).to_le_bytes()[..],
+        &message.packet_id.to_le_bytes(),
+        &[flags],
+        &(topic.len() as u16).to_le_bytes(),
+        topic,
+        &message.payload,
+    ]
+    .concat();
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
     out.extend_from_slice(&body);
@@ -78,12 +72,14 @@ fn decode(body: &[u8], in_hand: &Gauge) -> Option<Message> {
     let packet_id = u16::from_le_bytes(body.get(8..10)?.try_into().ok()?);
     let flags = *body.get(10)?;
     let topic_len = usize::from(u16::from_le_bytes(body.get(11..13)?.try_into().ok()?));
-    let topic = std::str::from_utf8(body.get(13..13 + topic_len)?).ok()?;
+    let topic = std::str::from_utf8(body.get(13..13 + topic_len)?)
+        .ok()?
+        .to_owned();
     let payload = body.get(13 + topic_len..)?;
     let received_at = UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).ok()?);
     let (retained, redelivered) = (flags & RETAINED != 0, flags & REDELIVERED != 0);
     Some(Message::new(
-        topic.to_owned(),
+        topic,
         payload,
         received_at,
         packet_id,
@@ -93,49 +89,57 @@ fn decode(body: &[u8], in_hand: &Gauge) -> Option<Message> {
     ))
 }
 
-fn create_segment(dir: &Path, first: u64) -> Result<(File, PathBuf), SpoolError> {
-    let path = dir.join(format!("{first:020}.spool"));
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(io_error(&path))?;
-    // The directory entry must be durable too, or the file may be gone after a crash.
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_error(dir))?;
-    Ok((file, path))
+struct Segment {
+    /// The sequence number of its first message.
+    first: u64,
+    path: PathBuf,
+    bytes: u64,
 }
 
-/// Reads one segment: its messages, the bytes they take, and whether a torn or corrupt
-/// record follows them.
-fn read_segment(path: &Path, in_hand: &Gauge) -> Result<(Vec<Message>, u64, bool), SpoolError> {
-    let mut reader = BufReader::new(File::open(path).map_err(io_error(path))?);
-    let mut messages = Vec::new();
-    let mut valid = 0u64;
-    loop {
-        let mut header = [0u8; 8];
-        match reader.read_exact(&mut header) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                return Ok((messages, valid, false))
+impl Segment {
+    /// Creates the file of the segment that starts at sequence number `first`.
+    fn create(dir: &Path, first: u64) -> Result<(Segment, File), SpoolError> {
+        let path = dir.join(format!("{first:020}.spool"));
+        let file = durable::append(&path)?;
+        durable::sync_dir(dir)?;
+        let bytes = 0;
+        Ok((Segment { first, path, bytes }, file))
+    }
+
+    /// Reads the segment's messages, which take `bytes`; true when a torn or corrupt record
+    /// follows them.
+    fn read(
+        first: u64,
+        path: PathBuf,
+        in_hand: &Gauge,
+    ) -> Result<(Segment, Vec<Message>, bool), SpoolError> {
+        let mut reader = BufReader::new(File::open(&path).at(&path)?);
+        let (mut messages, mut bytes) = (Vec::new(), 0);
+        let torn = loop {
+            let mut header = [0u8; 8];
+            match reader.read_exact(&mut header) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break false,
+                Err(e) => return Err(FileError::new(&path, e).into()),
             }
-            Err(e) => return Err(io_error(path)(e)),
-        }
-        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-        let mut body = vec![0u8; len];
-        let complete = reader.read_exact(&mut body).is_ok();
-        match (complete && crc32fast::hash(&body) == crc)
-            .then(|| decode(&body, in_hand))
-            .flatten()
-        {
-            Some(message) => {
-                messages.push(message);
-                valid += 8 + len as u64;
+            let [len, crc] =
+                [&header[..4], &header[4..]].map(|h| u32::from_le_bytes([h[0], h[1], h[2], h[3]]));
+            let mut body = vec![0u8; len as usize];
+            let complete = reader.read_exact(&mut body).is_ok() && crc32fast::hash(&body) == crc;
+            match complete.then(|| decode(&body, in_hand)).flatten() {
+                Some(message) => messages.push(message),
+                None => break true,
             }
-            None => return Ok((messages, valid, true)),
-        }
+            bytes += 8 + u64::from(len);
+        };
+        Ok((Segment { first, path, bytes }, messages, torn))
+    }
+
+    /// Cuts the file to the records read.
+    fn truncate(&self) -> Result<(), SpoolError> {
+        let file = OpenOptions::new().write(true).open(&self.path);
+        let truncated = file.and_then(|f| f.set_len(self.bytes).and_then(|()| f.sync_all()));
+        Ok(truncated.at(&self.path)?)
     }
 }
 
@@ -147,15 +151,13 @@ pub struct Cursor {
 
 struct CursorState {
     prefix: Prefix<Spooled>,
-    /// (first sequence number, path, bytes) of each segment, oldest first.
-    segments: VecDeque<(u64, PathBuf, u64)>,
+    /// Oldest first; the last is the one being appended to.
+    segments: VecDeque<Segment>,
 }
 
 impl Cursor {
     fn lock(&self) -> MutexGuard<'_, CursorState> {
-        // A panic elsewhere while holding the lock leaves consistent state: every update is a
-        // single push, pop or sum.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        prefix::lock(&self.state)
     }
 
     pub fn complete(&self, tokens: impl IntoIterator<Item = Token<Spooled>>) {
@@ -163,9 +165,9 @@ impl Cursor {
         state.prefix.complete(tokens, |_| {});
         let front = state.prefix.front();
         // A segment can go once the next one starts at or before the committed prefix.
-        while state.segments.len() > 1 && state.segments[1].0 <= front {
-            if let Some((_, path, _)) = state.segments.pop_front() {
-                remove_segment(&path);
+        while state.segments.len() > 1 && state.segments[1].first <= front {
+            if let Some(segment) = state.segments.pop_front() {
+                remove(&segment.path);
             }
         }
         self.metrics.spool_bytes.set(state.bytes() as i64);
@@ -176,28 +178,64 @@ impl Cursor {
     pub fn close(&self) {
         let mut state = self.lock();
         if state.prefix.is_empty() {
-            state.segments.drain(..).for_each(|s| remove_segment(&s.1));
+            state.segments.drain(..).for_each(|s| remove(&s.path));
         }
     }
 }
 
 impl CursorState {
     fn bytes(&self) -> u64 {
-        self.segments.iter().map(|s| s.2).sum()
+        self.segments.iter().map(|s| s.bytes).sum()
     }
 }
 
-fn remove_segment(path: &Path) {
+fn remove(path: &Path) {
     if let Err(error) = fs::remove_file(path) {
         tracing::warn!(%error, path = %path.display(), "cannot delete a committed spool segment");
     }
+}
+
+/// The segments the last run left, their messages, and the next sequence number. Only the
+/// last segment may end in a torn record; it is cut off.
+fn load(dir: &Path, in_hand: &Gauge) -> Result<(VecDeque<Segment>, Vec<Message>, u64), SpoolError> {
+    let mut found: Vec<(u64, PathBuf)> = fs::read_dir(dir)
+        .at(dir)?
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let name = path.file_name()?.to_str()?;
+            Some((name.strip_suffix(".spool")?.parse().ok()?, path))
+        })
+        .collect();
+    found.sort();
+    let (mut segments, mut messages) = (VecDeque::new(), Vec::new());
+    let mut next = found.first().map_or(0, |f| f.0);
+    let last = found.len().saturating_sub(1);
+    for (i, (first, path)) in found.into_iter().enumerate() {
+        let (segment, read, torn) = Segment::read(first, path, in_hand)?;
+        let path = &segment.path;
+        if torn && i != last {
+            let index = read.len() as u64;
+            return Err(SpoolError::Corrupt {
+                path: path.clone(),
+                index,
+            });
+        }
+        if torn {
+            tracing::warn!(path = %path.display(), valid = segment.bytes, "cutting a torn record off the spool");
+            segment.truncate()?;
+        }
+        next = first + read.len() as u64;
+        segments.push_back(segment);
+        messages.extend(read);
+    }
+    Ok((segments, messages, next))
 }
 
 pub struct Spool {
     dir: PathBuf,
     max_bytes: u64,
     pub cursor: Arc<Cursor>,
-    /// The segment being appended to: always the last in the cursor's list.
+    /// The last segment's file.
     file: File,
     replay: Vec<Message>,
 }
@@ -205,57 +243,19 @@ pub struct Spool {
 impl Spool {
     /// Opens the directory and loads what the last run left, cutting off a torn tail.
     pub fn open(dir: &Path, max_bytes: u64, metrics: Arc<Metrics>) -> Result<Spool, SpoolError> {
-        fs::create_dir_all(dir).map_err(io_error(dir))?;
-        let mut paths: Vec<(u64, PathBuf)> = fs::read_dir(dir)
-            .map_err(io_error(dir))?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter_map(|path| {
-                let first = path
-                    .file_name()?
-                    .to_str()?
-                    .strip_suffix(".spool")?
-                    .parse()
-                    .ok()?;
-                Some((first, path))
-            })
-            .collect();
-        paths.sort();
-        let mut replay = Vec::new();
-        let mut segments = VecDeque::new();
-        let mut next = paths.first().map_or(0, |p| p.0);
-        let last = paths.len().saturating_sub(1);
-        for (i, (first, path)) in paths.into_iter().enumerate() {
-            let (messages, valid, torn) = read_segment(&path, &metrics.bytes_in_hand)?;
-            if torn && i != last {
-                return Err(SpoolError::Corrupt {
-                    path,
-                    index: messages.len() as u64,
-                });
-            }
-            if torn {
-                tracing::warn!(path = %path.display(), valid, "cutting a torn record off the spool");
-                let file = OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(io_error(&path))?;
-                file.set_len(valid).map_err(io_error(&path))?;
-                file.sync_all().map_err(io_error(&path))?;
-            }
-            next = first + messages.len() as u64;
-            segments.push_back((first, path, valid));
-            replay.extend(messages);
-        }
+        fs::create_dir_all(dir).at(dir)?;
+        let (mut segments, mut replay, next) = load(dir, &metrics.bytes_in_hand)?;
         let mut prefix = Prefix::starting_at(next - replay.len() as u64);
         for message in &mut replay {
             message.claim = Some(Claim::Spool(prefix.push(Spooled)));
         }
         // Appends go to a new segment: the last one may end where a torn record was cut off.
         // An empty last segment has the new one's name, and is reopened as it.
-        if segments.back().is_some_and(|s| s.2 == 0) {
+        if segments.back().is_some_and(|s| s.bytes == 0) {
             segments.pop_back();
         }
-        let (file, path) = create_segment(dir, next)?;
-        segments.push_back((next, path, 0));
+        let (segment, file) = Segment::create(dir, next)?;
+        segments.push_back(segment);
         let state = CursorState { prefix, segments };
         metrics.spool_bytes.set(state.bytes() as i64);
         if !replay.is_empty() {
@@ -276,25 +276,25 @@ impl Spool {
     /// Appends and fsyncs a group of messages; returns their tokens (spool sequence numbers).
     fn append(&mut self, group: &[Message]) -> Result<Vec<Token<Spooled>>, SpoolError> {
         let mut buffer = Vec::new();
-        for message in group {
-            encode(message, &mut buffer);
-        }
+        group
+            .iter()
+            .for_each(|message| encode(message, &mut buffer));
         let cursor = self.cursor.clone();
         let mut state = cursor.lock();
         if state
             .segments
             .back()
-            .is_some_and(|s| s.2 >= segment_bytes(self.max_bytes))
+            .is_some_and(|s| s.bytes >= segment_bytes(self.max_bytes))
         {
             self.new_segment(&mut state)?;
         }
-        let bytes = buffer.len() as u64;
         let Some(segment) = state.segments.back_mut() else {
-            return Err(io_error(&self.dir)(io::Error::other("no open segment")));
+            let error = io::Error::other("no open segment");
+            return Err(FileError::new(&self.dir, error).into());
         };
-        self.file.write_all(&buffer).map_err(io_error(&segment.1))?;
-        self.file.sync_data().map_err(io_error(&segment.1))?;
-        segment.2 += bytes;
+        self.file.write_all(&buffer).at(&segment.path)?;
+        self.file.sync_data().at(&segment.path)?;
+        segment.bytes += buffer.len() as u64;
         let tokens = group.iter().map(|_| state.prefix.push(Spooled)).collect();
         cursor.metrics.spool_bytes.set(state.bytes() as i64);
         Ok(tokens)
@@ -302,9 +302,8 @@ impl Spool {
 
     /// Starts the segment that the next sequence number goes to.
     fn new_segment(&mut self, state: &mut CursorState) -> Result<(), SpoolError> {
-        let next = state.prefix.end();
-        let (file, path) = create_segment(&self.dir, next)?;
-        state.segments.push_back((next, path, 0));
+        let (segment, file) = Segment::create(&self.dir, state.prefix.end())?;
+        state.segments.push_back(segment);
         self.file = file;
         Ok(())
     }
@@ -315,7 +314,7 @@ impl Spool {
         {
             let cursor = self.cursor.clone();
             let mut state = cursor.lock();
-            if !state.prefix.is_empty() || state.segments.back().is_none_or(|s| s.2 == 0) {
+            if !state.prefix.is_empty() || state.segments.back().is_none_or(|s| s.bytes == 0) {
                 return Ok(());
             }
             self.new_segment(&mut state)?;
@@ -357,10 +356,7 @@ impl Spool {
                 return Ok(());
             }
             let tokens = tokio::task::block_in_place(|| self.append(&group))?;
-            acker.complete(group.iter().filter_map(|m| match m.claim {
-                Some(Claim::Ack(token)) => Some(token),
-                _ => None,
-            }));
+            acker.complete(group.iter().filter_map(|m| m.claim?.ack()));
             for (mut message, token) in group.drain(..).zip(tokens) {
                 message.claim = Some(Claim::Spool(token));
                 if !router.send(message).await {
@@ -393,10 +389,7 @@ mod tests {
     fn spooled(messages: &[Message]) -> Vec<Token<Spooled>> {
         messages
             .iter()
-            .map(|m| match m.claim {
-                Some(Claim::Spool(token)) => token,
-                _ => panic!("not spooled"),
-            })
+            .map(|m| m.claim.and_then(Claim::spool).expect("spooled"))
             .collect()
     }
 
