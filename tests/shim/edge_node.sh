@@ -73,7 +73,8 @@ CREATE TABLE public.published (kind text, cause text, device text, metric text, 
 SQL
 # check_stored LABEL FILTER: the site's readings are exactly the distinct readings of the
 # node's log that FILTER (SQL over public.published) selects: each once, with its value, in one
-# series per device and metric, of the edge node as asset and the device as sensor.
+# series per device and metric, of the edge node as asset and as sensor the device followed by
+# the folders of the metric's name (Inverter/ActivePower of device inv-1: sensor inv-1/Inverter).
 check_stored() {
   local published stored once mixed split
   q -c "TRUNCATE public.published" -c "\\copy public.published FROM '$WORK/readings.tsv'"
@@ -84,7 +85,9 @@ CREATE OR REPLACE VIEW public.matched AS
   SELECT pub.*, st.series_id FROM pub LEFT JOIN (
       SELECT s.series_id, s.asset_id, s.sensor_id, r.time, r.value FROM telemetry.readings r
         JOIN telemetry.series s USING (series_id) WHERE s.site_id = :'site') st
-    ON st.asset_id = :'node' AND st.sensor_id = pub.device AND st.time = pub.time
+    ON st.asset_id = :'node' AND st.time = pub.time
+   AND st.sensor_id = pg_catalog.concat_ws('/', nullif(pub.device, ''),
+                                           nullif(pg_catalog.regexp_replace(pub.metric, '/[^/]*$', ''), pub.metric))
    AND abs(st.value - pub.value) <= 1e-9 * greatest(1, abs(pub.value));
 SELECT (SELECT count(*) FROM (SELECT DISTINCT device, metric, time, value FROM public.matched) p),
        (SELECT count(*) FROM telemetry.readings r JOIN telemetry.series s USING (series_id)
