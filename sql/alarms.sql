@@ -332,3 +332,43 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION telemetry.enable_alarm_rule(text, boolean) IS
   'enable_alarm_rule(name, enabled => true): enable a rule, or disable it (enabled => false; it is then not evaluated, and its alarms stay as they are). For telemetry_admin.';
+
+-- Delivery. The shim (a login granted telemetry_publisher) takes what the outbox holds,
+-- critical first, publishes each with QoS 1 and confirms what the broker acknowledged.
+-- SECURITY DEFINER: the publisher reads and empties the outbox through these two and nothing
+-- else, so it can neither read other data nor write an alarm.
+CREATE FUNCTION telemetry.alarm_outbox_pending(max_events integer DEFAULT 100, after_event bigint DEFAULT 0)
+RETURNS TABLE (event_id bigint, site_id text, severity text, payload jsonb)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT o.event_id, s.site_id, coalesce(e.severity, 'info'),
+         pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+           'event_id', e.event_id, 'time', e.time, 'kind', e.kind, 'from', e.from_status, 'to', e.to_status,
+           'severity', e.severity, 'value', e.value, 'unit', m.unit, 'rule_id', e.rule_id, 'rule', r.name,
+           'series_id', e.series_id, 'site_id', s.site_id, 'asset_id', s.asset_id,
+           'sensor_id', nullif(s.sensor_id, ''), 'metric', s.metric, 'actor', e.actor, 'note', e.note,
+           'level', e.level, 'target', e.target, 'method', e.method,
+           'cause', r.cause, 'consequence', r.consequence, 'action', r.action))
+    FROM telemetry.alarm_outbox o
+    JOIN telemetry.alarm_events e ON e.event_id = o.event_id AND e.time = o.time
+    JOIN telemetry.series s ON s.series_id = e.series_id
+    LEFT JOIN telemetry.alarm_rules r ON r.rule_id = e.rule_id
+    LEFT JOIN telemetry.metric_rules m ON m.metric = s.metric
+   WHERE o.event_id > after_event
+   ORDER BY o.severity = 'critical' DESC, o.event_id
+   LIMIT max_events
+$$;
+COMMENT ON FUNCTION telemetry.alarm_outbox_pending(integer, bigint) IS
+  'alarm_outbox_pending(max_events => 100, after_event => 0): the alarm events not yet confirmed as published, critical ones first, then in event order: event_id, site_id and severity (for the topic) and the message as JSON (event_id, time, kind, from, to, severity, value, unit, rule, site, asset, sensor, metric, actor, note, escalation level, target, method, cause, consequence, action). after_event skips those already in flight. For telemetry_publisher.';
+
+CREATE FUNCTION telemetry.alarm_outbox_confirm(event_ids bigint[])
+RETURNS integer
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  WITH gone AS (DELETE FROM telemetry.alarm_outbox o WHERE o.event_id = ANY(event_ids) RETURNING 1)
+  SELECT pg_catalog.count(*)::integer FROM gone
+$$;
+COMMENT ON FUNCTION telemetry.alarm_outbox_confirm(bigint[]) IS
+  'alarm_outbox_confirm(event_ids): the broker acknowledged these events (QoS 1 PUBACK): take them out of the outbox; returns how many were there. For telemetry_publisher.';

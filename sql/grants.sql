@@ -4,6 +4,7 @@
 --   telemetry_writer    ingests, through the entry points and the inbox only.
 --   telemetry_admin     edits the registries and rules, and reads.
 --   telemetry_operator  acts on alarms (acknowledge, shelve, unshelve, out of service) and reads.
+--   telemetry_publisher delivers alarms: reads and empties the outbox, through two functions.
 --   telemetry_pipeline  owns the ingest entry points, which run as it (SECURITY DEFINER). It can
 --                       log in nowhere and is granted to no one: it holds the table rights the
 --                       writer must not have, and no more than the pipeline needs.
@@ -11,7 +12,7 @@ DO $$
 DECLARE r text;
 BEGIN
   FOREACH r IN ARRAY ARRAY['telemetry_reader', 'telemetry_writer', 'telemetry_admin', 'telemetry_operator',
-                           'telemetry_pipeline'] LOOP
+                           'telemetry_publisher', 'telemetry_pipeline'] LOOP
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r) THEN
       EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
     END IF;
@@ -20,7 +21,7 @@ END $$;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA telemetry FROM PUBLIC;
 GRANT USAGE ON SCHEMA telemetry TO telemetry_reader, telemetry_writer, telemetry_admin, telemetry_operator,
-  telemetry_pipeline;
+  telemetry_publisher, telemetry_pipeline;
 
 -- Reader: the data, its context and the registries (the SQL functions read those).
 GRANT SELECT ON telemetry.units, telemetry.unit_aliases, telemetry.metric_rules, telemetry.metric_aliases,
@@ -63,7 +64,7 @@ GRANT SELECT ON telemetry.dead_letters TO telemetry_pipeline;
 GRANT SELECT ON telemetry.alarm_rules, telemetry.escalation_levels TO telemetry_pipeline;
 GRANT SELECT, INSERT, UPDATE ON telemetry.alarm_states TO telemetry_pipeline;
 GRANT SELECT, INSERT ON telemetry.alarm_events TO telemetry_pipeline;
-GRANT INSERT ON telemetry.alarm_outbox TO telemetry_pipeline;
+GRANT SELECT, INSERT, DELETE ON telemetry.alarm_outbox TO telemetry_pipeline;
 GRANT USAGE ON SEQUENCE telemetry.alarm_events_event_id_seq TO telemetry_pipeline;
 GRANT SELECT, INSERT, UPDATE, DELETE ON telemetry.recent_events TO telemetry_pipeline;
 GRANT USAGE ON SEQUENCE telemetry.series_series_id_seq, telemetry.dead_letters_dead_letter_id_seq,
@@ -107,6 +108,11 @@ GRANT EXECUTE ON FUNCTION telemetry.acknowledge(bigint, integer, text),
   telemetry.set_out_of_service(bigint, integer, boolean, text) TO telemetry_operator;
 GRANT EXECUTE ON FUNCTION telemetry.run_maintenance() TO telemetry_admin;
 REVOKE ALL ON FUNCTION telemetry.alarm_rule_check() FROM PUBLIC;
+ALTER FUNCTION telemetry.alarm_outbox_pending(integer, bigint) OWNER TO telemetry_pipeline;
+ALTER FUNCTION telemetry.alarm_outbox_confirm(bigint[]) OWNER TO telemetry_pipeline;
+REVOKE ALL ON FUNCTION telemetry.alarm_outbox_pending(integer, bigint), telemetry.alarm_outbox_confirm(bigint[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION telemetry.alarm_outbox_pending(integer, bigint), telemetry.alarm_outbox_confirm(bigint[])
+  TO telemetry_publisher;
 REVOKE ALL ON FUNCTION telemetry.add_alarm_rule(text, text, text, double precision, text, text, text, text, integer,
   interval, double precision, double precision, double precision, interval, integer, interval, integer, interval,
   interval, integer, integer, double precision, smallint, text[], text, text, text),

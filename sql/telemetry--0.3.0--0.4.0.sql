@@ -779,24 +779,57 @@ END $$;
 COMMENT ON FUNCTION telemetry.enable_alarm_rule(text, boolean) IS
   'enable_alarm_rule(name, enabled => true): enable a rule, or disable it (enabled => false; it is then not evaluated, and its alarms stay as they are). For telemetry_admin.';
 
+-- Delivery. The shim (a login granted telemetry_publisher) takes what the outbox holds,
+-- critical first, publishes each with QoS 1 and confirms what the broker acknowledged.
+-- SECURITY DEFINER: the publisher reads and empties the outbox through these two and nothing
+-- else, so it can neither read other data nor write an alarm.
+CREATE FUNCTION telemetry.alarm_outbox_pending(max_events integer DEFAULT 100, after_event bigint DEFAULT 0)
+RETURNS TABLE (event_id bigint, site_id text, severity text, payload jsonb)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT o.event_id, s.site_id, coalesce(e.severity, 'info'),
+         pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+           'event_id', e.event_id, 'time', e.time, 'kind', e.kind, 'from', e.from_status, 'to', e.to_status,
+           'severity', e.severity, 'value', e.value, 'unit', m.unit, 'rule_id', e.rule_id, 'rule', r.name,
+           'series_id', e.series_id, 'site_id', s.site_id, 'asset_id', s.asset_id,
+           'sensor_id', nullif(s.sensor_id, ''), 'metric', s.metric, 'actor', e.actor, 'note', e.note,
+           'level', e.level, 'target', e.target, 'method', e.method,
+           'cause', r.cause, 'consequence', r.consequence, 'action', r.action))
+    FROM telemetry.alarm_outbox o
+    JOIN telemetry.alarm_events e ON e.event_id = o.event_id AND e.time = o.time
+    JOIN telemetry.series s ON s.series_id = e.series_id
+    LEFT JOIN telemetry.alarm_rules r ON r.rule_id = e.rule_id
+    LEFT JOIN telemetry.metric_rules m ON m.metric = s.metric
+   WHERE o.event_id > after_event
+   ORDER BY o.severity = 'critical' DESC, o.event_id
+   LIMIT max_events
+$$;
+COMMENT ON FUNCTION telemetry.alarm_outbox_pending(integer, bigint) IS
+  'alarm_outbox_pending(max_events => 100, after_event => 0): the alarm events not yet confirmed as published, critical ones first, then in event order: event_id, site_id and severity (for the topic) and the message as JSON (event_id, time, kind, from, to, severity, value, unit, rule, site, asset, sensor, metric, actor, note, escalation level, target, method, cause, consequence, action). after_event skips those already in flight. For telemetry_publisher.';
+
+CREATE FUNCTION telemetry.alarm_outbox_confirm(event_ids bigint[])
+RETURNS integer
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  WITH gone AS (DELETE FROM telemetry.alarm_outbox o WHERE o.event_id = ANY(event_ids) RETURNING 1)
+  SELECT pg_catalog.count(*)::integer FROM gone
+$$;
+COMMENT ON FUNCTION telemetry.alarm_outbox_confirm(bigint[]) IS
+  'alarm_outbox_confirm(event_ids): the broker acknowledged these events (QoS 1 PUBACK): take them out of the outbox; returns how many were there. For telemetry_publisher.';
+
 -- Grants (as in sql/grants.sql).
 DO $$
+DECLARE r text;
 BEGIN
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'telemetry_operator') THEN
-    CREATE ROLE telemetry_operator NOLOGIN;
-  END IF;
+  FOREACH r IN ARRAY ARRAY['telemetry_operator', 'telemetry_publisher'] LOOP
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+      EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+    END IF;
+  END LOOP;
 END $$;
-GRANT USAGE ON SCHEMA telemetry TO telemetry_operator;
-GRANT SELECT ON telemetry.alarm_rules, telemetry.alarm_states, telemetry.alarm_events, telemetry.escalation_levels,
-  telemetry.active_alarms, telemetry.standing_alarms, telemetry.escalations_due TO telemetry_reader;
-GRANT telemetry_reader TO telemetry_operator;
-GRANT INSERT, UPDATE, DELETE ON telemetry.alarm_rules, telemetry.escalation_levels TO telemetry_admin;
-GRANT USAGE ON SEQUENCE telemetry.alarm_rules_rule_id_seq TO telemetry_admin;
-GRANT SELECT ON telemetry.alarm_rules, telemetry.escalation_levels TO telemetry_pipeline;
-GRANT SELECT, INSERT, UPDATE ON telemetry.alarm_states TO telemetry_pipeline;
-GRANT SELECT, INSERT ON telemetry.alarm_events TO telemetry_pipeline;
-GRANT INSERT ON telemetry.alarm_outbox TO telemetry_pipeline;
-GRANT USAGE ON SEQUENCE telemetry.alarm_events_event_id_seq TO telemetry_pipeline;
+GRANT USAGE ON SCHEMA telemetry TO telemetry_operator, telemetry_publisher;
 DO $$
 DECLARE f text;
 BEGIN
@@ -810,11 +843,30 @@ BEGIN
     EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
   END LOOP;
 END $$;
+GRANT SELECT ON telemetry.readings, telemetry.series, telemetry.sites, telemetry.assets, telemetry.dead_letters,
+  telemetry.dead_letter_messages, telemetry.ingest_batches, telemetry.ingest_stats, telemetry.sparkplug_metrics,
+  telemetry.metric_registrations, telemetry.metrics_to_review, telemetry.alarm_rules, telemetry.alarm_states,
+  telemetry.alarm_events, telemetry.escalation_levels, telemetry.active_alarms, telemetry.standing_alarms,
+  telemetry.escalations_due
+  TO telemetry_reader;
+GRANT telemetry_reader TO telemetry_operator;
+GRANT INSERT, UPDATE, DELETE ON telemetry.alarm_rules, telemetry.escalation_levels TO telemetry_admin;
+GRANT USAGE ON SEQUENCE telemetry.alarm_rules_rule_id_seq TO telemetry_admin;
+GRANT SELECT ON telemetry.alarm_rules, telemetry.escalation_levels TO telemetry_pipeline;
+GRANT SELECT, INSERT, UPDATE ON telemetry.alarm_states TO telemetry_pipeline;
+GRANT SELECT, INSERT ON telemetry.alarm_events TO telemetry_pipeline;
+GRANT SELECT, INSERT, DELETE ON telemetry.alarm_outbox TO telemetry_pipeline;
+GRANT USAGE ON SEQUENCE telemetry.alarm_events_event_id_seq TO telemetry_pipeline;
 GRANT EXECUTE ON FUNCTION telemetry.acknowledge(bigint, integer, text),
   telemetry.shelve(bigint, integer, timestamptz, text), telemetry.unshelve(bigint, integer, text),
   telemetry.set_out_of_service(bigint, integer, boolean, text) TO telemetry_operator;
 GRANT EXECUTE ON FUNCTION telemetry.run_maintenance() TO telemetry_admin;
 REVOKE ALL ON FUNCTION telemetry.alarm_rule_check() FROM PUBLIC;
+ALTER FUNCTION telemetry.alarm_outbox_pending(integer, bigint) OWNER TO telemetry_pipeline;
+ALTER FUNCTION telemetry.alarm_outbox_confirm(bigint[]) OWNER TO telemetry_pipeline;
+REVOKE ALL ON FUNCTION telemetry.alarm_outbox_pending(integer, bigint), telemetry.alarm_outbox_confirm(bigint[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION telemetry.alarm_outbox_pending(integer, bigint), telemetry.alarm_outbox_confirm(bigint[])
+  TO telemetry_publisher;
 REVOKE ALL ON FUNCTION telemetry.add_alarm_rule(text, text, text, double precision, text, text, text, text, integer,
   interval, double precision, double precision, double precision, interval, integer, interval, integer, interval,
   interval, integer, integer, double precision, smallint, text[], text, text, text),
