@@ -72,6 +72,9 @@ psql_q -d postgres -c "CREATE DATABASE concurrency"
 psql_q -d concurrency -c "CREATE EXTENSION telemetry CASCADE"
 "$ROOT/tests/ingest/concurrency.sh" "$TEST_PORT" concurrency || failures+=("concurrent ingest")
 
+step "The maintenance background worker (tests/alarms/worker.sh)"
+"$ROOT/tests/alarms/worker.sh" $((TEST_PORT + 7)) || failures+=("maintenance worker")
+
 step "pg_dump and pg_restore keep the user's rows"
 # A DBA's own unit, alias, site and readings survive a dump and a restore into a new database;
 # the shipped rows come back once, from CREATE EXTENSION, not twice.

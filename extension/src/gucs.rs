@@ -26,6 +26,9 @@ static DEAD_LETTER_MAX_TOPIC: GucSetting<i32> = GucSetting::<i32>::new(1024);
 static MAX_READINGS_PER_MESSAGE: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 static UNKNOWN_METRICS: GucSetting<UnknownMetrics> =
     GucSetting::<UnknownMetrics>::new(UnknownMetrics::Register);
+static MAINTENANCE_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(10);
+static MAINTENANCE_DATABASE: GucSetting<Option<std::ffi::CString>> =
+    GucSetting::<Option<std::ffi::CString>>::new(Some(c"postgres"));
 /// Bounds what a publisher of made-up names can add before a DBA looks.
 static MAX_PENDING_METRICS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 
@@ -192,6 +195,24 @@ pub fn init() {
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(
+        c"telemetry.maintenance_interval",
+        c"How often the background worker runs telemetry.run_maintenance() (0: it does not).",
+        c"Stale and flat-line alarms, delays, shelving expiry, re-alarm and escalation are decided by time; this is how late they may be at most. The worker runs only when the library is in shared_preload_libraries.",
+        &MAINTENANCE_INTERVAL,
+        0,
+        86_400,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_string_guc(
+        c"telemetry.maintenance_database",
+        c"The database the background worker runs telemetry.run_maintenance() in.",
+        c"Set in postgresql.conf; a database without the extension is skipped.",
+        &MAINTENANCE_DATABASE,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
         c"telemetry.dead_letter_max_topic",
         c"How much of a topic a dead letter keeps.",
         c"telemetry.dead_letter_messages.topic_bytes always records the full length.",
@@ -222,6 +243,19 @@ pub fn new_metrics_allowed(pending: usize) -> Option<usize> {
                 .saturating_sub(pending),
         ),
     }
+}
+
+/// The background worker's period; `None` when it is off.
+pub fn maintenance_interval() -> Option<std::time::Duration> {
+    let s = MAINTENANCE_INTERVAL.get();
+    (s > 0).then(|| std::time::Duration::from_secs(s.unsigned_abs().into()))
+}
+
+pub fn maintenance_database() -> String {
+    MAINTENANCE_DATABASE
+        .get()
+        .map(|c| c.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "postgres".into())
 }
 
 pub fn max_payload_bytes() -> usize {

@@ -140,6 +140,7 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     registry::init();
     inbox::init();
+    alarms::worker::register();
 }
 
 #[cfg(test)]

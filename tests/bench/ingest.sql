@@ -1,6 +1,8 @@
 -- Benchmark: the ingest pipeline from raw JSON payloads against binary COPY of the same
--- readings, already decoded, into a bare hypertable with the same unique index. Same run, same
--- 1,000,000 readings over 10,000 series (override with -v readings=N -v series=N).
+-- readings, already decoded, into a bare hypertable with the same unique index; and the
+-- pipeline with alarm rules (one per metric, so every one of the series is watched) against
+-- the pipeline without. Same run, same 1,000,000 readings over 10,000 series (override with
+-- -v readings=N -v series=N).
 \set ON_ERROR_STOP 1
 \if :{?readings}
 \else
@@ -143,8 +145,14 @@ END $$;
 -- Series stay registered between runs, as in a running plant, where a series is new once in
 -- its life: all of them are registered here, untimed, by one batch through the inbox.
 CREATE FUNCTION bench_ingest.reset() RETURNS void LANGUAGE sql AS $$
-  TRUNCATE telemetry.readings, telemetry.dead_letters, telemetry.dead_letter_messages, telemetry.ingest_batches;
+  TRUNCATE telemetry.readings, telemetry.dead_letters, telemetry.dead_letter_messages, telemetry.ingest_batches,
+    telemetry.alarm_states, telemetry.alarm_events, telemetry.alarm_outbox;
 $$;
+-- One high limit per metric, above every value, so each reading is evaluated against a rule
+-- and changes its state, as in a healthy plant; enabled only for the runs with alarms.
+SELECT count(telemetry.add_alarm_rule(metric || ' high', 'high', 'high', limit_value => 1e6, metric => metric))
+  FROM (SELECT DISTINCT metric FROM bench_ingest.decoded) m;
+UPDATE telemetry.alarm_rules SET enabled = false;
 INSERT INTO telemetry.inbox (topic, payload) SELECT topic, payload FROM bench_ingest.raw_single WHERE n <= :series;
 SELECT count(*) AS registered FROM telemetry.series \gset
 \if `test :registered -eq :series && echo 1 || echo 0`
@@ -170,13 +178,26 @@ BEGIN
     CALL bench_ingest.pipeline('bench_ingest.raw_multi', multi_batch, 1, ms);
     PERFORM bench_ingest.check(readings);
     INSERT INTO bench_ingest.times VALUES (r, 'multi', ms);
+    UPDATE telemetry.alarm_rules SET enabled = true;
+    COMMIT;
+    ms := NULL;
+    CALL bench_ingest.pipeline('bench_ingest.raw_single', single_batch, 1, ms);
+    PERFORM bench_ingest.check(readings);
+    INSERT INTO bench_ingest.times VALUES (r, 'single_alarms', ms);
+    ms := NULL;
+    CALL bench_ingest.pipeline('bench_ingest.raw_multi', multi_batch, 1, ms);
+    PERFORM bench_ingest.check(readings);
+    INSERT INTO bench_ingest.times VALUES (r, 'multi_alarms', ms);
+    UPDATE telemetry.alarm_rules SET enabled = false;
     COMMIT;
   END LOOP;
 END $$;
 -- The last round leaves the readings of the 20-per-message run for the storage figures.
 CALL bench_ingest.rounds(:runs, :readings, :multi_batch, :single_batch);
 SELECT min(ms) FILTER (WHERE what = 'copy') AS copy_ms, min(ms) FILTER (WHERE what = 'multi') AS multi_ms,
-       min(ms) FILTER (WHERE what = 'single') AS single_ms FROM bench_ingest.times \gset
+       min(ms) FILTER (WHERE what = 'single') AS single_ms, min(ms) FILTER (WHERE what = 'multi_alarms') AS multi_alarms_ms,
+       min(ms) FILTER (WHERE what = 'single_alarms') AS single_alarms_ms,
+       (SELECT count(*) FROM telemetry.alarm_states) AS alarm_states FROM bench_ingest.times \gset
 -- Storage, with telemetry.readings full: bytes per reading, in the heap and with the indexes.
 INSERT INTO bench_ingest.sensor_readings (reading_id, site_id, asset_id, sensor_id, timestamp, metric_name, value, unit, quality)
 SELECT gen_random_uuid(), site_id, asset_id, '', time, metric, value, 'kW', 'GOOD' FROM bench_ingest.decoded;
@@ -204,6 +225,12 @@ SELECT name, round(:readings / (ms / 1000)) AS readings_per_s, round((:copy_ms /
   FROM (VALUES ('binary COPY, decoded rows (baseline)', :copy_ms::float8, ''),
                ('pipeline, 20 readings per message', :multi_ms::float8, '>= 0.6'),
                ('pipeline, 1 reading per message', :single_ms::float8, '>= 0.4')) AS r (name, ms, target);
+\echo
+\echo 'Alarm rules: one per metric, every series watched (' :alarm_states 'alarm states); the pipeline with them against the pipeline without, in the same rounds'
+SELECT name, round(:readings / (ms / 1000)) AS readings_per_s, round((base / ms)::numeric, 2) AS ratio_to_no_rules,
+       round((100 * (ms - base) / base)::numeric, 1) AS overhead_percent, '<= 15' AS target
+  FROM (VALUES ('pipeline with alarm rules, 20 readings per message', :multi_alarms_ms::float8, :multi_ms::float8),
+               ('pipeline with alarm rules, 1 reading per message', :single_alarms_ms::float8, :single_ms::float8)) AS r (name, ms, base);
 \echo
 \echo 'Rows stored, and bytes on disk per reading'
 SELECT :ours_rows AS telemetry_readings_rows, :seed_rows AS seed_000_sensor_readings_rows;
