@@ -58,6 +58,8 @@ COMMENT ON FUNCTION telemetry.clean_row() IS
 -- Alarms (sql/alarms.sql).
 COMMENT ON FUNCTION telemetry.alarm_rule_check() IS
   'Trigger function of telemetry.alarm_rules: refuses a rule its kind cannot use (a missing limit, a parameter of another kind, both deadbands, a negative delay, an unknown kind, severity or suppressed kind) with 22023, naming the column.';
+COMMENT ON FUNCTION telemetry.alarm_trigger() IS
+  'Trigger function (AFTER INSERT OR UPDATE, FOR EACH ROW) for a table of your own: evaluates the alarm rules on its rows as the pipeline does on readings, registering series on first sight. Arguments, key=value: site=S or site_column=col, asset=A or asset_column=col, optionally sensor=X or sensor_column=col; the values as column=metric for each column (wide) or metric_column=col and value_column=col (narrow), in the metric''s canonical unit; time_column=col (required); optionally source_quality_column=col (0 good, 1 uncertain, 2 bad). Runs as telemetry_pipeline; for telemetry_admin to attach.';
 COMMENT ON FUNCTION telemetry.acknowledge(bigint, integer, text) IS
   'acknowledge(rule_id, series_id, note => NULL): acknowledge an alarm (telemetry.active_alarms lists them) and record who (session_user), when and why; returns its status after: acknowledged if still active, normal if it had cleared. An alarm with nothing to acknowledge, or not in service, is refused (55000). For telemetry_operator.';
 COMMENT ON FUNCTION telemetry.shelve(bigint, integer, timestamptz, text) IS

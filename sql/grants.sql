@@ -108,6 +108,12 @@ GRANT EXECUTE ON FUNCTION telemetry.acknowledge(bigint, integer, text),
   telemetry.set_out_of_service(bigint, integer, boolean, text) TO telemetry_operator;
 GRANT EXECUTE ON FUNCTION telemetry.run_maintenance() TO telemetry_admin;
 REVOKE ALL ON FUNCTION telemetry.alarm_rule_check() FROM PUBLIC;
+-- A DBA attaches telemetry.alarm_trigger() to a table of their own; it runs as the pipeline,
+-- so that whoever writes that table need not hold rights on the alarm tables.
+ALTER FUNCTION telemetry.alarm_trigger() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION telemetry.alarm_trigger() OWNER TO telemetry_pipeline;
+REVOKE ALL ON FUNCTION telemetry.alarm_trigger() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION telemetry.alarm_trigger() TO telemetry_admin;
 ALTER FUNCTION telemetry.alarm_outbox_pending(integer, bigint) OWNER TO telemetry_pipeline;
 ALTER FUNCTION telemetry.alarm_outbox_confirm(bigint[]) OWNER TO telemetry_pipeline;
 REVOKE ALL ON FUNCTION telemetry.alarm_outbox_pending(integer, bigint), telemetry.alarm_outbox_confirm(bigint[]) FROM PUBLIC;

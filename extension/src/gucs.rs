@@ -207,9 +207,9 @@ pub fn init() {
     GucRegistry::define_string_guc(
         c"telemetry.maintenance_database",
         c"The database the background worker runs telemetry.run_maintenance() in.",
-        c"Set in postgresql.conf; a database without the extension is skipped.",
+        c"Set in postgresql.conf; read when the worker starts (a restart of the server changes it). A database without the extension is skipped.",
         &MAINTENANCE_DATABASE,
-        GucContext::Postmaster,
+        GucContext::Sighup,
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(

@@ -126,7 +126,8 @@ extension_sql_file!(
         "alarms",
         replay::replay_dead_letters,
         alarms::acknowledge,
-        alarms::maintenance::run_maintenance
+        alarms::maintenance::run_maintenance,
+        alarms::trigger::alarm_trigger
     ]
 );
 extension_sql_file!(

@@ -130,6 +130,19 @@ SELECT telemetry.change_alarm_rule('discharge high', '{"colour": "red"}');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT telemetry.enable_alarm_rule('discharge high', false);
 
+-- A table of the DBA's own (seed 002's ESP readings, wide), watched by the same rules.
+CREATE TABLE public.esp (well text, ts timestamptz, discharge_kpa float8, intake_kpa real);
+CREATE TRIGGER alarms AFTER INSERT ON public.esp FOR EACH ROW EXECUTE FUNCTION
+  telemetry.alarm_trigger('site=al-1', 'asset_column=well', 'time_column=ts', 'discharge_kpa=discharge_pressure', 'intake_kpa=intake_pressure');
+SELECT telemetry.enable_alarm_rule('discharge high', true);
+INSERT INTO public.esp VALUES ('well-9', '2025-06-01 12:00:00+00', 1200, 80), ('well-9', '2025-06-01 12:00:10+00', 1250, 80),
+  ('well-9', '2025-06-01 12:00:40+00', 1250, 80);
+SELECT s, asset_id, rule, kind, to_status FROM ev WHERE asset_id = 'well-9' ORDER BY event_id;
+CREATE TRIGGER broken AFTER INSERT ON public.esp FOR EACH ROW EXECUTE FUNCTION telemetry.alarm_trigger('site=al-1');
+INSERT INTO public.esp VALUES ('well-9', '2025-06-01 12:00:50+00', 1250, 80);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DROP TABLE public.esp;
+
 -- Leave no rules behind for the suites that follow.
 DELETE FROM telemetry.alarm_rules;
 DELETE FROM telemetry.escalation_levels;

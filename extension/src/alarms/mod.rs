@@ -8,6 +8,7 @@ pub mod performance;
 pub mod rules;
 pub mod states;
 pub mod suppression;
+pub mod trigger;
 pub mod worker;
 
 use pgrx::prelude::*;

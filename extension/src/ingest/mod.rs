@@ -32,7 +32,9 @@ use crate::errors::{internal, raise, Class};
 use crate::gucs;
 use crate::registry::{self, Registry};
 use crate::time::{timestamp, transaction_start};
+pub(crate) use alarms::evaluate as evaluate_alarms;
 use births::Stored;
+pub(crate) use series::series_of;
 
 thread_local! {
     static SCHEMA_CURRENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };

@@ -31,6 +31,7 @@ pub mod scope;
 pub mod state;
 #[cfg(test)]
 mod tests;
+pub mod trigger_args;
 
 pub use actions::{act, set_suppressed, Action, ActionError};
 pub use escalation::{escalate, validate_levels, EscalationLevel, LevelError};
