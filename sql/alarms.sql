@@ -104,8 +104,12 @@ CREATE TABLE telemetry.alarm_states (
     PRIMARY KEY (rule_id, series_id)
 );
 CREATE INDEX ON telemetry.alarm_states (status) WHERE status <> 'normal';
+-- Sessions cache which (rule, series) have a row; rows are only added and removed in bulk.
+CREATE TRIGGER registry_changed AFTER INSERT OR DELETE OR TRUNCATE ON telemetry.alarm_states
+  FOR EACH STATEMENT EXECUTE FUNCTION telemetry.registry_changed();
+COMMENT ON TRIGGER registry_changed ON telemetry.alarm_states IS 'Tells every session that the set of alarm states changed: each caches which (rule, series) have one.';
 COMMENT ON TABLE telemetry.alarm_states IS
-  'The state of each rule on each series it has seen, ISA-18.2: normal, unacknowledged, acknowledged, returned_unacknowledged, or the modes shelved, suppressed, out_of_service. Written only by the pipeline, the maintenance run and the operator functions.';
+  'The state of each rule on each series where it has had a transition (a series without a row is normal), ISA-18.2: normal, unacknowledged, acknowledged, returned_unacknowledged, or the modes shelved, suppressed, out_of_service. Written only by the pipeline, the maintenance run and the operator functions.';
 COMMENT ON COLUMN telemetry.alarm_states.status IS 'What an operator sees: the mode if any (out_of_service, then shelved, then suppressed), else the alarm state.';
 COMMENT ON COLUMN telemetry.alarm_states.condition_active IS 'The abnormal condition holds (after deadband, delays and the suppression window), annunciated or not.';
 COMMENT ON COLUMN telemetry.alarm_states.rule_id IS 'The rule.';

@@ -105,6 +105,7 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
         }
     });
     GENERATION.with(|g| g.set(g.get() + 1));
+    crate::alarms::states::invalidate(relid);
 }
 
 /// The current registry, loading it if needed.

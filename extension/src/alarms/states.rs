@@ -11,10 +11,73 @@ use rustc_hash::FxHashMap;
 use telemetry_core::alarms::anomaly::Stats;
 use telemetry_core::alarms::{AlarmState, Event, Severity};
 
+use crate::errors::internal;
 use crate::time::{timestamp, unix_micros_checked};
+use pgrx::pg_sys;
+use rustc_hash::FxHashSet;
+use std::cell::RefCell;
 
 /// (rule_id, series_id)
 pub type Key = (i64, i32);
+
+/// The (rule, series) pairs that have a state row, and the OID of `telemetry.alarm_states`,
+/// per backend. A healthy plant's series have none: their readings then cost no lookup. Rows
+/// are only added or deleted by statements whose trigger invalidates the relcache entry, so
+/// the set is dropped exactly when it may have changed.
+struct Known {
+    relid: pg_sys::Oid,
+    keys: FxHashSet<Key>,
+}
+
+thread_local! {
+    static KNOWN: RefCell<Option<Known>> = const { RefCell::new(None) };
+}
+
+/// Called by the registry's relcache callback.
+pub fn invalidate(relid: pg_sys::Oid) {
+    KNOWN.with(|k| {
+        let mut k = k.borrow_mut();
+        if relid == pg_sys::InvalidOid || k.as_ref().is_some_and(|known| known.relid == relid) {
+            *k = None;
+        }
+    });
+}
+
+/// Of `keys`, those that have a state row.
+pub fn existing(client: &SpiClient<'_>, keys: &[Key]) -> Result<Vec<Key>, pgrx::spi::Error> {
+    let loaded = KNOWN.with(|k| k.borrow().is_some());
+    if !loaded {
+        let relid = client
+            .select(
+                "SELECT 'telemetry.alarm_states'::pg_catalog.regclass::pg_catalog.oid",
+                None,
+                &[],
+            )?
+            .first()
+            .get_one::<pg_sys::Oid>()?
+            .unwrap_or_else(|| internal("telemetry.alarm_states has no OID".into()));
+        let mut set = FxHashSet::default();
+        for row in client.select(
+            "SELECT rule_id, series_id FROM telemetry.alarm_states",
+            None,
+            &[],
+        )? {
+            set.insert((
+                row.get::<i64>(1)?.unwrap_or_default(),
+                row.get::<i32>(2)?.unwrap_or_default(),
+            ));
+        }
+        KNOWN.with(|k| *k.borrow_mut() = Some(Known { relid, keys: set }));
+    }
+    Ok(KNOWN.with(|k| {
+        let k = k.borrow();
+        let known = k.as_ref().map(|k| &k.keys);
+        keys.iter()
+            .copied()
+            .filter(|key| known.is_some_and(|s| s.contains(key)))
+            .collect()
+    }))
+}
 
 const COLUMNS: &str = "condition_active, unacknowledged, severity, raised_at, unacked_at, acked_at,
     escalation_level, shelved_until, suppressed, out_of_service, pending_since, pending_samples,
@@ -24,25 +87,21 @@ fn micros(t: Option<TimestampWithTimeZone>) -> Option<i64> {
     t.and_then(unix_micros_checked)
 }
 
-/// Lock the states of `keys` (sorted, without repeats), creating those not yet seen as normal.
+/// Lock and read the state rows of `keys` (sorted, without repeats); a key without a row is
+/// not in the result.
 pub fn lock(
     client: &mut SpiClient<'_>,
     keys: &[Key],
 ) -> Result<FxHashMap<Key, AlarmState>, pgrx::spi::Error> {
+    if keys.is_empty() {
+        return Ok(FxHashMap::default());
+    }
     let args = || -> [DatumWithOid<'static>; 2] {
         [
             keys.iter().map(|k| k.0).collect::<Vec<_>>().into(),
             keys.iter().map(|k| k.1).collect::<Vec<_>>().into(),
         ]
     };
-    client.update(
-        "INSERT INTO telemetry.alarm_states (rule_id, series_id)
-         SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int4[]))
-         ORDER BY 1, 2
-         ON CONFLICT DO NOTHING",
-        None,
-        &args(),
-    )?;
     let rows = client.update(
         &format!(
             "SELECT s.rule_id, s.series_id, {COLUMNS}
@@ -89,6 +148,32 @@ pub fn lock(
         out.insert(key, state);
     }
     Ok(out)
+}
+
+/// Create state rows for `keys` (sorted); returns those this call created, which it holds. A
+/// key another session created meanwhile is not among them: the caller locks and reads it.
+pub fn create(
+    client: &mut SpiClient<'_>,
+    keys: &[Key],
+) -> Result<FxHashSet<Key>, pgrx::spi::Error> {
+    if keys.is_empty() {
+        return Ok(FxHashSet::default());
+    }
+    client
+        .update(
+            "INSERT INTO telemetry.alarm_states (rule_id, series_id)
+             SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int4[]))
+             ORDER BY 1, 2
+             ON CONFLICT DO NOTHING
+             RETURNING rule_id, series_id",
+            None,
+            &[
+                keys.iter().map(|k| k.0).collect::<Vec<_>>().into(),
+                keys.iter().map(|k| k.1).collect::<Vec<_>>().into(),
+            ],
+        )?
+        .map(|row| Ok((row.get::<i64>(1)?.unwrap_or_default(), row.get::<i32>(2)?.unwrap_or_default())))
+        .collect()
 }
 
 /// Write back the states that changed.
