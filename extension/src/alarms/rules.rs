@@ -7,6 +7,7 @@ use pgrx::spi::SpiClient;
 use pgrx::{AllocatedByPostgres, PgTriggerError};
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use telemetry_core::alarms::{KindName, Rule, RuleRow, Scope};
 use telemetry_core::batch::SeriesKey;
@@ -24,16 +25,17 @@ pub struct Watched {
 #[derive(Default)]
 pub struct AlarmRules {
     pub rules: Vec<Watched>,
-    by_series: RefCell<FxHashMap<i32, Vec<usize>>>,
+    by_series: RefCell<FxHashMap<i32, Rc<[usize]>>>,
 }
 
 impl AlarmRules {
+    /// No rule is enabled: the pipeline has nothing to evaluate.
     pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
+        !self.rules.iter().any(|w| w.rule.enabled)
     }
 
     /// The enabled rules that watch a series, by index into `rules`.
-    pub fn watching(&self, series_id: i32, key: &SeriesKey) -> Vec<usize> {
+    pub fn watching(&self, series_id: i32, key: &SeriesKey) -> Rc<[usize]> {
         self.by_series
             .borrow_mut()
             .entry(series_id)

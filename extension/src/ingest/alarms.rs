@@ -64,7 +64,7 @@ fn work<'c>(
     for &i in rows {
         let Some(id) = series[i] else { continue };
         let c = &cleaned[i];
-        for r in reg.alarms.watching(id, &c.key) {
+        for &r in reg.alarms.watching(id, &c.key).iter() {
             w.samples
                 .entry((reg.alarms.rules[r].rule.id, id))
                 .or_default()
