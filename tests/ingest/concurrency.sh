@@ -2,8 +2,10 @@
 # Two sessions ingest overlapping readings at the same time, in batches of one transaction each.
 # Both start on the shared range, one sending each batch in ascending and the other in descending
 # order, so they insert the same keys at the same moment in opposite orders: the case that
-# deadlocks unless the pipeline inserts in one global key order. Asserts: no error or deadlock,
-# every reading stored once, and stored + duplicates + conflicting + dead letters = sent.
+# deadlocks unless the pipeline inserts in one global key order. An alarm rule watches the
+# series, whose values cross its limit back and forth. Asserts: no error or deadlock, every
+# reading stored once, stored + duplicates + conflicting + dead letters = sent, and each
+# alarm's raises and clears alternate (no alarm raised twice without a clear between).
 # Usage: tests/ingest/concurrency.sh PORT DATABASE
 set -euo pipefail
 port=$1 db=$2
@@ -30,6 +32,8 @@ SQL
     done
   } | psql_c >/dev/null
 }
+psql_c -c "SELECT telemetry.add_alarm_rule('conc humidity', 'high', 'high', limit_value => 90, site_id => 'conc',
+                                           suppression_window => '0 s')" >/dev/null
 # The barrier: held here until both sessions are connected and waiting on it.
 exec 3> >(psql_c >/dev/null)
 echo "BEGIN; SELECT pg_advisory_xact_lock(4242); SELECT pg_sleep(1); COMMIT;" >&3
@@ -50,4 +54,10 @@ read -r rows distinct stored dups conflicts dead sent <<<"$result"
 echo "    sent $sent, stored $stored, duplicates $dups, conflicting $conflicts, dead letters $dead; rows $rows, distinct $distinct"
 [ "$rows" = 15000 ] && [ "$distinct" = 15000 ] && [ "$stored" = 15000 ] && [ "$dups" = 5000 ] \
   && [ "$conflicts" = 0 ] && [ "$dead" = 0 ] && [ "$sent" = 20000 ] \
-  && [ $((stored + dups + conflicts + dead)) = "$sent" ]
+  && [ $((stored + dups + conflicts + dead)) = "$sent" ] || { echo "the readings do not add up"; exit 1; }
+read -r transitions doubled < <(psql_c -tA -F ' ' -c "
+  SELECT count(*), count(*) FILTER (WHERE kind = before)
+    FROM (SELECT kind, lag(kind) OVER (PARTITION BY rule_id, series_id ORDER BY time, event_id) AS before
+            FROM telemetry.alarm_events WHERE kind IN ('raise', 'clear')) e")
+echo "    alarm raises and clears: $transitions, of which following one of the same kind: $doubled"
+[ "$transitions" -gt 0 ] && [ "$doubled" = 0 ] || { echo "an alarm was raised or cleared twice in a row"; exit 1; }
