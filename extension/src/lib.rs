@@ -4,9 +4,10 @@
 //! metrics, validation, quality, reading keys, and the pipeline's decisions) is the crate
 //! `telemetry-core` in `extension/core/`, which needs no PostgreSQL to build or test. Here are
 //! only what needs PostgreSQL: a module per capability with its `#[pg_extern]` functions
-//! (units, metrics, validate, quality, dedup, routes, row_trigger, replay), the ingest
+//! (units, metrics, validate, quality, dedup, routes, row_trigger, replay, alarms), the ingest
 //! pipeline's I/O stages (`ingest/`: Sparkplug births, metrics registered on first sight,
-//! series, store; `dead_letters`; the entry points `staging` and `inbox`), the registry cache ([`registry`], invalidated by PostgreSQL's own
+//! series, store, alarms; `dead_letters`; the entry points `staging` and `inbox`), the alarms'
+//! states, actions, maintenance and background worker (`alarms/`), the registry cache ([`registry`], invalidated by PostgreSQL's own
 //! relcache machinery), every setting ([`gucs`]) and every SQLSTATE ([`errors`]).
 
 // pgrx reads SQL signatures from the literal types of #[pg_extern] functions, so table-returning
