@@ -14,6 +14,7 @@ mod message;
 mod metrics;
 mod mqtt;
 mod partition;
+mod pg;
 mod prefix;
 mod rebirth;
 mod spool;
