@@ -9,6 +9,7 @@ mod copy;
 mod deadletter;
 mod durable;
 mod error;
+mod flight;
 mod isolate;
 mod message;
 mod metrics;
@@ -19,6 +20,7 @@ mod prefix;
 mod rebirth;
 mod spool;
 mod tls;
+mod topic;
 mod writer;
 
 use std::process::ExitCode;
