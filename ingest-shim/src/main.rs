@@ -2,6 +2,7 @@
 //! message is acknowledged to the broker only after the transaction holding it has committed.
 
 mod ack;
+mod alarms;
 mod batch;
 mod client;
 mod config;
@@ -104,6 +105,14 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         Some(spool) => spawn_spool(spool, senders, &session, &config, &stop_rx, &partitioner),
         None => writer::Router::new(senders, partitioner),
     };
+    // It stops after the writers, so that the alarms of their last batches go out too.
+    let alarms = (config.alarms.enabled).then(|| {
+        tokio::spawn(alarms::run(
+            config.clone(),
+            metrics.clone(),
+            disconnect_rx.clone(),
+        ))
+    });
     let poller = tokio::spawn(session.run(router, stop_rx, disconnect_rx, metrics.clone()));
     tracing::info!(
         broker = %format!("{}:{}", config.mqtt.host, config.mqtt.port),
@@ -138,6 +147,14 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         .is_err()
     {
         tracing::warn!("no DISCONNECT sent within 5 s");
+    }
+    if let Some(alarms) = alarms {
+        if tokio::time::timeout(Duration::from_secs(5), alarms)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the alarm publisher did not stop within 5 s");
+        }
     }
     failure.map_or(Ok(()), Err)?;
     tracing::info!("stopped");
