@@ -65,7 +65,7 @@ pub async fn run(config: Arc<Config>, metrics: Arc<Metrics>, stop: watch::Receiv
     // Fewer than two batches are ever in flight, so the request channel always has room.
     let link = tokio::spawn(link(config.clone(), 2 * config.alarms.batch_size + 16, tx));
     let client_id = client::client_id(&config.mqtt, Purpose::Alarms);
-    tracing::info!(client_id, topic = %config.alarms.topic, "alarm publisher started");
+    tracing::info!(client_id, topic = ?config.alarms.topic, "alarm publisher started");
     let mut publisher = Publisher {
         config,
         metrics,
