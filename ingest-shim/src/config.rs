@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::partition::{self, Rule};
 pub use crate::tls::Tls;
+use crate::topic::Template;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -102,6 +103,12 @@ flags! {
     dead_letter_file: PathBuf, "INGEST_SHIM_DEAD_LETTER_FILE" => dead_letter.file;
     /// Size in bytes past which the dead-letter file gets no more lines (they are counted).
     dead_letter_max_bytes: u64, "INGEST_SHIM_DEAD_LETTER_MAX_BYTES" => dead_letter.max_bytes;
+    /// Publish the alarm events of telemetry.alarm_outbox over MQTT (needs the role
+    /// telemetry_publisher).
+    alarms_enabled: bool, "INGEST_SHIM_ALARMS_ENABLED" => alarms.enabled;
+    /// Topic of alarm messages; placeholders {site_id}, {severity}, {asset_id}, {sensor_id},
+    /// {metric}, {kind}, {rule}, {rule_id}, {series_id}, {event_id}.
+    alarm_topic: Template, "INGEST_SHIM_ALARM_TOPIC" => alarms.topic;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum)]
@@ -146,6 +153,7 @@ pub struct Config {
     pub spool: Spool,
     pub dead_letter: DeadLetter,
     pub rebirth: Rebirth,
+    pub alarms: Alarms,
     /// Tried before the built-in rules, which `Config::load` appends.
     pub partition: Vec<Rule>,
     /// Deprecated settings found, logged once logging is set up.
@@ -262,6 +270,16 @@ sections! {
         /// short enough that a lost request (QoS 0, a node offline) is soon repeated.
         min_interval_secs: u64 = 30,
     }
+
+    /// Alarm delivery from telemetry.alarm_outbox (alarms.rs).
+    Alarms {
+        enabled: bool = true,
+        topic: Template = Template::default(),
+        /// Besides each NOTIFY: for events whose NOTIFY was missed, and for refused ones.
+        poll_interval_secs: u64 = 5,
+        /// Events fetched at a time; at most twice as many are in flight.
+        batch_size: usize = 100,
+    }
 }
 
 impl Batch {
@@ -329,6 +347,8 @@ impl Config {
             (pg.batch_timeout_secs == 0, "postgres.batch_timeout_secs must be above 0"),
             (self.spool.max_bytes == 0, "spool.max_bytes must be above 0"),
             (self.dead_letter.max_bytes == 0, "dead_letter.max_bytes must be above 0"),
+            (self.alarms.poll_interval_secs == 0, "alarms.poll_interval_secs must be above 0"),
+            (!(1..=10_000).contains(&self.alarms.batch_size), "alarms.batch_size must be 1 to 10000"),
         ];
         let messages: Vec<&str> = problems.iter().filter(|p| p.0).map(|p| p.1).collect();
         if !messages.is_empty() {

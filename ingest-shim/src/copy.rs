@@ -3,17 +3,18 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use tokio::task::JoinHandle;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use crate::config;
-use crate::error::{describe, CopyError};
+use crate::error::CopyError;
 use crate::message::Message;
 use crate::metrics::Metrics;
+use crate::pg;
 
 /// Bytes of an oversized payload that are still sent, so the dead letter shows how it began.
 const CUT_PREFIX: usize = 1024;
@@ -78,23 +79,7 @@ impl Connection {
         config: &config::Postgres,
         metrics: &Arc<Metrics>,
     ) -> Result<Connection, CopyError> {
-        let mut pg: tokio_postgres::Config = config.url.parse()?;
-        if let Some(password) = &config.password {
-            pg.password(password.expose());
-        }
-        pg.connect_timeout(Duration::from_secs(config.connect_timeout_secs));
-        pg.application_name("ingest-shim");
-        let (client, task) = match &config.tls {
-            Some(tls) => {
-                let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls.client_config()?);
-                let (client, connection) = pg.connect(tls).await?;
-                (client, tokio::spawn(drive(connection)))
-            }
-            None => {
-                let (client, connection) = pg.connect(NoTls).await?;
-                (client, tokio::spawn(drive(connection)))
-            }
-        };
+        let (client, task) = pg::connect(config, "ingest-shim", None).await?;
         metrics.pg_connects.inc();
         metrics.writers_connected.fetch_add(1, Ordering::Relaxed);
         let mut connection = Connection {
@@ -173,11 +158,5 @@ impl Connection {
             return Err(CopyError::Extension(row.try_get(1)?));
         }
         Ok(usize::try_from(row.try_get::<_, i64>(0)?).unwrap_or(usize::MAX))
-    }
-}
-
-async fn drive(connection: impl std::future::Future<Output = Result<(), tokio_postgres::Error>>) {
-    if let Err(error) = connection.await {
-        tracing::warn!(error = describe(&error), "PostgreSQL connection ended");
     }
 }

@@ -2,6 +2,7 @@
 //! message is acknowledged to the broker only after the transaction holding it has committed.
 
 mod ack;
+mod alarms;
 mod batch;
 mod client;
 mod config;
@@ -9,15 +10,18 @@ mod copy;
 mod deadletter;
 mod durable;
 mod error;
+mod flight;
 mod isolate;
 mod message;
 mod metrics;
 mod mqtt;
 mod partition;
+mod pg;
 mod prefix;
 mod rebirth;
 mod spool;
 mod tls;
+mod topic;
 mod writer;
 
 use std::process::ExitCode;
@@ -101,6 +105,14 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         Some(spool) => spawn_spool(spool, senders, &session, &config, &stop_rx, &partitioner),
         None => writer::Router::new(senders, partitioner),
     };
+    // It stops after the writers, so that the alarms of their last batches go out too.
+    let alarms = (config.alarms.enabled).then(|| {
+        tokio::spawn(alarms::run(
+            config.clone(),
+            metrics.clone(),
+            disconnect_rx.clone(),
+        ))
+    });
     let poller = tokio::spawn(session.run(router, stop_rx, disconnect_rx, metrics.clone()));
     tracing::info!(
         broker = %format!("{}:{}", config.mqtt.host, config.mqtt.port),
@@ -135,6 +147,14 @@ async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         .is_err()
     {
         tracing::warn!("no DISCONNECT sent within 5 s");
+    }
+    if let Some(alarms) = alarms {
+        if tokio::time::timeout(Duration::from_secs(5), alarms)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the alarm publisher did not stop within 5 s");
+        }
     }
     failure.map_or(Ok(()), Err)?;
     tracing::info!("stopped");

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::ack::Acker;
-use crate::client::{self, Client, Event, EventLoop, MqttError};
+use crate::client::{self, Client, Event, EventLoop, MqttError, Purpose};
 use crate::config;
 use crate::message::{Claim, Message};
 use crate::metrics::Metrics;
@@ -32,7 +32,7 @@ pub struct Session {
 impl Session {
     pub fn new(config: &config::Mqtt, metrics: Arc<Metrics>) -> Result<Session, MqttError> {
         // Acks plus the subscribe, disconnect and rebirth requests.
-        let (client, eventloop) = client::new(config, MAX_UNACKED + 16)?;
+        let (client, eventloop) = client::new(config, Purpose::Ingest, MAX_UNACKED + 16)?;
         Ok(Session {
             acker: Arc::new(Acker::new(client.clone(), metrics)),
             client,
@@ -121,7 +121,8 @@ impl Session {
                     tracing::info!("disconnected from the MQTT broker");
                     return;
                 }
-                Ok(Event::Other) => {}
+                // Its own PUBLISHes are QoS 0 (rebirth requests).
+                Ok(Event::Other | Event::Written(_) | Event::PubAck(..)) => {}
                 Err(error) => {
                     metrics.mqtt_ready.store(false, Ordering::Relaxed);
                     tracing::warn!(%error, retry_in = ?backoff, "MQTT connection lost");
