@@ -8,6 +8,8 @@
 #    (tests/bench/ingest.sql).
 # 3. ingest-shim end to end, loadgen -> Mosquitto -> shim -> PostgreSQL, against a plain
 #    mosquitto_sub on the same stream (tests/bench/shim.sh, SHIM_SECONDS per load, default 20).
+# 4. Alarms end to end at 10,000 readings/s: publish-to-alarm-message latency, p50 and p99
+#    (tests/bench/alarms.sh). The pipeline with alarm rules against without is part of 2.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 usage_if_help "$@"
@@ -30,3 +32,5 @@ step "Ingest pipeline against binary COPY ($ROWS readings over 10,000 series)"
 psql -X -q -h /tmp -p "$TEST_PORT" -U postgres -d bench -v readings="$ROWS" -f "$ROOT/tests/bench/ingest.sql"
 step "ingest-shim end to end against mosquitto_sub (tests/bench/shim.sh)"
 "$ROOT/tests/bench/shim.sh" "${SHIM_SECONDS:-20}"
+step "Alarms end to end at 10,000 readings/s (tests/bench/alarms.sh)"
+"$ROOT/tests/bench/alarms.sh"
