@@ -84,7 +84,7 @@ for i in $(seq 50); do
   [ "$i" -lt 50 ] || die "role" "no error naming telemetry_publisher, or the reading was not stored"
   sleep 0.2
 done
-say "without telemetry_publisher: $(grep -o 'the PostgreSQL login writer_only may not[^;]*' "$WORK/shim.log" | head -n 1); the reading was stored"
+say "without telemetry_publisher: $(grep -m 1 -o 'the PostgreSQL login writer_only may not[^;]*' "$WORK/shim.log"); the reading was stored"
 stop_shim
 
 # (2) A critical reading over MQTT: its event, its message; the earlier event goes out at start.
@@ -138,7 +138,7 @@ sleep 2
 start_mosquitto
 check_delivered "broker restart"
 phase=$(received_ids "$from" | wc -l)
-first=$(tail -n +"$from" "$received" | grep '^alarms/[^ ]* {' | head -n 5 | cut -d' ' -f1 | sort -u | xargs)
+first=$(tail -n +"$from" "$received" | grep '^alarms/[^ ]* {' | sed -n 1,5p | cut -d' ' -f1 | sort -u | xargs)
 say "after the restart: $phase messages for 205 events, the first five on $first"
 [ "$phase" = 205 ] && [ "$REPEATS" = "$repeats_before" ] || die "broker restart" "$phase messages for 205 events: repeats without a crash"
 [ "$first" = "alarms/alarm-c/critical" ] || die "critical first" "the first five messages were on $first"

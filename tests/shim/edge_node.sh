@@ -153,7 +153,7 @@ rebirth_metrics() {
 }
 wait_log '^rebirth ' 1 30 \
   || die "rebirth" "no NCMD Node Control/Rebirth reached the node within 30 s of $unknown unknown_alias dead letters; the shim's rebirth metrics: $(rebirth_metrics)"
-say "the node: $(grep '^rebirth ' "$WORK/node.log" | head -n 1)"
+say "the node: $(grep -m 1 '^rebirth ' "$WORK/node.log")"
 for i in $(seq 150); do
   [ "$(q <<<"SELECT count(*) FROM telemetry.sparkplug_metrics WHERE group_id = :'site' AND alias IS NOT NULL")" = $aliases ] && break
   sleep 0.2
