@@ -119,8 +119,10 @@ pub fn evaluate(
     }
     let mut keys: Vec<Key> = w.samples.keys().copied().collect();
     keys.sort_unstable();
-    let existing = states::existing(client, &keys)?;
-    let mut stored = states::lock(client, &existing)?;
+    let mut stored = states::lock(client, &states::existing(client, &keys)?)?;
+    // What holds a row is what the lock read, not what this session believed: a row deleted
+    // meanwhile (its rule dropped) is created again, like a first transition.
+    let had_row: FxHashSet<Key> = stored.keys().copied().collect();
     let suppressed = suppression::active(client, reg)?;
     let judged = |key: &Key, state: &mut AlarmState| -> Option<Vec<Event>> {
         let watched = reg.alarms.by_id(key.0)?;
@@ -140,11 +142,10 @@ pub fn evaluate(
         }
     }
     // First transitions need a row; one another session made meanwhile is judged again.
-    let known: FxHashSet<Key> = existing.into_iter().collect();
     let new: Vec<Key> = changed
         .iter()
         .map(|c| c.0)
-        .filter(|k| !known.contains(k))
+        .filter(|k| !had_row.contains(k))
         .collect();
     let created = states::create(client, &new)?;
     let raced: Vec<Key> = new.into_iter().filter(|k| !created.contains(k)).collect();
