@@ -126,6 +126,30 @@ INSERT INTO telemetry.alarm_rules (name, kind, severity, limit_value) VALUES ('s
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 RESET ROLE;
 SELECT limit_value, on_delay, deadband FROM telemetry.change_alarm_rule('discharge high', '{"limit_value": 950, "on_delay": "30 s"}');
+-- The publisher reads and empties the outbox through its two functions, and nothing else.
+SELECT count(*) AS pending FROM telemetry.alarm_outbox \gset
+SET ROLE telemetry_publisher;
+SELECT count(*) = :pending AS sees_all_pending, bool_and(payload ? 'event_id' AND payload ? 'rule') AS messages_complete,
+       (array_agg(severity ORDER BY severity = 'critical' DESC))[1] AS first_severity
+  FROM telemetry.alarm_outbox_pending(max_events => 1000);
+SELECT count(*) AS after_the_last FROM telemetry.alarm_outbox_pending(after_event => (SELECT max(event_id) FROM telemetry.alarm_outbox_pending(1000)));
+SELECT telemetry.alarm_outbox_confirm(ARRAY(SELECT event_id FROM telemetry.alarm_outbox_pending(2))) AS confirmed;
+SELECT telemetry.alarm_outbox_confirm(ARRAY[-1, NULL]::bigint[]) AS confirmed_nothing;
+SELECT count(*) FROM telemetry.alarm_events;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DELETE FROM telemetry.alarm_outbox;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT count(*) = :pending - 2 AS two_fewer FROM telemetry.alarm_outbox;
+SET ROLE telemetry_writer;
+SELECT count(*) FROM telemetry.alarm_outbox_pending();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT * FROM telemetry.load_vocabulary();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SET ROLE telemetry_admin;
+SELECT * FROM telemetry.load_vocabulary();
+RESET ROLE;
 SELECT telemetry.change_alarm_rule('discharge high', '{"colour": "red"}');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT telemetry.enable_alarm_rule('discharge high', false);
