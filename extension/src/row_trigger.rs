@@ -71,15 +71,19 @@ fn column_error(column: &str, e: impl std::fmt::Display) -> ! {
     )
 }
 
-/// A numeric column as double, whether it is real or double precision.
-fn get_number(t: &Tuple, column: &str) -> Option<f64> {
+/// A numeric column of any row as double, whether it is real or double precision.
+pub(crate) fn number<A: pgrx::WhoAllocated>(
+    t: &PgHeapTuple<'_, A>,
+    column: &str,
+) -> Result<Option<f64>, pgrx::datum::TryFromDatumError> {
     match t.get_by_name::<f64>(column) {
-        Ok(v) => v,
-        Err(_) => t
-            .get_by_name::<f32>(column)
-            .unwrap_or_else(|e| column_error(column, e))
-            .map(f64::from),
+        Ok(v) => Ok(v),
+        Err(_) => t.get_by_name::<f32>(column).map(|v| v.map(f64::from)),
     }
+}
+
+fn get_number(t: &Tuple, column: &str) -> Option<f64> {
+    number(t, column).unwrap_or_else(|e| column_error(column, e))
 }
 
 fn set_number(t: &mut Tuple, column: &str, v: Option<f64>) {

@@ -30,13 +30,7 @@ fn text(row: &Row, column: &str) -> Option<String> {
 }
 
 fn number(row: &Row, column: &str) -> Option<f64> {
-    match row.get_by_name::<f64>(column) {
-        Ok(v) => v,
-        Err(_) => row
-            .get_by_name::<f32>(column)
-            .unwrap_or_else(|e| bad(column, e))
-            .map(f64::from),
-    }
+    crate::row_trigger::number(row, column).unwrap_or_else(|e| bad(column, e))
 }
 
 fn field(row: &Row, f: &Field) -> String {
