@@ -77,12 +77,7 @@ fn run(client: &mut SpiClient<'_>) -> Result<(i64, i64), pgrx::spi::Error> {
             changed.push(*key);
         }
     }
-    let saved: Vec<(Key, &_)> = changed
-        .iter()
-        .filter_map(|k| locked.get(k).map(|s| (*k, s)))
-        .collect();
-    states::save(client, &saved)?;
-    let mut recorded = states::record(client, &events, None)?;
+    let mut recorded = states::write_back(client, &locked, &changed, &events)?;
     recorded += suppression::refresh(client, &reg, None)?;
     Ok((keys.len() as i64, recorded as i64))
 }

@@ -295,6 +295,21 @@ pub fn save(
     Ok(())
 }
 
+/// Save the `changed` states of `locked` and record `events`; returns how many were recorded.
+pub fn write_back(
+    client: &mut SpiClient<'_>,
+    locked: &FxHashMap<Key, AlarmState>,
+    changed: &[Key],
+    events: &[(Key, Event)],
+) -> Result<usize, pgrx::spi::Error> {
+    let saved: Vec<(Key, &AlarmState)> = changed
+        .iter()
+        .filter_map(|k| locked.get(k).map(|s| (*k, s)))
+        .collect();
+    save(client, &saved)?;
+    record(client, events, None)
+}
+
 /// Append events (each with the note its caller gives) and their outbox rows; returns how many.
 /// A NOTIFY on `telemetry_alarms` wakes the shim; PostgreSQL folds repeats within a
 /// transaction into one, so a transaction sends at most one however many batches it holds.

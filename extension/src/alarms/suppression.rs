@@ -92,12 +92,7 @@ pub fn refresh(
             events.extend(e.into_iter().map(|e| (*key, e)));
         }
     }
-    let saved: Vec<(Key, &_)> = changed
-        .iter()
-        .filter_map(|k| locked.get(k).map(|s| (*k, s)))
-        .collect();
-    states::save(client, &saved)?;
-    states::record(client, &events, None)
+    states::write_back(client, &locked, &changed, &events)
 }
 
 /// After a batch's events: refresh the sites where a suppressing rule raised or cleared.
