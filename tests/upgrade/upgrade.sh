@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 usage_if_help "$@"
 port=${1:?usage: tests/upgrade/upgrade.sh PORT}
 here="$ROOT/tests/upgrade"
-releases=(0.1.0 0.2.0 0.3.0)
+releases=(0.1.0 0.2.0 0.3.0 0.4.0)
 for from in "${releases[@]}"; do
   install -m 644 "$here/telemetry--$from.sql" "$(pg_config --sharedir)/extension/"
 done
@@ -23,19 +23,26 @@ for from in "${releases[@]}"; do
   q -d postgres -c "DROP DATABASE IF EXISTS upgraded" -c "CREATE DATABASE upgraded"
   q -d upgraded -c "CREATE EXTENSION telemetry VERSION '$from' CASCADE"
   # Rows stored under the old release: a reading, a dead letter, a Sparkplug alias of 2^63
-  # (which 0.1.0 and 0.2.0 stored as a negative bigint).
-  # From 0.3.0 on, a dead letter names its message in telemetry.dead_letter_messages.
-  alias=-9223372036854775808
-  letter="INSERT INTO telemetry.dead_letters (topic, payload, reason) VALUES ('no/route', '\x01', 'no_route')"
-  if [ "$from" = 0.3.0 ]; then
-    alias=9223372036854775808
-    letter="WITH m AS (INSERT INTO telemetry.dead_letter_messages (received_at, topic, payload) VALUES (now(), 'no/route', '\x01') RETURNING message_id)
-            INSERT INTO telemetry.dead_letters (reason, message_id) SELECT 'no_route', message_id FROM m"
-  fi
+  # (which 0.1.0 and 0.2.0 stored as a negative bigint). From 0.3.0 on, a dead letter names its
+  # message in telemetry.dead_letter_messages; from 0.4.0 on, a birth's aliases are kept in
+  # telemetry.sparkplug_metrics.
+  case $from in
+    0.1.0|0.2.0)
+      letter="INSERT INTO telemetry.dead_letters (topic, payload, reason) VALUES ('no/route', '\x01', 'no_route')" ;;
+    *)
+      letter="WITH m AS (INSERT INTO telemetry.dead_letter_messages (received_at, topic, payload) VALUES (now(), 'no/route', '\x01') RETURNING message_id)
+              INSERT INTO telemetry.dead_letters (reason, message_id) SELECT 'no_route', message_id FROM m" ;;
+  esac
+  case $from in
+    0.1.0|0.2.0) spark="INSERT INTO telemetry.sparkplug_aliases VALUES ('g', 'e', '', -9223372036854775808, 'pressure')" ;;
+    0.3.0) spark="INSERT INTO telemetry.sparkplug_aliases VALUES ('g', 'e', '', 9223372036854775808, 'pressure')" ;;
+    *) spark="INSERT INTO telemetry.sparkplug_metrics (group_id, edge_node_id, device_id, metric, alias, born_at)
+              VALUES ('g', 'e', '', 'pressure', 9223372036854775808, now())" ;;
+  esac
   q -d upgraded -c "INSERT INTO telemetry.series (site_id, asset_id, metric) VALUES ('upgrade-site', 'pump-1', 'pressure');
                     INSERT INTO telemetry.readings (time, series_id, value) SELECT '2025-06-01', series_id, 250 FROM telemetry.series;
                     $letter;
-                    INSERT INTO telemetry.sparkplug_aliases VALUES ('g', 'e', '', $alias, 'pressure')"
+                    $spark"
   # The new library refuses to ingest into the old tables, and says what to do.
   if refusal=$(q -d upgraded -c "SELECT * FROM telemetry.ingest('no/route', '\x00')" 2>&1); then
     die "upgrade" "ingest into $from tables with the $current library did not fail"
