@@ -217,6 +217,13 @@ pub enum Event {
 }
 
 impl EventLoop {
+    /// Drops the PUBACKs waiting in the request channel; other requests wait for the next
+    /// connection. (rumqttc does this when it finds the connection lost, but commits go on
+    /// queueing acks until the acknowledger has been told.)
+    pub fn drop_queued_acks(&mut self) {
+        each!(self, l, _m => l.clean())
+    }
+
     pub async fn poll(&mut self, in_hand: &Gauge) -> Result<Event, MqttError> {
         Ok(
             each!(self, l, m => match l.poll().await.map_err(Box::new)? {

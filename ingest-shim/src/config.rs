@@ -156,9 +156,9 @@ pub struct Config {
     pub alarms: Alarms,
     /// Tried before the built-in rules, which `Config::load` appends.
     pub partition: Vec<Rule>,
-    /// Deprecated settings found, logged once logging is set up.
+    /// Deprecated or risky settings found, logged once logging is set up.
     #[serde(skip)]
-    pub deprecations: Vec<&'static str>,
+    pub warnings: Vec<&'static str>,
 }
 
 /// Declares the sections of the file with each key's type and default in one place: the
@@ -193,7 +193,8 @@ sections! {
         subscriptions: Vec<String> =
             ["telemetry/#", "site/#", "smart-dairy/#", "spBv1.0/#"].map(String::from).to_vec(),
         keep_alive_secs: u64 = 30,
-        /// MQTT 5; with 0 the broker would drop the session and its queue at every disconnect.
+        /// MQTT 5; with 0 the broker drops the session and its queue at every disconnect, and
+        /// the shim warns at start.
         session_expiry_secs: u32 = 7 * 24 * 3600,
         /// The MQTT 5 receive maximum.
         max_inflight: u16 = 10_000,
@@ -208,7 +209,9 @@ sections! {
         password: Option<Secret> = None,
         password_file: Option<PathBuf> = None,
         tls: Option<Tls> = None,
-        reconnect_max_secs: u64 = 10,
+        /// Short: after a broker restart that lost the session, what publishers send before the
+        /// shim has subscribed again is dropped by the broker.
+        reconnect_max_secs: u64 = 1,
     }
 
     Postgres {
@@ -310,7 +313,7 @@ impl Config {
             let dir = dir.unwrap_or(Path::new("/var/lib/ingest-shim"));
             config.dead_letter.file = dir.join("dead-letters.jsonl");
         }
-        config.move_deprecated()?;
+        config.settle()?;
         config.partition.extend(partition::defaults());
         config.mqtt.password = secret("INGEST_SHIM_MQTT_PASSWORD", &config.mqtt.password_file)?;
         config.postgres.password =
@@ -319,36 +322,66 @@ impl Config {
         Ok(config)
     }
 
-    /// Moves settings from their old places to their new ones, noting each for a warning.
-    fn move_deprecated(&mut self) -> Result<(), ConfigError> {
+    /// Moves settings from their old places to their new ones, noting each for a warning, and
+    /// notes risky settings too.
+    fn settle(&mut self) -> Result<(), ConfigError> {
         if let Some(secs) = self.log.shutdown_timeout_secs.take() {
             if self.shutdown.timeout_secs.is_some() {
                 return Err(invalid("log.shutdown_timeout_secs is the old name of shutdown.timeout_secs: set only the latter"));
             }
             self.shutdown.timeout_secs = Some(secs);
-            self.deprecations
+            self.warnings
                 .push("log.shutdown_timeout_secs is deprecated: set shutdown.timeout_secs instead");
         }
         self.shutdown.timeout_secs.get_or_insert(30);
+        if self.mqtt.protocol == Protocol::V5 && self.mqtt.session_expiry_secs == 0 {
+            self.warnings.push("mqtt.session_expiry_secs = 0: the broker ends the session at each disconnect, so what is published while the shim is not connected (a restart included) is dropped");
+        }
         Ok(())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         let (m, pg) = (&self.mqtt, &self.postgres);
         let problems = [
-            (m.client_id.is_empty(), "mqtt.client_id must not be empty: a persistent session needs a fixed id"),
-            (m.subscriptions.is_empty(), "mqtt.subscriptions must list at least one topic filter"),
-            (m.protocol == Protocol::V5 && m.session_expiry_secs == 0, "mqtt.session_expiry_secs must be above 0, or the broker forgets the session and its messages"),
+            (
+                m.client_id.is_empty(),
+                "mqtt.client_id must not be empty: a persistent session needs a fixed id",
+            ),
+            (
+                m.subscriptions.is_empty(),
+                "mqtt.subscriptions must list at least one topic filter",
+            ),
             (m.max_inflight == 0, "mqtt.max_inflight must be above 0"),
-            (m.max_bytes_in_hand == 0, "mqtt.max_bytes_in_hand must be above 0"),
-            (m.keep_alive_secs < 5, "mqtt.keep_alive_secs must be at least 5"),
+            (
+                m.max_bytes_in_hand == 0,
+                "mqtt.max_bytes_in_hand must be above 0",
+            ),
+            (
+                m.keep_alive_secs < 5,
+                "mqtt.keep_alive_secs must be at least 5",
+            ),
             (pg.writers == 0, "postgres.writers must be above 0"),
-            (self.batch.max_messages == 0 || self.batch.max_bytes == 0, "batch.max_messages and batch.max_bytes must be above 0"),
-            (pg.batch_timeout_secs == 0, "postgres.batch_timeout_secs must be above 0"),
+            (
+                self.batch.max_messages == 0 || self.batch.max_bytes == 0,
+                "batch.max_messages and batch.max_bytes must be above 0",
+            ),
+            (
+                pg.batch_timeout_secs == 0,
+                "postgres.batch_timeout_secs must be above 0",
+            ),
             (self.spool.max_bytes == 0, "spool.max_bytes must be above 0"),
-            (self.dead_letter.max_bytes == 0, "dead_letter.max_bytes must be above 0"),
-            (self.alarms.poll_interval_secs == 0, "alarms.poll_interval_secs must be above 0"),
-            (!(1..=10_000).contains(&self.alarms.batch_size), "alarms.batch_size must be 1 to 10000"),
+            (
+                self.dead_letter.max_bytes == 0,
+                "dead_letter.max_bytes must be above 0",
+            ),
+            (
+                self.alarms.poll_interval_secs == 0,
+                "alarms.poll_interval_secs must be above 0",
+            ),
+            (
+                !(1..=10_000).contains(&self.alarms.batch_size),
+                "alarms.batch_size must be 1 to 10000",
+            ),
         ];
         let messages: Vec<&str> = problems.iter().filter(|p| p.0).map(|p| p.1).collect();
         if !messages.is_empty() {
@@ -484,13 +517,13 @@ mod tests {
         };
         let default = load("").unwrap();
         assert_eq!(default.shutdown.timeout(), Duration::from_secs(30));
-        assert!(default.deprecations.is_empty());
+        assert!(default.warnings.is_empty());
         let new = load("[shutdown]\ntimeout_secs = 3\n").unwrap();
         assert_eq!(new.shutdown.timeout(), Duration::from_secs(3));
-        assert!(new.deprecations.is_empty());
+        assert!(new.warnings.is_empty());
         let old = load("[log]\nshutdown_timeout_secs = 2\n").unwrap();
         assert_eq!(old.shutdown.timeout(), Duration::from_secs(2));
-        assert_eq!(old.deprecations.len(), 1);
+        assert_eq!(old.warnings.len(), 1);
         let both = "[log]\nshutdown_timeout_secs = 2\n[shutdown]\ntimeout_secs = 3\n";
         assert!(load(both).unwrap_err().to_string().contains("set only"));
         std::fs::remove_dir_all(&dir).unwrap();

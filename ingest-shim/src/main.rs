@@ -51,8 +51,8 @@ async fn main() -> ExitCode {
         }
     };
     init_logging(&config.log);
-    for deprecation in &config.deprecations {
-        tracing::warn!("{deprecation}");
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
     }
     if args.check_config {
         println!("{config:#?}");

@@ -80,6 +80,7 @@ metrics! {
     rebirth_requests: Counter, "Sparkplug rebirth requests (NCMD Node Control/Rebirth) sent to edge nodes whose data named an alias no birth declared";
     rebirth_requests_suppressed: Counter, "Rebirth requests not sent because the node was asked less than rebirth.min_interval_secs ago";
     mqtt_reconnects: Counter, "MQTT connections established after the first";
+    mqtt_sessions_lost: Counter, "MQTT connections on which the broker had kept no session for the shim (first start, or the broker lost it): what was published while no subscription existed was dropped by the broker";
     acks_deferred: Counter, "Times a PUBACK found the MQTT client's request queue full and was kept, in order, to be sent at the next commit or MQTT event";
     pg_connects: Counter, "PostgreSQL connections opened";
     messages_in_hand: Gauge, "Messages received and not yet acknowledged";

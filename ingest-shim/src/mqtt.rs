@@ -125,6 +125,11 @@ impl Session {
                 Ok(Event::Other | Event::Written(_) | Event::PubAck(..)) => {}
                 Err(error) => {
                     metrics.mqtt_ready.store(false, Ordering::Relaxed);
+                    // No PUBACK for a message of the lost connection may reach the next one: on
+                    // a fresh session its packet id would be another message's. Commits from
+                    // now on ack nothing of it, and what they queued meanwhile is dropped.
+                    self.acker.connected();
+                    self.eventloop.drop_queued_acks();
                     tracing::warn!(%error, retry_in = ?backoff, "MQTT connection lost");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(self.reconnect_max);
@@ -133,15 +138,25 @@ impl Session {
         }
     }
 
-    /// A CONNACK: subscribes unless the broker kept the session (and so the subscriptions).
+    /// A CONNACK: subscribes at once unless the broker kept the session (and so the
+    /// subscriptions).
     fn connected(&self, session_present: bool, reconnect: bool, metrics: &Metrics) {
         if reconnect {
             metrics.mqtt_reconnects.inc();
         }
         metrics.mqtt_ready.store(session_present, Ordering::Relaxed);
         self.acker.connected();
-        tracing::info!(session_present, "connected to the MQTT broker");
-        if !session_present && !self.client.subscribe(&self.subscriptions) {
+        if session_present {
+            tracing::info!("connected to the MQTT broker, which kept the session");
+            return;
+        }
+        metrics.mqtt_sessions_lost.inc();
+        if reconnect {
+            tracing::warn!("connected to the MQTT broker, which kept no session: messages published since it lost the session and before this subscription may have been dropped by the broker; subscribing again");
+        } else {
+            tracing::info!("connected to the MQTT broker, which has no session for this client id (a first start, or it lost the session: messages published meanwhile may have been dropped); subscribing");
+        }
+        if !self.client.subscribe(&self.subscriptions) {
             tracing::error!("subscribe request failed");
         }
     }
@@ -156,4 +171,41 @@ async fn pass_on(acker: &Acker, mut message: Message, router: &Router) -> bool {
         message.claim = Some(Claim::Ack(acker.register(message.packet_id)));
     }
     router.send(message).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Version;
+    use crate::config::Protocol;
+
+    /// The requests waiting for the next connection, by kind.
+    fn pending(eventloop: &EventLoop) -> Vec<String> {
+        let kind = |r: &dyn std::fmt::Debug| format!("{r:?}").split('(').next().map(str::to_owned);
+        match eventloop {
+            Version::V3(l) => l.pending.iter().filter_map(|r| kind(r)).collect(),
+            Version::V5(l) => l.pending.iter().filter_map(|r| kind(r)).collect(),
+        }
+    }
+
+    #[test]
+    fn no_ack_for_a_lost_connection_reaches_the_next() {
+        for protocol in [Protocol::V3, Protocol::V5] {
+            let config = config::Mqtt {
+                protocol,
+                ..Default::default()
+            };
+            let (client, mut eventloop) = client::new(&config, Purpose::Ingest, 16).unwrap();
+            let acker = Acker::new(client.clone(), Arc::new(Metrics::new(1)));
+            acker.connected();
+            // Committed before the loss was noticed: its PUBACK waits in the request channel.
+            acker.complete([acker.register(1)]);
+            assert!(client.subscribe(&["a/#".to_owned()]));
+            // What the session does when the connection is lost (the acknowledger's side, that
+            // later commits ack nothing of it, is tested in ack.rs).
+            acker.connected();
+            eventloop.drop_queued_acks();
+            assert_eq!(pending(&eventloop), ["Subscribe"], "{protocol:?}");
+        }
+    }
 }

@@ -65,7 +65,7 @@ run() {
   acks_deferred=$(metric acks_deferred_total)
   stop_shim
   # A clean connection under the shim's client id ends its session, so that messages left
-  # un-acknowledged do not stay in Mosquitto, which saves them every 30 s.
+  # un-acknowledged do not stay in Mosquitto, which saves them every 5 s.
   mosquitto_sub -p "$MQ_PORT" -i "bench-$site" -t "telemetry/$site/#" -E
   ckpt=$(( $(checkpoints) - ckpt ))
   read -r shim_seconds p50 P99 < <(psql_t -c "
@@ -120,3 +120,7 @@ step_up "batched 20" 20 96000 120000 144000 168000 192000
 step_up "single" 1 15000 20000 25000 30000 40000
 run "flat-out burst, single" 0 $((72000 * seconds / 24)) 24
 run "flat-out burst, batched 20" 0 $((72000 * seconds / 24 / 20)) 24 --shape array --per-message 20
+
+# What the shipped broker persistence costs, against persistence off (ingest-shim/README.md,
+# "Broker crashes").
+"$ROOT/tests/bench/broker_persistence.sh" "$((seconds / 2))"

@@ -6,7 +6,7 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 usage_if_help "$@"
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(normal kill pg_restart pg_hang mosquitto_restart db_outage shutdown bad_payloads poison spool tls shared weather edge_node alarms)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(normal kill pg_restart pg_hang mosquitto_restart broker_crash session_expiry db_outage shutdown bad_payloads poison spool tls shared weather edge_node alarms)
 failed=()
 for scenario in "${scenarios[@]}"; do
   say "-- $scenario"

@@ -9,7 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use clap::{Parser, ValueEnum};
-use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS, Request};
+
+/// Messages the client dropped, unacknowledged, when the broker had lost its session.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
 
 /// Metrics without an upper bound in telemetry.metric_rules, so any sequence number is valid;
 /// values without a unit are taken in the metric's canonical unit and stored unchanged.
@@ -105,11 +108,12 @@ async fn run(args: Args) -> Result<(), String> {
     let messages = args.messages * u64::from(args.producers);
     let readings = messages * args.per_message;
     println!(
-        "published messages={messages} readings={readings} producers={} seconds={seconds:.3} readings_per_s={:.0} max_lag_ms={:.1} start={}",
+        "published messages={messages} readings={readings} producers={} seconds={seconds:.3} readings_per_s={:.0} max_lag_ms={:.1} start={} dropped={}",
         args.producers,
         readings as f64 / seconds,
         lag_us.load(Ordering::Relaxed) as f64 / 1000.0,
         humantime::format_rfc3339_micros(start),
+        DROPPED.load(Ordering::Relaxed),
     );
     Ok(())
 }
@@ -137,17 +141,29 @@ async fn produce(
     let expected = args.messages;
     let closer = client.clone();
     let poller = tokio::spawn(async move {
-        let mut acked = 0u64;
-        while acked < expected {
+        let (mut acked, mut dropped, mut connections, mut unacked) = (0u64, 0u64, 0u64, 0u64);
+        while acked + dropped < expected {
             match eventloop.poll().await {
                 Ok(Event::Incoming(Packet::PubAck(_))) => acked += 1,
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    connections += 1;
+                    // A broker that lost our session: rumqttc drops what was not acknowledged,
+                    // as a publisher without a store-and-forward buffer would.
+                    if connections > 1 && !ack.session_present {
+                        eprintln!("loadgen: producer {producer}: the broker lost the session; {unacked} messages dropped");
+                        dropped += std::mem::take(&mut unacked);
+                    }
+                }
                 Ok(_) => {}
                 Err(error) => {
+                    let pending = eventloop.pending.iter();
+                    unacked = pending.filter(|r| matches!(r, Request::Publish(_))).count() as u64;
                     eprintln!("loadgen: producer {producer}: {error}; reconnecting");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
         }
+        DROPPED.fetch_add(dropped, Ordering::Relaxed);
         // Poll until the DISCONNECT has gone out.
         if closer.try_disconnect().is_err() {
             return;
