@@ -185,18 +185,23 @@ BEGIN
   END IF;
 END $$;
 
--- The outbox: events not yet confirmed by the broker. The shim takes them in event order,
--- publishes each with QoS 1 and deletes it once the broker has acknowledged it.
+-- The outbox: events not yet delivered to the broker. The shim takes them in event order,
+-- publishes each with QoS 2, records the broker's receipt and deletes it once delivered.
 CREATE TABLE telemetry.alarm_outbox (
-    event_id bigint PRIMARY KEY,
-    time     timestamptz NOT NULL,
-    severity text
+    event_id    bigint PRIMARY KEY,
+    time        timestamptz NOT NULL,
+    severity    text,
+    received_at timestamptz
 );
+-- The MQTT packet id of an event is a function of its id (see alarm_outbox_pending).
+CREATE INDEX alarm_outbox_packet_id ON telemetry.alarm_outbox ((event_id % 65535), event_id);
 COMMENT ON TABLE telemetry.alarm_outbox IS
-  'Alarm events the shim has not yet seen confirmed by the broker (QoS 1 PUBACK); it deletes each once confirmed. Filled with every event, in the event''s transaction.';
+  'Alarm events the shim has not yet delivered to the broker (QoS 2: PUBLISH, the broker''s PUBREC, PUBREL, its PUBCOMP); it deletes each at the PUBCOMP. Filled with every event, in the event''s transaction.';
 COMMENT ON COLUMN telemetry.alarm_outbox.event_id IS 'The event in telemetry.alarm_events.';
 COMMENT ON COLUMN telemetry.alarm_outbox.time IS 'Its time, to find it in the hypertable.';
 COMMENT ON COLUMN telemetry.alarm_outbox.severity IS 'Its severity: critical events go first.';
+COMMENT ON COLUMN telemetry.alarm_outbox.received_at IS
+  'When the broker acknowledged receipt (PUBREC), recorded before the shim releases the message (PUBREL): from then on the shim only releases it again, and never publishes it again, unless the broker lost its session.';
 
 CREATE TABLE telemetry.escalation_levels (
     severity text NOT NULL CHECK (severity IN ('critical', 'high', 'medium', 'low', 'info')),
@@ -338,15 +343,15 @@ COMMENT ON FUNCTION telemetry.enable_alarm_rule(text, boolean) IS
   'enable_alarm_rule(name, enabled => true): enable a rule, or disable it (enabled => false; it is then not evaluated, and its alarms stay as they are). For telemetry_admin.';
 
 -- Delivery. The shim (a login granted telemetry_publisher) takes what the outbox holds,
--- critical first, publishes each with QoS 1 and confirms what the broker acknowledged.
--- SECURITY DEFINER: the publisher reads and empties the outbox through these two and nothing
--- else, so it can neither read other data nor write an alarm.
+-- critical first, publishes each with QoS 2, records the broker's receipt and confirms what it
+-- delivered. SECURITY DEFINER: the publisher reads, marks and empties the outbox through these
+-- four and nothing else, so it can neither read other data nor write an alarm.
 CREATE FUNCTION telemetry.alarm_outbox_pending(max_events integer DEFAULT 100, after_event bigint DEFAULT 0)
-RETURNS TABLE (event_id bigint, site_id text, severity text, payload jsonb)
+RETURNS TABLE (event_id bigint, packet_id integer, received boolean, site_id text, severity text, payload jsonb)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT o.event_id, s.site_id, coalesce(e.severity, 'info'),
+  SELECT o.event_id, (o.event_id % 65535)::integer + 1, o.received_at IS NOT NULL, s.site_id, coalesce(e.severity, 'info'),
          pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
            'event_id', e.event_id, 'time', e.time, 'kind', e.kind, 'from', e.from_status, 'to', e.to_status,
            'severity', e.severity, 'value', e.value, 'unit', m.unit, 'rule_id', e.rule_id, 'rule', r.name,
@@ -360,11 +365,38 @@ AS $$
     LEFT JOIN telemetry.alarm_rules r ON r.rule_id = e.rule_id
     LEFT JOIN telemetry.metric_rules m ON m.metric = s.metric
    WHERE o.event_id > after_event
+     -- One event per packet id in flight: a later one waits for the earlier one's PUBCOMP.
+     AND NOT EXISTS (SELECT FROM telemetry.alarm_outbox b
+                      WHERE b.event_id % 65535 = o.event_id % 65535 AND b.event_id < o.event_id)
    ORDER BY o.severity = 'critical' DESC, o.event_id
    LIMIT max_events
 $$;
 COMMENT ON FUNCTION telemetry.alarm_outbox_pending(integer, bigint) IS
-  'alarm_outbox_pending(max_events => 100, after_event => 0): the alarm events not yet confirmed as published, critical ones first, then in event order: event_id, site_id and severity (for the topic) and the message as JSON (event_id, time, kind, from, to, severity, value, unit, rule, site, asset, sensor, metric, actor, note, escalation level, target, method, cause, consequence, action). after_event skips those already in flight. For telemetry_publisher.';
+  'alarm_outbox_pending(max_events => 100, after_event => 0): the alarm events not yet delivered to the broker, critical ones first, then in event order: event_id; the MQTT packet id to publish it under (event_id % 65535 + 1, the same after any restart, so that the broker takes a PUBLISH sent again as the same message); whether the broker has acknowledged receipt (then only its PUBREL is to be sent again); site_id and severity (for the topic); and the message as JSON (event_id, time, kind, from, to, severity, value, unit, rule, site, asset, sensor, metric, actor, note, escalation level, target, method, cause, consequence, action). after_event skips those already in flight. For telemetry_publisher.';
+
+CREATE FUNCTION telemetry.alarm_outbox_received(event_ids bigint[])
+RETURNS integer
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  WITH marked AS (UPDATE telemetry.alarm_outbox o SET received_at = pg_catalog.now()
+                   WHERE o.event_id = ANY(event_ids) AND o.received_at IS NULL RETURNING 1)
+  SELECT pg_catalog.count(*)::integer FROM marked
+$$;
+COMMENT ON FUNCTION telemetry.alarm_outbox_received(bigint[]) IS
+  'alarm_outbox_received(event_ids): the broker acknowledged receipt of these events (QoS 2 PUBREC); recorded before the shim sends their PUBREL. Returns how many were not marked yet. For telemetry_publisher.';
+
+CREATE FUNCTION telemetry.alarm_outbox_session_lost()
+RETURNS integer
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  WITH reset AS (UPDATE telemetry.alarm_outbox o SET received_at = NULL
+                  WHERE o.received_at IS NOT NULL RETURNING 1)
+  SELECT pg_catalog.count(*)::integer FROM reset
+$$;
+COMMENT ON FUNCTION telemetry.alarm_outbox_session_lost() IS
+  'alarm_outbox_session_lost(): the broker kept no session for the shim''s alarm client, so it no longer holds the messages it had acknowledged receipt of: they are published again (at least once: one the broker had already released may arrive twice). Returns how many. For telemetry_publisher.';
 
 CREATE FUNCTION telemetry.alarm_outbox_confirm(event_ids bigint[])
 RETURNS integer
@@ -375,4 +407,4 @@ AS $$
   SELECT pg_catalog.count(*)::integer FROM gone
 $$;
 COMMENT ON FUNCTION telemetry.alarm_outbox_confirm(bigint[]) IS
-  'alarm_outbox_confirm(event_ids): the broker acknowledged these events (QoS 1 PUBACK): take them out of the outbox; returns how many were there. For telemetry_publisher.';
+  'alarm_outbox_confirm(event_ids): the broker completed the delivery of these events (QoS 2 PUBCOMP): take them out of the outbox; returns how many were there. For telemetry_publisher.';

@@ -64,7 +64,7 @@ GRANT SELECT ON telemetry.dead_letters TO telemetry_pipeline;
 GRANT SELECT ON telemetry.alarm_rules, telemetry.escalation_levels TO telemetry_pipeline;
 GRANT SELECT, INSERT, UPDATE ON telemetry.alarm_states TO telemetry_pipeline;
 GRANT SELECT, INSERT ON telemetry.alarm_events TO telemetry_pipeline;
-GRANT SELECT, INSERT, DELETE ON telemetry.alarm_outbox TO telemetry_pipeline;
+GRANT SELECT, INSERT, DELETE, UPDATE (received_at) ON telemetry.alarm_outbox TO telemetry_pipeline;
 GRANT USAGE ON SEQUENCE telemetry.alarm_events_event_id_seq TO telemetry_pipeline;
 GRANT SELECT, INSERT, UPDATE, DELETE ON telemetry.recent_events TO telemetry_pipeline;
 GRANT USAGE ON SEQUENCE telemetry.series_series_id_seq, telemetry.dead_letters_dead_letter_id_seq,
@@ -115,9 +115,13 @@ ALTER FUNCTION telemetry.alarm_trigger() OWNER TO telemetry_pipeline;
 REVOKE ALL ON FUNCTION telemetry.alarm_trigger() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION telemetry.alarm_trigger() TO telemetry_admin;
 ALTER FUNCTION telemetry.alarm_outbox_pending(integer, bigint) OWNER TO telemetry_pipeline;
+ALTER FUNCTION telemetry.alarm_outbox_received(bigint[]) OWNER TO telemetry_pipeline;
+ALTER FUNCTION telemetry.alarm_outbox_session_lost() OWNER TO telemetry_pipeline;
 ALTER FUNCTION telemetry.alarm_outbox_confirm(bigint[]) OWNER TO telemetry_pipeline;
-REVOKE ALL ON FUNCTION telemetry.alarm_outbox_pending(integer, bigint), telemetry.alarm_outbox_confirm(bigint[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION telemetry.alarm_outbox_pending(integer, bigint), telemetry.alarm_outbox_confirm(bigint[])
+REVOKE ALL ON FUNCTION telemetry.alarm_outbox_pending(integer, bigint), telemetry.alarm_outbox_received(bigint[]),
+  telemetry.alarm_outbox_session_lost(), telemetry.alarm_outbox_confirm(bigint[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION telemetry.alarm_outbox_pending(integer, bigint), telemetry.alarm_outbox_received(bigint[]),
+  telemetry.alarm_outbox_session_lost(), telemetry.alarm_outbox_confirm(bigint[])
   TO telemetry_publisher;
 REVOKE ALL ON FUNCTION telemetry.add_alarm_rule(text, text, text, double precision, text, text, text, text, integer,
   interval, double precision, double precision, double precision, interval, integer, interval, integer, interval,

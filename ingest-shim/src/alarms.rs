@@ -2,26 +2,24 @@
 //! a row in telemetry.alarm_outbox, and NOTIFYs telemetry_alarms when it commits. This task
 //! LISTENs on a PostgreSQL connection of its own and, at each notification, at each connect and
 //! every `alarms.poll_interval_secs`, fetches the pending events (critical ones first) and
-//! publishes each with QoS 1 on an MQTT connection of its own. An event is confirmed (taken out
-//! of the outbox) only after the broker's PUBACK for it; what is not confirmed when a connection
-//! is lost or the shim stops is published again: at least once, and receivers drop repeats by
-//! the event id.
-//!
-//! The MQTT connection is a clean session under `<mqtt.client_id>-alarms`, not the ingest
-//! session: there, up to 65,536 PUBACKs can wait in the request queue, which an alarm would
-//! have to queue behind, and that session is persistent, so after a reconnect rumqttc would
-//! send unacknowledged PUBLISHes again by itself, besides the ones fetched again here.
+//! publishes each with QoS 2 on an MQTT connection of its own (alarm_link.rs), under the packet
+//! id the outbox gives it. The broker's PUBREC of an event is recorded in the outbox before its
+//! PUBREL is sent, and the event is confirmed (taken out of the outbox) at its PUBCOMP. After a
+//! crash or a lost connection, an event not yet received is published again under the same
+//! packet id, which the broker takes as the same message, and a received one is only released
+//! again: exactly once, as long as the broker keeps the session. A broker that lost it gets
+//! every unconfirmed event again, at least once; receivers drop repeats by the event id.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Instant, MissedTickBehavior};
 
-use crate::client::{self, Client, Event, Purpose};
+use crate::alarm_link::{self, Command, Report};
+use crate::client::{self, Purpose};
 use crate::config::Config;
 use crate::error::{describe, CopyError};
 use crate::flight::Flight;
@@ -36,22 +34,25 @@ pub enum AlarmError {
     Postgres(#[from] tokio_postgres::Error),
     #[error("no answer within {0:?}")]
     Timeout(Duration),
-    #[error("the PostgreSQL login {0} may not execute telemetry.alarm_outbox_pending() and telemetry.alarm_outbox_confirm(); GRANT telemetry_publisher TO {0} and restart the shim")]
+    #[error("the PostgreSQL login {0} may not execute the telemetry.alarm_outbox_*() functions; GRANT telemetry_publisher TO {0} and restart the shim")]
     Role(String),
-    #[error("the telemetry extension installed has no telemetry.alarm_outbox_pending() and alarm_outbox_confirm() (ALTER EXTENSION telemetry UPDATE)")]
+    #[error("the telemetry extension installed is older than 0.5.0, which delivers alarms with QoS 2 (ALTER EXTENSION telemetry UPDATE)")]
     Extension,
     #[error("another ingest-shim publishes this database's alarms")]
     Standby,
 }
 
 /// Whether the login may deliver, and the session lock that makes one shim the publisher.
-const CHECK: &str = "SELECT current_user::text, p IS NOT NULL AND c IS NOT NULL,
-       coalesce(has_function_privilege(p, 'EXECUTE') AND has_function_privilege(c, 'EXECUTE'), false),
+const CHECK: &str = "SELECT current_user::text, bool_and(f IS NOT NULL),
+       coalesce(bool_and(has_function_privilege(f, 'EXECUTE')), false),
        pg_try_advisory_lock(hashtext('telemetry.alarm_outbox'))
-  FROM (SELECT to_regprocedure('telemetry.alarm_outbox_pending(integer, bigint)') AS p,
-               to_regprocedure('telemetry.alarm_outbox_confirm(bigint[])') AS c) f";
-const FETCH: &str =
-    "SELECT event_id, site_id, severity, payload FROM telemetry.alarm_outbox_pending($1, $2)";
+  FROM unnest(ARRAY['telemetry.alarm_outbox_pending(integer, bigint)', 'telemetry.alarm_outbox_received(bigint[])',
+                    'telemetry.alarm_outbox_session_lost()', 'telemetry.alarm_outbox_confirm(bigint[])']) n,
+       to_regprocedure(n) f";
+const FETCH: &str = "SELECT event_id, packet_id, received, site_id, severity, payload
+  FROM telemetry.alarm_outbox_pending($1, $2)";
+const RECEIVED: &str = "SELECT telemetry.alarm_outbox_received($1)";
+const SESSION_LOST: &str = "SELECT telemetry.alarm_outbox_session_lost()";
 const CONFIRM: &str = "SELECT telemetry.alarm_outbox_confirm($1)";
 
 /// How long a stop waits for the PUBACKs of what is in flight; the rest goes out next time.
@@ -62,15 +63,15 @@ const FIRST_RETRY: Duration = Duration::from_millis(100);
 /// finds that the login may not deliver alarms, which it logs; ingest goes on either way.
 pub async fn run(config: Arc<Config>, metrics: Arc<Metrics>, stop: watch::Receiver<bool>) {
     let (tx, reports) = mpsc::unbounded_channel();
-    // Fewer than two batches are ever in flight, so the request channel always has room.
-    let link = tokio::spawn(link(config.clone(), 2 * config.alarms.batch_size + 16, tx));
+    let link = tokio::spawn(alarm_link::run(config.clone(), tx));
     let client_id = client::client_id(&config.mqtt, Purpose::Alarms);
     tracing::info!(client_id, topic = ?config.alarms.topic, "alarm publisher started");
     let mut publisher = Publisher {
         config,
         metrics,
         reports,
-        client: None,
+        link: None,
+        session_lost: false,
         db: None,
         flight: Flight::default(),
         due: false,
@@ -85,49 +86,6 @@ pub async fn run(config: Arc<Config>, metrics: Arc<Metrics>, stop: watch::Receiv
         Err(error) => tracing::error!("{error}; alarms are not published, ingest goes on"),
     }
     link.abort();
-}
-
-/// What the alarm client's connection reports, in order.
-enum Link {
-    /// Connected: PUBLISHes go to this client until the next `Down`.
-    Up(Client),
-    Written(u16),
-    Acked(u16, bool),
-    Down,
-}
-
-/// The alarm client's connections, one after another, each with a client of its own: rumqttc
-/// would send what was requested on a lost connection on the next one, after it had been
-/// forgotten here and fetched again.
-async fn link(config: Arc<Config>, capacity: usize, tx: mpsc::UnboundedSender<Link>) {
-    let (mqtt, no_messages) = (&config.mqtt, Gauge::default());
-    let mut backoff = FIRST_RETRY;
-    loop {
-        let error = match client::new(mqtt, Purpose::Alarms, capacity) {
-            Ok((client, mut eventloop)) => loop {
-                let report = match eventloop.poll(&no_messages).await {
-                    Ok(Event::Connected(_)) => {
-                        backoff = FIRST_RETRY;
-                        Link::Up(client.clone())
-                    }
-                    Ok(Event::Written(pkid)) => Link::Written(pkid),
-                    Ok(Event::PubAck(pkid, accepted)) => Link::Acked(pkid, accepted),
-                    Ok(_) => continue,
-                    Err(error) => break error,
-                };
-                if tx.send(report).is_err() {
-                    return;
-                }
-            },
-            Err(error) => error,
-        };
-        if tx.send(Link::Down).is_err() {
-            return;
-        }
-        tracing::warn!(%error, retry_in = ?backoff, "alarm publisher: no MQTT connection");
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(mqtt.reconnect_max_secs));
-    }
 }
 
 struct Db {
@@ -147,9 +105,11 @@ impl Drop for Db {
 struct Publisher {
     config: Arc<Config>,
     metrics: Arc<Metrics>,
-    reports: mpsc::UnboundedReceiver<Link>,
+    reports: mpsc::UnboundedReceiver<Report>,
     /// While connected to the broker.
-    client: Option<Client>,
+    link: Option<mpsc::UnboundedSender<Command>>,
+    /// The broker kept no session: what it had received is to be published again.
+    session_lost: bool,
     db: Option<Db>,
     flight: Flight,
     /// A fetch is due.
@@ -193,8 +153,7 @@ impl Publisher {
             }
             if let Some(deadline) = stopping {
                 let done = self.flight.is_empty() && !self.due;
-                if done || self.db.is_none() || self.client.is_none() || Instant::now() >= deadline
-                {
+                if done || self.db.is_none() || self.link.is_none() || Instant::now() >= deadline {
                     return Ok(());
                 }
             }
@@ -250,22 +209,20 @@ impl Publisher {
         Ok(db)
     }
 
-    fn handle(&mut self, report: Link) {
+    fn handle(&mut self, report: Report) {
         match report {
-            Link::Up(client) => {
-                tracing::info!("alarm publisher connected to the MQTT broker");
-                (self.client, self.due) = (Some(client), true);
+            Report::Up(link, session_present) => {
+                tracing::info!(
+                    session_present,
+                    "alarm publisher connected to the MQTT broker"
+                );
+                (self.link, self.due) = (Some(link), true);
+                self.session_lost |= !session_present;
             }
-            Link::Written(pkid) => self.flight.written(pkid),
-            Link::Acked(pkid, true) => self.flight.acked(pkid),
-            Link::Acked(pkid, false) => {
-                if let Some(event_id) = self.flight.refused(pkid) {
-                    self.metrics.alarms_refused.inc();
-                    tracing::error!(event_id, "the broker refused an alarm (its PUBACK's reason code); it is published again at the next poll");
-                }
-            }
-            Link::Down => {
-                self.client = None;
+            Report::Received(pkid) => self.flight.received(pkid),
+            Report::Completed(pkid) => self.flight.completed(pkid),
+            Report::Down => {
+                self.link = None;
                 self.flight.lost();
             }
         }
@@ -280,20 +237,33 @@ impl Publisher {
         self.backoff = (self.backoff * 2).min(max);
     }
 
-    /// Confirms what the broker has acknowledged, then fetches and publishes while a fetch is
-    /// due and fewer than a batch are in flight.
+    /// Records what the broker has received and releases it, confirms what it has delivered,
+    /// then fetches and publishes while a fetch is due and fewer than a batch are in flight.
     async fn work(&mut self) -> Result<(), AlarmError> {
         let Some(db) = &self.db else { return Ok(()) };
-        let (m, alarms) = (&self.metrics, &self.config.alarms);
         let timeout = Duration::from_secs(self.config.postgres.batch_timeout_secs);
+        if self.session_lost && self.link.is_some() {
+            let row = within(timeout, db.client.query_one(SESSION_LOST, &[])).await?;
+            let again: i32 = row.try_get(0)?;
+            tracing::warn!(again, "the broker kept no session for the alarm publisher: the events it had received are published again (at least once)");
+            self.session_lost = false;
+        }
+        let received = self.flight.take_received();
+        if !received.is_empty() {
+            let events: Vec<i64> = received.iter().map(|r| r.1).collect();
+            within(timeout, db.client.query_one(RECEIVED, &[&events])).await?;
+            for (pkid, event) in received {
+                self.flight.releasing(pkid, event);
+                self.send(Command::Release(pkid));
+            }
+        }
         if !self.flight.to_confirm().is_empty() {
             let events = self.flight.to_confirm().to_vec();
             let row = within(timeout, db.client.query_one(CONFIRM, &[&events])).await?;
             let removed = u64::try_from(row.try_get::<_, i32>(0)?).unwrap_or(0);
-            m.alarms_confirmed.inc_by(removed);
+            self.metrics.alarms_confirmed.inc_by(removed);
             for latency in self.flight.confirmed(std::time::Instant::now()) {
-                m.alarm_publish_to_confirm_seconds
-                    .observe(latency.as_secs_f64());
+                (self.metrics.alarm_publish_to_confirm_seconds).observe(latency.as_secs_f64());
             }
             tracing::debug!(?events, "alarms confirmed");
             if self.flight.is_empty() {
@@ -302,43 +272,68 @@ impl Publisher {
                 self.due = true;
             }
         }
-        let batch = alarms.batch_size;
-        while self.due && self.flight.len() < batch {
-            let Some(client) = &self.client else { break };
+        while self.due && self.link.is_some() && self.flight.len() < self.config.alarms.batch_size {
             self.due = false;
-            let (limit, after) = (batch as i32, self.flight.after());
-            let rows = within(timeout, db.client.query(FETCH, &[&limit, &after])).await?;
-            let mut seen = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let (event_id, severity): (i64, String) = (row.try_get(0)?, row.try_get(2)?);
-                seen.push((event_id, severity == "critical"));
-                if self.flight.contains(event_id) {
-                    continue;
-                }
-                let (site_id, payload): (Option<String>, serde_json::Value) =
-                    (row.try_get(1)?, row.try_get(3)?);
-                let topic = alarms.topic.render(|name| match name {
-                    "site_id" => site_id.clone(),
-                    "severity" => Some(severity.clone()),
-                    // Strings as they are, numbers written out.
-                    _ => {
-                        (payload.get(name)).map(|v| v.as_str().map_or(v.to_string(), str::to_owned))
-                    }
-                });
-                if !client.publish_at_least_once(topic.clone(), payload.to_string().into_bytes()) {
-                    // The connection is going down (its `Down` follows): fetched again then.
-                    return Ok(());
-                }
-                self.flight.published(event_id, std::time::Instant::now());
-                m.alarms_published.inc();
-                // A full batch with new events: there may be more.
-                self.due |= rows.len() == batch;
-                tracing::debug!(event_id, topic, "alarm published");
-            }
-            self.flight.fetched(&seen, batch);
+            self.fetch_and_publish(timeout).await?;
         }
-        m.alarms_in_flight.set(self.flight.len() as i64);
+        self.metrics.alarms_in_flight.set(self.flight.len() as i64);
         Ok(())
+    }
+
+    async fn fetch_and_publish(&mut self, timeout: Duration) -> Result<(), AlarmError> {
+        let Some(db) = &self.db else { return Ok(()) };
+        let (alarms, batch) = (&self.config.alarms, self.config.alarms.batch_size);
+        let (limit, after) = (batch as i32, self.flight.after());
+        let rows = within(timeout, db.client.query(FETCH, &[&limit, &after])).await?;
+        let mut seen = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let (event_id, pkid, received): (i64, i32, bool) =
+                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            let severity: String = row.try_get(4)?;
+            seen.push((event_id, severity == "critical"));
+            let Ok(pkid) = u16::try_from(pkid) else {
+                continue;
+            };
+            if self.flight.contains(event_id) {
+                continue;
+            }
+            if received {
+                // The broker holds it already: only its release went missing.
+                self.flight.releasing(pkid, event_id);
+                self.send(Command::Release(pkid));
+                continue;
+            }
+            let (site_id, payload): (Option<String>, serde_json::Value) =
+                (row.try_get(3)?, row.try_get(5)?);
+            let topic = alarms.topic.render(|name| match name {
+                "site_id" => site_id.clone(),
+                "severity" => Some(severity.clone()),
+                // Strings as they are, numbers written out.
+                _ => (payload.get(name)).map(|v| v.as_str().map_or(v.to_string(), str::to_owned)),
+            });
+            tracing::debug!(event_id, topic, "alarm published");
+            self.flight
+                .published(pkid, event_id, std::time::Instant::now());
+            let payload = payload.to_string().into_bytes();
+            self.send(Command::Publish {
+                packet_id: pkid,
+                topic,
+                payload,
+            });
+            self.metrics.alarms_published.inc();
+            // A full batch with new events: there may be more.
+            self.due |= rows.len() == batch;
+        }
+        self.flight.fetched(&seen, batch);
+        Ok(())
+    }
+
+    /// A connection that is going away takes nothing more; its `Down` follows, and what was
+    /// in flight on it is fetched again.
+    fn send(&self, command: Command) {
+        if let Some(link) = &self.link {
+            let _ = link.send(command);
+        }
     }
 }
 

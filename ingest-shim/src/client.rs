@@ -1,7 +1,7 @@
 //! rumqttc's client and event loop, MQTT 3.1.1 or 5, behind one interface. rumqttc has a pair
 //! for each version, with methods of the same names on types of their own; the modules `v3`
 //! and `v5` give those types one set of names, and `each!` writes the shim's use of them once.
-//! Two connections use it: the ingest session and the alarm publisher's (alarms.rs).
+//! Two connections use it: the ingest session and the alarm publisher's (alarm_link.rs).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -21,11 +21,13 @@ pub enum MqttError {
     Connection(#[from] Box<rumqttc::ConnectionError>),
     #[error(transparent)]
     Connection5(#[from] Box<rumqttc::v5::ConnectionError>),
+    #[error("MQTT: {0}")]
+    Protocol(&'static str),
 }
 
 /// MQTT 3.1.1, and its session settings.
 mod v3 {
-    pub use rumqttc::{AsyncClient, Event, MqttOptions, Packet, PubAck, Publish, QoS};
+    pub use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS};
     pub use rumqttc::{SubscribeFilter as Filter, SubscribeReasonCode};
 
     /// What an ack is made from: only the packet id counts.
@@ -41,22 +43,12 @@ mod v3 {
         o.set_clean_session(false)
             .set_max_packet_size(config.max_packet_bytes as usize, 64 << 10);
     }
-
-    pub fn clean(o: &mut MqttOptions, config: &crate::config::Mqtt) {
-        let max = config.max_packet_bytes as usize;
-        o.set_clean_session(true).set_max_packet_size(max, max);
-    }
-
-    /// MQTT 3.1.1 has no reason codes: a broker that drops a PUBLISH still acknowledges it.
-    pub fn accepted(_: &PubAck) -> bool {
-        true
-    }
 }
 
 /// MQTT 5, and its session settings.
 mod v5 {
     pub use rumqttc::v5::mqttbytes::v5::SubscribeReasonCode;
-    pub use rumqttc::v5::mqttbytes::v5::{Filter, Packet, PubAck, PubAckReason, Publish};
+    pub use rumqttc::v5::mqttbytes::v5::{Filter, Packet, Publish};
     pub use rumqttc::v5::mqttbytes::QoS;
     pub use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 
@@ -76,19 +68,6 @@ mod v5 {
             .set_receive_maximum(Some(config.max_inflight))
             // The broker drops larger messages for this client instead of sending them.
             .set_max_packet_size(Some(config.max_packet_bytes));
-    }
-
-    pub fn clean(o: &mut MqttOptions, config: &crate::config::Mqtt) {
-        o.set_clean_start(true)
-            .set_max_packet_size(Some(config.max_packet_bytes));
-    }
-
-    /// Reason codes from 0x80 up say the broker did not take the message.
-    pub fn accepted(ack: &PubAck) -> bool {
-        matches!(
-            ack.reason,
-            PubAckReason::Success | PubAckReason::NoMatchingSubscribers
-        )
     }
 }
 
@@ -123,14 +102,15 @@ macro_rules! each {
 /// What a connection is for.
 #[derive(Clone, Copy)]
 pub enum Purpose {
-    /// The ingest session: persistent, under `mqtt.client_id`, with manual acks.
+    /// The ingest session, under `mqtt.client_id`, with manual acks.
     Ingest,
-    /// Publishing alarms: a clean session under `<mqtt.client_id>-alarms` (see alarms.rs).
+    /// Publishing alarms, under `<mqtt.client_id>-alarms`, always MQTT 3.1.1 (see
+    /// alarm_link.rs).
     Alarms,
 }
 
-/// The client and event loop of the configured version for `purpose`; `capacity` is the size
-/// of the client's request channel.
+/// The client and event loop of the configured version for `purpose`, on a persistent
+/// session; `capacity` is the size of the client's request channel.
 pub fn new(
     config: &config::Mqtt,
     purpose: Purpose,
@@ -151,15 +131,18 @@ pub fn new(
             if let Some(user) = &config.username {
                 o.set_credentials(user, password);
             }
-            match purpose {
-                Purpose::Ingest => $m::session(&mut o, config),
-                Purpose::Alarms => $m::clean(&mut o, config),
-            }
+            // Both persistent: the broker keeps what the ingest session has not acknowledged,
+            // and the alarm messages it has acknowledged receipt of and not yet released.
+            $m::session(&mut o, config);
             let (client, eventloop) = $m::AsyncClient::new(o, capacity);
             (Version::$variant(client), Version::$variant(eventloop))
         }};
     }
-    Ok(match config.protocol {
+    let protocol = match purpose {
+        Purpose::Ingest => config.protocol,
+        Purpose::Alarms => Protocol::V3,
+    };
+    Ok(match protocol {
         Protocol::V3 => with!(v3, V3),
         Protocol::V5 => with!(v5, V5),
     })
@@ -191,11 +174,6 @@ impl Client {
         each!(self, c, m => c.try_publish(topic, m::QoS::AtMostOnce, false, payload).is_ok())
     }
 
-    /// QoS 1, not retained.
-    pub fn publish_at_least_once(&self, topic: String, payload: Vec<u8>) -> bool {
-        each!(self, c, m => c.try_publish(topic, m::QoS::AtLeastOnce, false, payload).is_ok())
-    }
-
     pub fn disconnect(&self) -> bool {
         each!(self, c, _m => c.try_disconnect().is_ok())
     }
@@ -208,10 +186,6 @@ pub enum Event {
     /// SUBACK, with the number of filters the broker refused.
     Subscribed(usize),
     Publish(Message),
-    /// A QoS 1 PUBLISH of ours written out with this packet id; these come in request order.
-    Written(u16),
-    /// Its PUBACK, with whether the broker took the message.
-    PubAck(u16, bool),
     Disconnected,
     Other,
 }
@@ -238,8 +212,6 @@ impl EventLoop {
                     let message = Message::new(topic, &p.payload, now, p.pkid, p.retain, p.dup, in_hand);
                     Event::Publish(message)
                 }
-                m::Event::Outgoing(Outgoing::Publish(pkid)) if pkid != 0 => Event::Written(pkid),
-                m::Event::Incoming(m::Packet::PubAck(ack)) => Event::PubAck(ack.pkid, m::accepted(&ack)),
                 m::Event::Outgoing(Outgoing::Disconnect) => Event::Disconnected,
                 _ => Event::Other,
             }),

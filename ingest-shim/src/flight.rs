@@ -1,84 +1,88 @@
-//! Alarm events between their PUBLISH and their confirmation in PostgreSQL: which packet id
-//! carries which event, which events the broker has acknowledged, and which ones a fetch from
-//! the outbox may skip (`after_event`).
+//! Alarm events between their PUBLISH and their confirmation in PostgreSQL, by packet id (the
+//! outbox gives each event its own): published and awaiting the broker's PUBREC; received, to
+//! be recorded before the release; released and awaiting the PUBCOMP; delivered, to be
+//! confirmed. Also which events a fetch from the outbox may skip (`after_event`).
 //!
-//! rumqttc gives a QoS 1 PUBLISH its packet id when it writes it out, and reports that
-//! (`Outgoing::Publish(pkid)`) in the order the PUBLISHes were requested, so the n-th report
-//! is the n-th event requested. A packet id is used again only after its PUBACK. Packet ids mean
-//! something only within one connection: when it is lost, the events not acknowledged on it are
-//! forgotten here, and so published again on the next.
+//! What is in flight on a lost connection is forgotten here and fetched again: an event the
+//! outbox shows as received is then only released again, any other is published again under
+//! its packet id.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 #[derive(Default)]
 pub struct Flight {
-    /// Handed to the MQTT client, not yet written out, in request order.
-    queued: VecDeque<i64>,
-    /// Written out under this packet id, awaiting the PUBACK.
-    sent: HashMap<u16, i64>,
-    /// Acknowledged by the broker, to be confirmed in PostgreSQL.
-    acked: Vec<i64>,
-    /// Refused by the broker (an MQTT 5 reason code): held back until the next rewind.
-    refused: Vec<i64>,
-    /// Every event in one of the above, with when it was handed to the client.
+    /// Published, awaiting the PUBREC.
+    published: HashMap<u16, i64>,
+    /// Received by the broker, to be recorded in PostgreSQL before the PUBREL.
+    received: Vec<(u16, i64)>,
+    /// Recorded and released, awaiting the PUBCOMP.
+    released: HashMap<u16, i64>,
+    /// Delivered, to be confirmed in PostgreSQL.
+    completed: Vec<i64>,
+    /// Every event in one of the above, with when it was first handed to the connection.
     since: HashMap<i64, Instant>,
     /// Every event in the outbox up to this id was, at the last fetch, in flight or confirmed.
     after: i64,
 }
 
 impl Flight {
-    pub fn published(&mut self, event: i64, at: Instant) {
-        self.queued.push_back(event);
+    pub fn published(&mut self, pkid: u16, event: i64, at: Instant) {
+        self.published.insert(pkid, event);
         self.since.insert(event, at);
     }
 
-    /// The client wrote the next PUBLISH out with this packet id.
-    pub fn written(&mut self, pkid: u16) {
-        if let Some(event) = self.queued.pop_front() {
-            self.sent.insert(pkid, event);
-        }
+    /// A PUBREC.
+    pub fn received(&mut self, pkid: u16) {
+        self.received.extend(self.published.remove_entry(&pkid));
     }
 
-    /// A PUBACK: the event to confirm.
-    pub fn acked(&mut self, pkid: u16) {
-        self.acked.extend(self.sent.remove(&pkid));
+    /// Received, to be recorded (then each is `releasing`).
+    pub fn take_received(&mut self) -> Vec<(u16, i64)> {
+        std::mem::take(&mut self.received)
     }
 
-    /// A PUBACK that refuses the message: the event, which the next rewind lets go again.
-    pub fn refused(&mut self, pkid: u16) -> Option<i64> {
-        let event = self.sent.remove(&pkid)?;
-        self.refused.push(event);
-        Some(event)
+    /// Its PUBREL is being sent.
+    pub fn releasing(&mut self, pkid: u16, event: i64) {
+        self.released.insert(pkid, event);
+        self.since.entry(event).or_insert_with(Instant::now);
     }
 
-    /// Acknowledged, not yet confirmed.
+    /// A PUBCOMP.
+    pub fn completed(&mut self, pkid: u16) {
+        self.completed.extend(self.released.remove(&pkid));
+    }
+
+    /// Delivered, not yet confirmed.
     pub fn to_confirm(&self) -> &[i64] {
-        &self.acked
+        &self.completed
     }
 
     /// Those have been confirmed: how long each took from its PUBLISH.
     pub fn confirmed(&mut self, now: Instant) -> Vec<Duration> {
         let since = &mut self.since;
-        let events = self.acked.drain(..).filter_map(|e| since.remove(&e));
+        let events = self.completed.drain(..).filter_map(|e| since.remove(&e));
         events.map(|at| now.saturating_duration_since(at)).collect()
     }
 
-    /// The connection is lost: what was not acknowledged on it goes out again on the next.
+    /// The connection is lost: what was not delivered on it goes out again on the next.
     pub fn lost(&mut self) {
-        let sent = self.sent.drain().map(|(_, event)| event);
-        for event in self.queued.drain(..).chain(sent) {
+        let published = self.published.drain().map(|(_, event)| event);
+        let released = self.released.drain().map(|(_, event)| event);
+        let received = self.received.drain(..).map(|(_, event)| event);
+        for event in published
+            .chain(released)
+            .chain(received)
+            .collect::<Vec<_>>()
+        {
             self.since.remove(&event);
         }
         self.rewind();
     }
 
-    /// The next fetch starts from the first event in the outbox (the poll, a new connection):
-    /// for events committed after ones with higher ids, and for refused ones.
+    /// The next fetch starts from the first event in the outbox (the poll, a new connection),
+    /// for events committed after ones with higher ids.
     pub fn rewind(&mut self) {
-        for event in self.refused.drain(..) {
-            self.since.remove(&event);
-        }
         self.after = 0;
     }
 
@@ -116,71 +120,55 @@ impl Flight {
 mod tests {
     use super::*;
 
-    fn publish(flight: &mut Flight, events: &[i64]) {
-        events
-            .iter()
-            .for_each(|&e| flight.published(e, Instant::now()));
-    }
-
     #[test]
-    fn packet_ids_map_to_events_in_request_order_and_acks_in_any_order() {
+    fn published_received_recorded_released_delivered_confirmed() {
         let mut flight = Flight::default();
-        publish(&mut flight, &[10, 7, 12]);
-        flight.written(1);
-        flight.written(2);
-        flight.acked(2);
-        assert_eq!(
-            flight.to_confirm(),
-            [7],
-            "packet id 2 carried the second event requested"
+        flight.published(11, 10, Instant::now());
+        flight.published(8, 7, Instant::now());
+        flight.received(8);
+        flight.received(8); // a repeated PUBREC records nothing more
+        flight.received(99); // nor one for a packet id not in flight
+        assert_eq!(flight.take_received(), [(8, 7)]);
+        assert!(flight.take_received().is_empty(), "taken once");
+        flight.releasing(8, 7);
+        assert!(
+            flight.to_confirm().is_empty(),
+            "released is not yet delivered"
         );
-        flight.written(3);
-        flight.acked(1);
-        flight.acked(1); // a repeated PUBACK confirms nothing more
-        flight.acked(9); // nor one for a packet id not in flight
-        assert_eq!(flight.to_confirm(), [7, 10]);
-        assert_eq!((flight.len(), flight.contains(12)), (3, true));
-        assert_eq!(flight.confirmed(Instant::now()).len(), 2);
+        flight.completed(8);
+        flight.completed(11); // a PUBCOMP before any PUBREL completes nothing
+        assert_eq!(flight.to_confirm(), [7]);
+        assert_eq!((flight.len(), flight.contains(10)), (2, true));
+        assert_eq!(flight.confirmed(Instant::now()).len(), 1);
         assert_eq!((flight.len(), flight.contains(7)), (1, false));
-        flight.acked(3);
-        flight.confirmed(Instant::now());
-        assert!(flight.is_empty());
     }
 
     #[test]
-    fn a_lost_connection_forgets_what_it_had_not_acknowledged() {
+    fn a_lost_connection_forgets_what_it_had_not_delivered() {
         let mut flight = Flight::default();
-        publish(&mut flight, &[1, 2, 3, 4]);
-        flight.written(1);
-        flight.written(2);
-        flight.written(3);
-        flight.acked(1);
+        for (pkid, event) in [(2, 1), (3, 2), (4, 3), (5, 4)] {
+            flight.published(pkid, event, Instant::now());
+        }
+        flight.received(2);
+        flight.received(3);
+        let recorded = flight.take_received();
+        assert_eq!(recorded.len(), 2);
+        recorded
+            .into_iter()
+            .for_each(|(p, e)| flight.releasing(p, e));
+        flight.completed(2);
+        flight.received(4);
         flight.fetched(&[(1, false), (2, false), (3, false), (4, false)], 100);
         assert_eq!(flight.after(), 4);
         flight.lost();
-        // 1 is acknowledged and still to be confirmed; 2 and 3 (sent) and 4 (queued) go again.
+        // 1 is delivered and still to be confirmed; 2 (released), 3 (received, not recorded)
+        // and 4 (published) are fetched again.
         assert_eq!(
             (flight.to_confirm(), flight.len(), flight.after()),
             (&[1][..], 1, 0)
         );
-        assert!(!flight.contains(2) && !flight.contains(4));
-        // The next connection's packet ids start again; they map to what is published now.
-        publish(&mut flight, &[2]);
-        flight.written(1);
-        flight.acked(1);
-        assert_eq!(flight.to_confirm(), [1, 2]);
-    }
-
-    #[test]
-    fn refused_events_are_held_back_until_the_rewind() {
-        let mut flight = Flight::default();
-        publish(&mut flight, &[5]);
-        flight.written(1);
-        assert_eq!(flight.refused(1), Some(5));
-        assert_eq!(flight.refused(1), None);
-        assert!(flight.contains(5) && flight.to_confirm().is_empty());
-        flight.rewind();
-        assert!(!flight.contains(5));
+        assert!(!flight.contains(2) && !flight.contains(3) && !flight.contains(4));
+        assert!(flight.take_received().is_empty());
     }
 
     #[test]

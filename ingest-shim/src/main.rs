@@ -2,6 +2,7 @@
 //! message is acknowledged to the broker only after the transaction holding it has committed.
 
 mod ack;
+mod alarm_link;
 mod alarms;
 mod batch;
 mod client;

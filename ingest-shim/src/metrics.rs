@@ -86,11 +86,10 @@ metrics! {
     messages_in_hand: Gauge, "Messages received and not yet acknowledged";
     bytes_in_hand: Gauge, "Memory of the messages held (received or replayed, not yet committed): topic, payload and 512 bytes each";
     spool_bytes: Gauge, "Bytes in the disk spool's segment files";
-    alarms_published: Counter, "Alarm events handed to the MQTT client to publish with QoS 1 (again after a lost connection or a restart)";
-    alarms_confirmed: Counter, "Alarm events the broker acknowledged and the shim then removed from telemetry.alarm_outbox";
-    alarms_refused: Counter, "Alarm PUBLISHes the broker refused (MQTT 5 reason code 0x80 or above); published again at the next poll";
+    alarms_published: Counter, "Alarm events published with QoS 2 (again, under the same packet id, after a lost connection or a restart)";
+    alarms_confirmed: Counter, "Alarm events the broker completed (PUBCOMP) and the shim then removed from telemetry.alarm_outbox";
     alarms_in_flight: Gauge, "Alarm events published and not yet confirmed";
-    alarm_publish_to_confirm_seconds: Histogram = Histogram::new(exponential_buckets(0.001, 2.0, 16)), "Time from handing an alarm event to the MQTT client to its confirmation in PostgreSQL";
+    alarm_publish_to_confirm_seconds: Histogram = Histogram::new(exponential_buckets(0.001, 2.0, 16)), "Time from publishing an alarm event to its confirmation in PostgreSQL";
 }
 
 impl Metrics {

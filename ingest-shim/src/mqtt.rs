@@ -122,7 +122,7 @@ impl Session {
                     return;
                 }
                 // Its own PUBLISHes are QoS 0 (rebirth requests).
-                Ok(Event::Other | Event::Written(_) | Event::PubAck(..)) => {}
+                Ok(Event::Other) => {}
                 Err(error) => {
                     metrics.mqtt_ready.store(false, Ordering::Relaxed);
                     // No PUBACK for a message of the lost connection may reach the next one: on

@@ -126,7 +126,7 @@ INSERT INTO telemetry.alarm_rules (name, kind, severity, limit_value) VALUES ('s
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 RESET ROLE;
 SELECT limit_value, on_delay, deadband FROM telemetry.change_alarm_rule('discharge high', '{"limit_value": 950, "on_delay": "30 s"}');
--- The publisher reads and empties the outbox through its two functions, and nothing else.
+-- The publisher reads and empties the outbox through its four functions, and nothing else.
 SELECT count(*) AS pending FROM telemetry.alarm_outbox \gset
 SET ROLE telemetry_publisher;
 SELECT count(*) = :pending AS sees_all_pending, bool_and(payload ? 'event_id' AND payload ? 'rule') AS messages_complete,
@@ -135,12 +135,35 @@ SELECT count(*) = :pending AS sees_all_pending, bool_and(payload ? 'event_id' AN
 SELECT count(*) AS after_the_last FROM telemetry.alarm_outbox_pending(after_event => (SELECT max(event_id) FROM telemetry.alarm_outbox_pending(1000)));
 SELECT telemetry.alarm_outbox_confirm(ARRAY(SELECT event_id FROM telemetry.alarm_outbox_pending(2))) AS confirmed;
 SELECT telemetry.alarm_outbox_confirm(ARRAY[-1, NULL]::bigint[]) AS confirmed_nothing;
+-- QoS 2: an event's packet id follows from its id; the broker's receipt is recorded, and
+-- forgotten with a session the broker lost.
+SELECT bool_and(packet_id = event_id % 65535 + 1) AS packet_ids, bool_or(received) AS any_received
+  FROM telemetry.alarm_outbox_pending(1000);
+SELECT telemetry.alarm_outbox_received(ARRAY(SELECT event_id FROM telemetry.alarm_outbox_pending(2))) AS received;
+SELECT telemetry.alarm_outbox_received(ARRAY(SELECT event_id FROM telemetry.alarm_outbox_pending(2))) AS received_again;
+SELECT count(*) FILTER (WHERE received) AS marked FROM telemetry.alarm_outbox_pending(1000);
+SELECT telemetry.alarm_outbox_session_lost() AS forgotten;
+SELECT count(*) FILTER (WHERE received) AS marked FROM telemetry.alarm_outbox_pending(1000);
+RESET ROLE;
+-- An event whose packet id an earlier event still holds waits for that one's PUBCOMP.
+SELECT min(event_id) AS holder FROM telemetry.alarm_outbox \gset
+INSERT INTO telemetry.alarm_events (time, event_id, rule_id, series_id, kind, from_status, to_status, severity)
+  SELECT time, event_id + 65535, rule_id, series_id, kind, from_status, to_status, severity
+    FROM telemetry.alarm_events WHERE event_id = :holder;
+INSERT INTO telemetry.alarm_outbox (event_id, time, severity)
+  SELECT event_id, time, severity FROM telemetry.alarm_events WHERE event_id = :holder + 65535;
+SET ROLE telemetry_publisher;
+SELECT count(*) FILTER (WHERE event_id = :holder) AS holder_pending, count(*) FILTER (WHERE event_id = :holder + 65535) AS sharer_pending
+  FROM telemetry.alarm_outbox_pending(1000);
+SELECT telemetry.alarm_outbox_confirm(ARRAY[:holder::bigint]) AS confirmed;
+SELECT packet_id = :holder % 65535 + 1 AS same_packet_id FROM telemetry.alarm_outbox_pending(1000) WHERE event_id = :holder + 65535;
+SELECT telemetry.alarm_outbox_confirm(ARRAY[:holder + 65535]) AS confirmed;
 SELECT count(*) FROM telemetry.alarm_events;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 DELETE FROM telemetry.alarm_outbox;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 RESET ROLE;
-SELECT count(*) = :pending - 2 AS two_fewer FROM telemetry.alarm_outbox;
+SELECT count(*) = :pending - 3 AS three_fewer FROM telemetry.alarm_outbox;
 SET ROLE telemetry_writer;
 SELECT count(*) FROM telemetry.alarm_outbox_pending();
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
