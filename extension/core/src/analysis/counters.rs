@@ -156,33 +156,11 @@ pub fn deltas(points: &[Point], buckets: &Buckets, rollover: Option<f64>) -> Vec
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Width, ORIGIN};
+    use super::super::testing::{buckets, p};
     use super::*;
 
-    const MIN: i64 = 60_000_000;
-
-    fn p(minutes: i64, v: f64) -> Point {
-        Point {
-            t: ORIGIN + minutes * MIN,
-            v,
-        }
-    }
-
     fn run(points: &[Point], rollover: Option<f64>) -> Run<Counter> {
-        let mut r = Run::start(points[0], Counter::new(rollover));
-        for q in &points[1..] {
-            r.push(*q, "counter_increase").unwrap();
-        }
-        r
-    }
-
-    fn hourly(hours: i64) -> Buckets {
-        let w = Width {
-            months: 0,
-            days: 0,
-            micros: 60 * MIN,
-        };
-        Buckets::new(ORIGIN, ORIGIN + hours * 60 * MIN, w).unwrap()
+        super::super::testing::run(points, Counter::new(rollover))
     }
 
     #[test]
@@ -237,7 +215,7 @@ mod tests {
         // 00:30 at 0 kWh, 01:30 at 60 kWh, 02:00 reset to 5, 02:30 at 15.
         let d = deltas(
             &[p(30, 0.0), p(90, 60.0), p(120, 5.0), p(150, 15.0)],
-            &hourly(3),
+            &buckets(60, 3),
             None,
         );
         assert_eq!(d[0].delta, Some(30.0));
@@ -253,7 +231,7 @@ mod tests {
     #[test]
     fn deltas_use_points_outside_the_buckets_and_leave_uncovered_buckets_empty() {
         // A point an hour before the buckets and one at 01:30; the third bucket has none.
-        let d = deltas(&[p(-60, 0.0), p(90, 150.0)], &hourly(3), None);
+        let d = deltas(&[p(-60, 0.0), p(90, 150.0)], &buckets(60, 3), None);
         assert_eq!(d[0].delta, Some(60.0));
         assert_eq!(d[1].delta, Some(30.0));
         assert_eq!(d[1].rate_per_second, Some(30.0 / 1800.0));

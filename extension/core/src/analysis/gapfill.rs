@@ -136,29 +136,11 @@ pub fn gapfill(points: &[Point], buckets: &Buckets, fill: Fill, agg: Agg) -> Vec
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Width, ORIGIN};
+    use super::super::testing::{buckets, p};
     use super::*;
 
-    const MIN: i64 = 60_000_000;
-
-    fn p(minutes: i64, v: f64) -> Point {
-        Point {
-            t: ORIGIN + minutes * MIN,
-            v,
-        }
-    }
-
-    fn hourly(hours: i64) -> Buckets {
-        let w = Width {
-            months: 0,
-            days: 0,
-            micros: 60 * MIN,
-        };
-        Buckets::new(ORIGIN, ORIGIN + hours * 60 * MIN, w).unwrap()
-    }
-
     fn values(points: &[Point], fill: Fill, agg: Agg) -> Vec<(Option<f64>, bool)> {
-        gapfill(points, &hourly(5), fill, agg)
+        gapfill(points, &buckets(60, 5), fill, agg)
             .iter()
             .map(|f| (f.value, f.filled))
             .collect()

@@ -10,6 +10,8 @@
 pub mod counters;
 pub mod gapfill;
 pub mod smoothing;
+#[cfg(test)]
+mod testing;
 pub mod time_weight;
 
 /// Unix microseconds of 2000-01-03 00:00 UTC, `time_bucket`'s origin.

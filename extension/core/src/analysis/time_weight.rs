@@ -82,24 +82,11 @@ pub fn averages(points: &[Point], buckets: &Buckets, method: Interpolation) -> V
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Width, ORIGIN};
+    use super::super::testing::{buckets, p};
     use super::*;
 
-    const MIN: i64 = 60_000_000;
-
-    fn p(minutes: i64, v: f64) -> Point {
-        Point {
-            t: ORIGIN + minutes * MIN,
-            v,
-        }
-    }
-
     fn run(points: &[Point], method: Interpolation) -> Run<Weighted> {
-        let mut r = Run::start(points[0], Weighted::new(method));
-        for q in &points[1..] {
-            r.push(*q, "time_weighted_average").unwrap();
-        }
-        r
+        super::super::testing::run(points, Weighted::new(method))
     }
 
     // 10 for 10 minutes, then 20 for 50 minutes, read at 00:00, 00:10 and 01:00.
@@ -145,23 +132,18 @@ mod tests {
 
     #[test]
     fn buckets_take_their_boundary_values_from_neighbouring_readings() {
-        // Readings at 00:00 (0) and 01:30 (90); 30-minute buckets 00:30 .. 02:00.
-        let w = Width {
-            months: 0,
-            days: 0,
-            micros: 30 * MIN,
-        };
-        let b = Buckets::new(ORIGIN + 30 * MIN, ORIGIN + 120 * MIN, w).unwrap();
+        // Readings at 00:00 (0) and 01:30 (90); 30-minute buckets 00:00 .. 02:00.
+        let b = buckets(30, 4);
         let points = [p(0, 0.0), p(90, 90.0)];
-        // Linear: 30..60 averages 45, 60..90 averages 75; after 01:30 nothing is known.
+        // Linear: the buckets average 15, 45 and 75; after 01:30 nothing is known.
         assert_eq!(
             averages(&points, &b, Interpolation::Linear),
-            [Some(45.0), Some(75.0), None]
+            [Some(15.0), Some(45.0), Some(75.0), None]
         );
-        // LOCF: the 00:00 reading carries into both.
+        // LOCF: the 00:00 reading carries into all three.
         assert_eq!(
             averages(&points, &b, Interpolation::Locf),
-            [Some(0.0), Some(0.0), None]
+            [Some(0.0), Some(0.0), Some(0.0), None]
         );
     }
 }
