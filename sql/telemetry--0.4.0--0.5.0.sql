@@ -353,13 +353,14 @@ COMMENT ON AGGREGATE telemetry.trend_slope(timestamptz, double precision) IS
 COMMENT ON AGGREGATE telemetry.trend_slope(timestamptz, double precision, interval) IS
   'The least-squares slope of value against time, per the given interval (interval ''1 day'' for degradation per day; a month counts 30 days). Rows in any order.';
 
--- The forms by series id: the series' readings covering the buckets, and the one reading on
+-- The forms by series id (their search_path pinned, so that no operator a caller's path brings
+-- can stand in for pg_catalog's): the series' readings covering the buckets, and the one reading on
 -- either side of them, so spans reaching into the first and last buckets count and gaps at
 -- either end are filled from beyond. "from" - bucket and "to" + bucket surely cover the buckets
 -- (the first holds "from", the last starts before "to").
 CREATE FUNCTION telemetry.series_points(series_id integer, "from" timestamptz, "to" timestamptz, margin interval)
 RETURNS TABLE (times timestamptz[], "values" double precision[])
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT pg_catalog.array_agg(p.time ORDER BY p.time), pg_catalog.array_agg(p.value ORDER BY p.time)
     FROM ((SELECT r.time, r.value FROM telemetry.readings r
@@ -377,7 +378,7 @@ COMMENT ON FUNCTION telemetry.series_points(integer, timestamptz, timestamptz, i
 CREATE FUNCTION telemetry.counter_deltas(series_id integer, "from" timestamptz, "to" timestamptz,
                                          bucket interval DEFAULT '1 hour', rollover double precision DEFAULT NULL)
 RETURNS TABLE (bucket timestamptz, delta double precision, rate_per_second double precision, resets bigint)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT d.bucket, d.delta, d.rate_per_second, d.resets
     FROM telemetry.series_points($1, $2, $3, $4) p,
@@ -389,7 +390,7 @@ COMMENT ON FUNCTION telemetry.counter_deltas(integer, timestamptz, timestamptz, 
 CREATE FUNCTION telemetry.time_weighted_averages(series_id integer, "from" timestamptz, "to" timestamptz,
                                                  bucket interval DEFAULT '1 hour', method text DEFAULT 'linear')
 RETURNS TABLE (bucket timestamptz, average double precision)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT a.bucket, a.average
     FROM telemetry.series_points($1, $2, $3, $4) p,
@@ -401,7 +402,7 @@ COMMENT ON FUNCTION telemetry.time_weighted_averages(integer, timestamptz, times
 CREATE FUNCTION telemetry.gapfill(series_id integer, "from" timestamptz, "to" timestamptz,
                                   bucket interval DEFAULT '1 hour', method text DEFAULT 'linear', agg text DEFAULT 'avg')
 RETURNS TABLE (bucket timestamptz, value double precision, filled boolean)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT g.bucket, g.value, g.filled
     FROM telemetry.series_points($1, $2, $3, $4) p,
