@@ -101,6 +101,26 @@ $$;
 COMMENT ON FUNCTION telemetry.series_points(integer, timestamptz, timestamptz, interval) IS
   'The times and values of a series'' readings in [from - margin, to + margin), with the last reading before and the first after, in time order: what the bucketed analysis functions take.';
 
+-- By name: the series of a site, asset, metric (any alias of it) and sensor.
+CREATE FUNCTION telemetry.series_id(site_id text, asset_id text, metric text, sensor_id text DEFAULT '')
+RETURNS integer
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  id integer;
+BEGIN
+  SELECT s.series_id INTO id FROM telemetry.series s
+   WHERE s.site_id = $1 AND s.asset_id = $2 AND s.metric = telemetry.normalize_metric($3) AND s.sensor_id = $4;
+  IF id IS NULL THEN
+    RAISE EXCEPTION 'no series of site %, asset %, sensor %, metric %', pg_catalog.quote_literal($1),
+      pg_catalog.quote_literal($2), pg_catalog.quote_literal($4), pg_catalog.quote_literal($3)
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'telemetry.series lists the series.';
+  END IF;
+  RETURN id;
+END $$;
+COMMENT ON FUNCTION telemetry.series_id(text, text, text, text) IS
+  'series_id(site_id, asset_id, metric, sensor_id => ''''): the series of those names (the metric by any of its aliases), for the analysis functions by series id: telemetry.gapfill(telemetry.series_id(''site-1'', ''inv-01'', ''active_power''), ...). An unknown series is an error (22023).';
+
 CREATE FUNCTION telemetry.counter_deltas(series_id integer, "from" timestamptz, "to" timestamptz,
                                          bucket interval DEFAULT '1 hour', rollover double precision DEFAULT NULL)
 RETURNS TABLE (bucket timestamptz, delta double precision, rate_per_second double precision, resets bigint)

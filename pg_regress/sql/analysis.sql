@@ -53,6 +53,9 @@ INSERT INTO telemetry.readings (series_id, time, value)
 SELECT bucket, round(delta::numeric, 4) AS delta, resets
   FROM telemetry.counter_deltas(9001, '2025-06-01 01:00', '2025-06-01 03:00');
 SELECT count(*) FROM telemetry.counter_deltas(9001, '2025-07-01', '2025-07-02', '6 hours') WHERE delta IS NULL;
+-- By name, the metric by any of its spellings.
+SELECT telemetry.series_id('an-site', 'meter-1', 'energy'), telemetry.series_id('an-site', 'meter-1', 'Energy');
+SELECT sum(delta) FROM telemetry.counter_deltas(telemetry.series_id('an-site', 'meter-1', 'energy'), '2025-06-01', '2025-06-01 03:00');
 
 -- Time-weighted averages: 10 at 00:00, 20 at 00:10 and at 01:00. Linear: 15 for 10 minutes and
 -- 20 for 50, 1150 / 60; LOCF: 10 for 10 minutes and 20 for 50, 1100 / 60; avg() says 16.67.
@@ -154,6 +157,7 @@ SELECT telemetry.counter_increase_final(telemetry.counter_combine(
   telemetry.counter_accum(telemetry.counter_accum('{}', '2025-06-01 00:00', 1), '2025-06-01 00:30', 3),
   telemetry.counter_accum('{}', '2025-06-01 00:10', 2)));
 SELECT telemetry.counter_increase(t, v, 0 ORDER BY t) FROM meter;
+SELECT telemetry.series_id('an-site', 'meter-2', 'energy');
 SELECT * FROM telemetry.counter_deltas(9001, '2025-06-01', '2025-06-02', '0 hours');
 SELECT * FROM telemetry.counter_deltas(9001, '2025-06-01', '2025-06-02', '-1 hour');
 SELECT * FROM telemetry.counter_deltas(9001, '2025-06-01', '2025-07-01', '1 month');
@@ -178,6 +182,7 @@ SELECT telemetry.trend_slope(t, v, interval '-1 day') FROM trend;
 SELECT telemetry.trend_slope_final('{1, 2, 3}');
 \set VERBOSITY default
 -- The messages name what was wrong.
+SELECT telemetry.series_id('an-site', 'meter-2', 'energy');
 SELECT * FROM telemetry.counter_deltas(9001, '2025-06-01', '2025-07-01', '1 month');
 SELECT * FROM telemetry.gapfill(9003, '2025-06-01', '2025-06-02', '1 hour', 'nearest');
 SELECT telemetry.counter_increase(t, v ORDER BY t DESC) FROM meter;
