@@ -70,7 +70,7 @@ CREATE FUNCTION telemetry."counter_accum"(
 	"state" double precision[], /* :: std :: option :: Option < Array < '_, f64 > > */
 	"time" timestamp with time zone, /* Option < TimestampWithTimeZone > */
 	"value" double precision /* Option < f64 > */
-) RETURNS double precision[] /* Vec < f64 > */
+) RETURNS double precision[] /* State */
 IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'counter_accum_wrapper';
@@ -80,7 +80,7 @@ CREATE FUNCTION telemetry."counter_accum"(
 	"time" timestamp with time zone, /* Option < TimestampWithTimeZone > */
 	"value" double precision, /* Option < f64 > */
 	"rollover" double precision /* Option < f64 > */
-) RETURNS double precision[] /* Vec < f64 > */
+) RETURNS double precision[] /* State */
 IMMUTABLE PARALLEL SAFE 
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'counter_accum_rollover_wrapper';
@@ -88,7 +88,7 @@ AS 'MODULE_PATHNAME', 'counter_accum_rollover_wrapper';
 CREATE FUNCTION telemetry."counter_combine"(
 	"a" double precision[], /* :: std :: option :: Option < Array < '_, f64 > > */
 	"b" double precision[] /* :: std :: option :: Option < Array < '_, f64 > > */
-) RETURNS double precision[] /* Vec < f64 > */
+) RETURNS double precision[] /* State */
 IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'counter_combine_wrapper';
@@ -138,7 +138,7 @@ CREATE FUNCTION telemetry."ema_time_accum"(
 	"time" timestamp with time zone, /* Option < TimestampWithTimeZone > */
 	"value" double precision, /* Option < f64 > */
 	"time_constant" interval /* Option < Interval > */
-) RETURNS double precision[] /* Vec < f64 > */
+) RETURNS double precision[] /* State */
 IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'ema_time_accum_wrapper';
@@ -193,7 +193,7 @@ CREATE FUNCTION telemetry."time_weight_accum"(
 	"state" double precision[], /* :: std :: option :: Option < Array < '_, f64 > > */
 	"time" timestamp with time zone, /* Option < TimestampWithTimeZone > */
 	"value" double precision /* Option < f64 > */
-) RETURNS double precision[] /* Vec < f64 > */
+) RETURNS double precision[] /* State */
 IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'time_weight_accum_wrapper';
@@ -203,7 +203,7 @@ CREATE FUNCTION telemetry."time_weight_accum"(
 	"time" timestamp with time zone, /* Option < TimestampWithTimeZone > */
 	"value" double precision, /* Option < f64 > */
 	"method" TEXT /* Option < & str > */
-) RETURNS double precision[] /* Vec < f64 > */
+) RETURNS double precision[] /* State */
 IMMUTABLE PARALLEL SAFE 
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'time_weight_accum_method_wrapper';
@@ -211,7 +211,7 @@ AS 'MODULE_PATHNAME', 'time_weight_accum_method_wrapper';
 CREATE FUNCTION telemetry."time_weight_combine"(
 	"a" double precision[], /* :: std :: option :: Option < Array < '_, f64 > > */
 	"b" double precision[] /* :: std :: option :: Option < Array < '_, f64 > > */
-) RETURNS double precision[] /* Vec < f64 > */
+) RETURNS double precision[] /* State */
 IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'time_weight_combine_wrapper';
@@ -242,7 +242,7 @@ CREATE FUNCTION telemetry."trend_accum"(
 	"state" double precision[], /* :: std :: option :: Option < Array < '_, f64 > > */
 	"time" timestamp with time zone, /* Option < TimestampWithTimeZone > */
 	"value" double precision /* Option < f64 > */
-) RETURNS double precision[] /* Vec < f64 > */
+) RETURNS double precision[] /* State */
 IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'trend_accum_wrapper';
@@ -252,7 +252,7 @@ CREATE FUNCTION telemetry."trend_accum"(
 	"time" timestamp with time zone, /* Option < TimestampWithTimeZone > */
 	"value" double precision, /* Option < f64 > */
 	"per" interval /* Option < Interval > */
-) RETURNS double precision[] /* Vec < f64 > */
+) RETURNS double precision[] /* State */
 IMMUTABLE PARALLEL SAFE 
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'trend_accum_per_wrapper';
@@ -260,7 +260,7 @@ AS 'MODULE_PATHNAME', 'trend_accum_per_wrapper';
 CREATE FUNCTION telemetry."trend_combine"(
 	"a" double precision[], /* :: std :: option :: Option < Array < '_, f64 > > */
 	"b" double precision[] /* :: std :: option :: Option < Array < '_, f64 > > */
-) RETURNS double precision[] /* Vec < f64 > */
+) RETURNS double precision[] /* State */
 IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'trend_combine_wrapper';

@@ -6,7 +6,7 @@ use pgrx::datum::Interval;
 use pgrx::prelude::*;
 use telemetry_core::analysis::counters::{check_rollover, deltas, rate, Counter};
 
-use super::{accumulate, bucketed, check, combine, run_of};
+use super::{accumulate, bucketed, check, combine, run_of, State};
 use crate::time::timestamp;
 
 const WHAT: &str = "counter_increase";
@@ -18,7 +18,7 @@ fn counter_accum_rollover(
     time: Option<TimestampWithTimeZone>,
     value: Option<f64>,
     rollover: Option<f64>,
-) -> Vec<f64> {
+) -> State {
     let rollover = check(check_rollover(rollover));
     accumulate(state, time, value, || Counter::new(rollover), WHAT)
 }
@@ -29,12 +29,12 @@ fn counter_accum(
     state: Option<Array<'_, f64>>,
     time: Option<TimestampWithTimeZone>,
     value: Option<f64>,
-) -> Vec<f64> {
+) -> State {
     accumulate(state, time, value, || Counter::new(None), WHAT)
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn counter_combine(a: Option<Array<'_, f64>>, b: Option<Array<'_, f64>>) -> Vec<f64> {
+fn counter_combine(a: Option<Array<'_, f64>>, b: Option<Array<'_, f64>>) -> State {
     combine::<Counter>(a, b, WHAT)
 }
 

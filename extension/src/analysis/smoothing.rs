@@ -5,7 +5,7 @@ use pgrx::datum::Interval;
 use pgrx::prelude::*;
 use telemetry_core::analysis::smoothing::{check_alpha, ema_step, ema_time_step, Fit};
 
-use super::{check, numbers};
+use super::{check, numbers, State};
 use crate::errors::{invalid_parameter, required};
 use crate::time::{interval_micros, unix_micros};
 
@@ -38,17 +38,17 @@ fn ema_time_accum(
     time: Option<TimestampWithTimeZone>,
     value: Option<f64>,
     time_constant: Option<Interval>,
-) -> Vec<f64> {
+) -> State {
     let tau = positive_seconds(time_constant, "time_constant");
     let previous = match numbers(state)[..] {
         [t, e] => Some((t as i64, e)),
         _ => None,
     };
     let (Some(time), Some(v)) = (time, value) else {
-        return previous.map_or_else(Vec::new, |(t, e)| vec![t as f64, e]);
+        return State(previous.map_or_else(Vec::new, |(t, e)| vec![t as f64, e]));
     };
     let (t, e) = check(ema_time_step(previous, unix_micros(time, "time"), v, tau));
-    vec![t as f64, e]
+    State(vec![t as f64, e])
 }
 
 #[pg_extern(immutable, parallel_safe)]
@@ -70,10 +70,10 @@ fn fit_of(state: Option<Array<'_, f64>>) -> Option<(Fit, f64)> {
     }
 }
 
-fn trend_state(fit: Fit, per_s: f64) -> Vec<f64> {
+fn trend_state(fit: Fit, per_s: f64) -> State {
     let mut numbers = fit.encode();
     numbers.push(per_s);
-    numbers
+    State(numbers)
 }
 
 fn trend_step(
@@ -81,7 +81,7 @@ fn trend_step(
     time: Option<TimestampWithTimeZone>,
     value: Option<f64>,
     per_s: f64,
-) -> Vec<f64> {
+) -> State {
     let mut fit = fit_of(state).map_or_else(Fit::default, |(f, _)| f);
     if let (Some(t), Some(v)) = (time, value) {
         fit.push(unix_micros(t, "time") as f64 / 1e6, v);
@@ -97,7 +97,7 @@ fn trend_accum_per(
     time: Option<TimestampWithTimeZone>,
     value: Option<f64>,
     per: Option<Interval>,
-) -> Vec<f64> {
+) -> State {
     trend_step(state, time, value, positive_seconds(per, "per"))
 }
 
@@ -107,16 +107,16 @@ fn trend_accum(
     state: Option<Array<'_, f64>>,
     time: Option<TimestampWithTimeZone>,
     value: Option<f64>,
-) -> Vec<f64> {
+) -> State {
     trend_step(state, time, value, 3600.0)
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn trend_combine(a: Option<Array<'_, f64>>, b: Option<Array<'_, f64>>) -> Vec<f64> {
+fn trend_combine(a: Option<Array<'_, f64>>, b: Option<Array<'_, f64>>) -> State {
     match (fit_of(a), fit_of(b)) {
         (Some((fa, per)), Some((fb, _))) => trend_state(Fit::merge(fa, fb), per),
         (Some((f, per)), None) | (None, Some((f, per))) => trend_state(f, per),
-        (None, None) => Vec::new(),
+        (None, None) => State(Vec::new()),
     }
 }
 

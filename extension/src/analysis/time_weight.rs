@@ -7,7 +7,7 @@ use pgrx::prelude::*;
 use telemetry_core::analysis::time_weight::{average, averages, Weighted};
 use telemetry_core::analysis::Interpolation;
 
-use super::{accumulate, bucketed, check, combine, run_of};
+use super::{accumulate, bucketed, check, combine, run_of, State};
 use crate::errors::required;
 use crate::time::timestamp;
 
@@ -24,7 +24,7 @@ fn time_weight_accum_method(
     time: Option<TimestampWithTimeZone>,
     value: Option<f64>,
     method: Option<&str>,
-) -> Vec<f64> {
+) -> State {
     let m = interpolation(method);
     accumulate(state, time, value, || Weighted::new(m), WHAT)
 }
@@ -35,13 +35,13 @@ fn time_weight_accum(
     state: Option<Array<'_, f64>>,
     time: Option<TimestampWithTimeZone>,
     value: Option<f64>,
-) -> Vec<f64> {
+) -> State {
     let linear = || Weighted::new(Interpolation::Linear);
     accumulate(state, time, value, linear, WHAT)
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn time_weight_combine(a: Option<Array<'_, f64>>, b: Option<Array<'_, f64>>) -> Vec<f64> {
+fn time_weight_combine(a: Option<Array<'_, f64>>, b: Option<Array<'_, f64>>) -> State {
     combine::<Weighted>(a, b, WHAT)
 }
 
