@@ -28,7 +28,10 @@ impl Step {
             return Step::Rise(value - previous);
         }
         match rollover {
-            Some(r) if r - previous + value < r / 2.0 => Step::Wrap(r - previous + value),
+            // A value above the rollover cannot have come from the register: not a wrap.
+            Some(r) if (0.0..r / 2.0).contains(&(r - previous + value)) => {
+                Step::Wrap(r - previous + value)
+            }
             _ => Step::Reset(value),
         }
     }
@@ -171,6 +174,8 @@ mod tests {
         assert_eq!(Step::between(65530.0, 4.0, Some(65536.0)), Step::Wrap(10.0));
         // A drop from the middle of the range is a reset even with a rollover.
         assert_eq!(Step::between(1000.0, 5.0, Some(65536.0)), Step::Reset(5.0));
+        // Nor is a drop from above the rollover, which would be a negative rise.
+        assert_eq!(Step::between(70000.0, 5.0, Some(65536.0)), Step::Reset(5.0));
     }
 
     #[test]
