@@ -3,13 +3,15 @@
 # Usage: scripts/bench.sh [ROWS]   (default 1000000)
 # 1. Each SQL function against an equivalent PL/pgSQL function over ROWS rows: best-of-3 times,
 #    their ratio, and whether both gave the same result (tests/bench/functions.sql).
-# 2. The ingest pipeline from raw JSON against binary COPY of the same ROWS readings, already
+# 2. The analysis functions (counters, time-weighted average, trend slope, gap filling) against
+#    the plain SQL written without them, over ROWS readings (tests/bench/analysis.sql).
+# 3. The ingest pipeline from raw JSON against binary COPY of the same ROWS readings, already
 #    decoded, into a bare hypertable; and bytes on disk per reading against seed 000's table
 #    (tests/bench/ingest.sql).
-# 3. ingest-shim end to end, loadgen -> Mosquitto -> shim -> PostgreSQL, against a plain
+# 4. ingest-shim end to end, loadgen -> Mosquitto -> shim -> PostgreSQL, against a plain
 #    mosquitto_sub on the same stream (tests/bench/shim.sh, SHIM_SECONDS per load, default 20).
-# 4. Alarms end to end at 10,000 readings/s: publish-to-alarm-message latency, p50 and p99
-#    (tests/bench/alarms.sh). The pipeline with alarm rules against without is part of 2.
+# 5. Alarms end to end at 10,000 readings/s: publish-to-alarm-message latency, p50 and p99
+#    (tests/bench/alarms.sh). The pipeline with alarm rules against without is part of 3.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 usage_if_help "$@"
@@ -28,6 +30,8 @@ psql -X -q -h /tmp -p "$TEST_PORT" -U postgres -d postgres -c "CREATE DATABASE b
 psql -X -q -h /tmp -p "$TEST_PORT" -U postgres -d bench -c "SET client_min_messages = warning; CREATE EXTENSION telemetry CASCADE"
 step "Functions against PL/pgSQL equivalents ($ROWS rows)"
 psql -X -q -h /tmp -p "$TEST_PORT" -U postgres -d bench -v rows="$ROWS" -f "$ROOT/tests/bench/functions.sql"
+step "Analysis functions against plain SQL ($ROWS rows over 100 series)"
+psql -X -q -h /tmp -p "$TEST_PORT" -U postgres -d bench -v rows="$ROWS" -f "$ROOT/tests/bench/analysis.sql"
 step "Ingest pipeline against binary COPY ($ROWS readings over 10,000 series)"
 psql -X -q -h /tmp -p "$TEST_PORT" -U postgres -d bench -v readings="$ROWS" -f "$ROOT/tests/bench/ingest.sql"
 step "ingest-shim end to end against mosquitto_sub (tests/bench/shim.sh)"

@@ -74,3 +74,48 @@ COMMENT ON FUNCTION telemetry.alarm_performance(timestamptz, timestamptz) IS
   'alarm_performance(period_start, period_end): the ISA-18.2 figures per site (one operator''s span of control) over a period: alarms raised, average per 10 minutes (ISA-18.2: about 1 is manageable, 2 the most), percent of 10-minute periods in flood (more than 10), and the peak 10 minutes.';
 COMMENT ON FUNCTION telemetry.alarm_report(timestamptz, timestamptz) IS
   'alarm_report(period_start, period_end): the alarms that stand out over a period: chattering (3 or more raises within 60 s), stale (active over 24 h at the end), the top 10 contributors, and the priority distribution (raises per severity, with percent).';
+
+-- Analysis (sql/analysis.sql): the state functions of its aggregates and the bucketed forms
+-- over arrays.
+COMMENT ON FUNCTION telemetry.counter_accum(double precision[], timestamptz, double precision) IS
+  'State function of telemetry.counter_increase(time, value) and telemetry.counter_rate(time, value): n, first and last time (microseconds) and value, rise, resets, rollover.';
+COMMENT ON FUNCTION telemetry.counter_accum(double precision[], timestamptz, double precision, double precision) IS
+  'State function of telemetry.counter_increase(time, value, rollover) and telemetry.counter_rate(time, value, rollover).';
+COMMENT ON FUNCTION telemetry.counter_combine(double precision[], double precision[]) IS
+  'Combines two states of the counter aggregates covering times that do not overlap (parallel aggregation); overlapping ones are an error, since the rows were not in time order.';
+COMMENT ON FUNCTION telemetry.counter_increase_final(double precision[]) IS
+  'Final function of telemetry.counter_increase: the rise.';
+COMMENT ON FUNCTION telemetry.counter_rate_final(double precision[]) IS
+  'Final function of telemetry.counter_rate: the rise per second between the first and last rows.';
+COMMENT ON FUNCTION telemetry.counter_deltas(timestamptz[], double precision[], timestamptz, timestamptz, interval, double precision) IS
+  'counter_deltas(times, values, from, to, bucket, rollover => NULL): the rise of a counter per bucket of [from, to) (aligned as time_bucket aligns them) from any rows: readings, or a rollup''s last values. A rise between two rows is split over the buckets they straddle in proportion to time, so the deltas add up to the whole rise; a drop is a reset (the new value counts from zero) unless rollover is given and the drop implies a rise under half of it (a wrap). Rows before and after the buckets count for the spans reaching into them. delta is NULL for a bucket no two rows span; rate_per_second is the delta over the part of the bucket between rows; resets counts the resets shown by rows in the bucket.';
+COMMENT ON FUNCTION telemetry.time_weight_accum(double precision[], timestamptz, double precision) IS
+  'State function of telemetry.time_weighted_average(time, value), linear: n, first and last time and value, method, integral.';
+COMMENT ON FUNCTION telemetry.time_weight_accum(double precision[], timestamptz, double precision, text) IS
+  'State function of telemetry.time_weighted_average(time, value, method).';
+COMMENT ON FUNCTION telemetry.time_weight_combine(double precision[], double precision[]) IS
+  'Combines two states of telemetry.time_weighted_average covering times that do not overlap (parallel aggregation).';
+COMMENT ON FUNCTION telemetry.time_weight_final(double precision[]) IS
+  'Final function of telemetry.time_weighted_average: the integral over the time from the first to the last row.';
+COMMENT ON FUNCTION telemetry.time_weighted_averages(timestamptz[], double precision[], timestamptz, timestamptz, interval, text) IS
+  'time_weighted_averages(times, values, from, to, bucket, method => ''linear''): the time-weighted average per bucket of [from, to) from any rows; the value at a bucket''s start and end is interpolated (linear) or carried (locf) from the rows around it, rows outside the buckets included. NULL for a bucket no two rows span.';
+COMMENT ON FUNCTION telemetry.gapfill(timestamptz[], double precision[], timestamptz, timestamptz, interval, text, text) IS
+  'gapfill(times, values, from, to, bucket, method => ''linear'', agg => ''avg''): every bucket of [from, to) (aligned as time_bucket aligns them) from any rows, raw or rollup (bucket and mean): the rows of a bucket aggregated by agg (avg, min, max, sum, first, last) and standing at its start; an empty bucket filled by method: linear between the buckets (or rows outside the range) on either side, locf from the one before, none left NULL. filled is true for a filled-in value. The Apache edition''s answer to time_bucket_gapfill.';
+COMMENT ON FUNCTION telemetry.ema_accum(double precision, double precision, double precision) IS
+  'State function of telemetry.ema(value, alpha): the EMA so far.';
+COMMENT ON FUNCTION telemetry.ema_time_accum(double precision[], timestamptz, double precision, interval) IS
+  'State function of telemetry.ema(time, value, time_constant): the last time (microseconds) and the EMA.';
+COMMENT ON FUNCTION telemetry.ema_time_final(double precision[]) IS
+  'Final function of telemetry.ema(time, value, time_constant): the EMA.';
+COMMENT ON FUNCTION telemetry.trend_accum(double precision[], timestamptz, double precision) IS
+  'State function of telemetry.trend_slope(time, value): count, means and co-moments of time (seconds) and value, and the seconds per unit of slope (3600).';
+COMMENT ON FUNCTION telemetry.trend_accum(double precision[], timestamptz, double precision, interval) IS
+  'State function of telemetry.trend_slope(time, value, per).';
+COMMENT ON FUNCTION telemetry.trend_combine(double precision[], double precision[]) IS
+  'Combines two states of telemetry.trend_slope (parallel aggregation, Chan''s formula).';
+COMMENT ON FUNCTION telemetry.trend_slope_final(double precision[]) IS
+  'Final function of telemetry.trend_slope: the least-squares slope per unit.';
+
+-- The quality report (extension/src/quality_report.rs).
+COMMENT ON FUNCTION telemetry.quality_report(timestamptz, timestamptz, text, interval) IS
+  'quality_report(from, to, group_by => ''site'' | ''asset'' | ''metric'', default_interval => ''1 minute''): seed 002''s data quality dimensions over the readings in [from, to), in percent: completeness (readings received against expected from each series'' metric_rules.expected_interval, or default_interval where it has none, NULL to leave those out; a series counts at most what it was expected to send), validity (mean quality score), consistency (readings not flagged spike or anomaly), timeliness (ingested within telemetry.timeliness_threshold), and overall, weighted by the telemetry.quality_weight_* settings over the dimensions that apply. Series created after the period and silent in it are left out.';

@@ -139,3 +139,19 @@ REVOKE ALL ON FUNCTION telemetry.rename_series(integer, text, text, text, text, 
 GRANT EXECUTE ON FUNCTION telemetry.rename_series(integer, text, text, text, text, text) TO telemetry_admin;
 GRANT SELECT ON telemetry.series_renames TO telemetry_reader;
 REVOKE ALL ON FUNCTION telemetry.series_guard() FROM PUBLIC;
+
+-- Analysis (sql/analysis.sql) and the quality report. The aggregates and the functions over
+-- arrays read no table and are everyone's; those that read the readings are the readers'
+-- (they run with the caller's rights, so the reader's SELECT is what they use).
+REVOKE ALL ON FUNCTION telemetry.series_points(integer, timestamptz, timestamptz, interval),
+  telemetry.series_id(text, text, text, text),
+  telemetry.counter_deltas(integer, timestamptz, timestamptz, interval, double precision),
+  telemetry.time_weighted_averages(integer, timestamptz, timestamptz, interval, text),
+  telemetry.gapfill(integer, timestamptz, timestamptz, interval, text, text),
+  telemetry.quality_report(timestamptz, timestamptz, text, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION telemetry.series_points(integer, timestamptz, timestamptz, interval),
+  telemetry.series_id(text, text, text, text),
+  telemetry.counter_deltas(integer, timestamptz, timestamptz, interval, double precision),
+  telemetry.time_weighted_averages(integer, timestamptz, timestamptz, interval, text),
+  telemetry.gapfill(integer, timestamptz, timestamptz, interval, text, text),
+  telemetry.quality_report(timestamptz, timestamptz, text, interval) TO telemetry_reader;

@@ -14,6 +14,8 @@ pub enum Class {
     OutOfRange,
     /// 22008: a timestamp a function needs finite is infinite.
     DatetimeOverflow,
+    /// 22004: NULL where an argument must have a value.
+    NullValueNotAllowed,
     /// 39P01: a trigger function attached the wrong way, as PostgreSQL's own triggers say.
     TriggerMisuse,
     /// 42501: a staging table the pipeline did not create.
@@ -37,6 +39,7 @@ impl Class {
             Class::OutOfRange => ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
             // PostgreSQL also calls 22008 datetime_value_out_of_range.
             Class::DatetimeOverflow => ERRCODE_DATETIME_FIELD_OVERFLOW,
+            Class::NullValueNotAllowed => ERRCODE_NULL_VALUE_NOT_ALLOWED,
             Class::TriggerMisuse => ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
             Class::InsufficientPrivilege => ERRCODE_INSUFFICIENT_PRIVILEGE,
             Class::WrongObjectType => ERRCODE_WRONG_OBJECT_TYPE,
@@ -60,6 +63,18 @@ pub fn raise(class: Class, message: String, hint: Option<&str>) -> ! {
 /// Raise `invalid_parameter_value` (22023) with an optional hint.
 pub fn invalid_parameter(message: String, hint: Option<String>) -> ! {
     raise(Class::InvalidParameter, message, hint.as_deref())
+}
+
+/// The value of an argument that must not be NULL, or `null_value_not_allowed` (22004)
+/// naming it.
+pub fn required<T>(value: Option<T>, argument: &str) -> T {
+    value.unwrap_or_else(|| {
+        raise(
+            Class::NullValueNotAllowed,
+            format!("{argument} must not be NULL"),
+            None,
+        )
+    })
 }
 
 /// Raise `numeric_value_out_of_range` (22003), as PostgreSQL does for float overflow.

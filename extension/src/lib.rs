@@ -4,7 +4,8 @@
 //! metrics, validation, quality, reading keys, and the pipeline's decisions) is the crate
 //! `telemetry-core` in `extension/core/`, which needs no PostgreSQL to build or test. Here are
 //! only what needs PostgreSQL: a module per capability with its `#[pg_extern]` functions
-//! (units, metrics, validate, quality, dedup, routes, row_trigger, replay, alarms), the ingest
+//! (units, metrics, validate, quality, quality_report, dedup, routes, row_trigger, replay,
+//! alarms, analysis), the ingest
 //! pipeline's I/O stages (`ingest/`: Sparkplug births, metrics registered on first sight,
 //! series, store, alarms; `dead_letters`; the entry points `staging` and `inbox`), the alarms'
 //! states, actions, maintenance and background worker (`alarms/`), the registry cache ([`registry`], invalidated by PostgreSQL's own
@@ -17,6 +18,7 @@
 use pgrx::prelude::*;
 
 mod alarms;
+mod analysis;
 mod dead_letters;
 mod dedup;
 mod errors;
@@ -25,6 +27,7 @@ mod inbox;
 mod ingest;
 mod metrics;
 mod quality;
+mod quality_report;
 mod registry;
 mod replay;
 mod routes;
@@ -121,10 +124,37 @@ extension_sql_file!(
     requires = ["metric_registration", alarms::rules::alarm_rule_check]
 );
 extension_sql_file!(
+    "../../sql/analysis.sql",
+    name = "analysis",
+    requires = [
+        "alarms",
+        analysis::counters::counter_accum,
+        analysis::counters::counter_accum_rollover,
+        analysis::counters::counter_combine,
+        analysis::counters::counter_increase_final,
+        analysis::counters::counter_rate_final,
+        analysis::counters::counter_deltas,
+        analysis::time_weight::time_weight_accum,
+        analysis::time_weight::time_weight_accum_method,
+        analysis::time_weight::time_weight_combine,
+        analysis::time_weight::time_weight_final,
+        analysis::time_weight::time_weighted_averages,
+        analysis::gapfill::gapfill,
+        analysis::smoothing::ema_accum,
+        analysis::smoothing::ema_time_accum,
+        analysis::smoothing::ema_time_final,
+        analysis::smoothing::trend_accum,
+        analysis::smoothing::trend_accum_per,
+        analysis::smoothing::trend_combine,
+        analysis::smoothing::trend_slope_final
+    ]
+);
+extension_sql_file!(
     "../../sql/grants.sql",
     name = "grants",
     requires = [
-        "alarms",
+        "analysis",
+        quality_report::quality_report,
         replay::replay_dead_letters,
         alarms::acknowledge,
         alarms::maintenance::run_maintenance,

@@ -45,3 +45,8 @@ pub fn timestamp(unix_micros: i64) -> TimestampWithTimeZone {
         crate::errors::internal(format!("timestamp {unix_micros} out of range"))
     })
 }
+
+/// An interval as microseconds, months as 30 days (as `extract(epoch ...)` counts them).
+pub fn interval_micros(i: pgrx::datum::Interval) -> i64 {
+    (i64::from(i.months()) * 30 + i64::from(i.days())) * 86_400_000_000 + i.micros()
+}

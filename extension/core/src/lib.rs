@@ -1,12 +1,14 @@
 //! `telemetry-core`: the logic of the `telemetry` extension, with no PostgreSQL in it.
 //!
 //! Names and their checks, payload decoding (JSON and Sparkplug B), topic routes, the unit and
-//! metric catalogues as plain data, validation, quality scoring, reading keys and the
-//! `clean_row` arguments. Everything takes its parameters as arguments and never reads a
-//! setting; the pgrx crate `telemetry` is the thin PostgreSQL layer over it, and plain
+//! metric catalogues as plain data, validation, quality scoring and the quality report, reading
+//! keys, the `clean_row` arguments, and the analysis of (time, value) rows (counters,
+//! time-weighted averages, gap filling, smoothing). Everything takes its parameters as
+//! arguments and never reads a setting; the pgrx crate `telemetry` is the thin PostgreSQL layer over it, and plain
 //! `cargo test -p telemetry-core` tests it without a cluster.
 
 pub mod alarms;
+pub mod analysis;
 pub mod batch;
 pub mod clean;
 pub mod clean_row;
@@ -17,6 +19,7 @@ pub mod metrics;
 pub mod names;
 pub mod payload;
 pub mod quality;
+pub mod quality_report;
 pub mod rejection;
 pub mod resolve;
 pub mod routes;

@@ -13,6 +13,7 @@ use telemetry_core::alarms::{KindName, Rule, RuleRow, Scope};
 use telemetry_core::batch::SeriesKey;
 
 use crate::errors::{echo, invalid_parameter};
+use crate::time::interval_micros as micros;
 
 /// One rule with what it watches and which kinds it suppresses on its site while active.
 pub struct Watched {
@@ -52,11 +53,6 @@ impl AlarmRules {
     pub fn by_id(&self, rule_id: i64) -> Option<&Watched> {
         self.rules.iter().find(|w| w.rule.id == rule_id)
     }
-}
-
-/// An interval as microseconds, months as 30 days (as `extract(epoch ...)` counts them).
-fn micros(i: pgrx::datum::Interval) -> i64 {
-    (i64::from(i.months()) * 30 + i64::from(i.days())) * 86_400_000_000 + i.micros()
 }
 
 /// The columns of a rule, as `load` and the check trigger read them.
