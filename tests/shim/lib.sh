@@ -10,10 +10,18 @@ DB=shim
 # listener binds it; a shim once failed to start on a port a client had taken meanwhile.
 read -r EPHEMERAL_LO EPHEMERAL_HI </proc/sys/net/ipv4/ip_local_port_range
 if [ "$EPHEMERAL_HI" -lt 64000 ]; then PORTS_FROM=$((EPHEMERAL_HI + 1)); else PORTS_FROM=$((EPHEMERAL_LO - 1000)); fi
+# A port chosen earlier in this test is not chosen again, even before anything listens on it
+# (the shim's HTTP port was once the cluster's); $WORK/ports keeps them.
 free_port() {
   local port
   for port in $(shuf -i "$PORTS_FROM-$((PORTS_FROM + 999))" -n 100); do
-    if ! ss -Hatn "sport = :$port" | grep -q .; then echo "$port"; return; fi
+    grep -qx "$port" "${WORK:-/nonexistent}/ports" 2>/dev/null && continue
+    # Not `ss | grep -q`: under pipefail, ss killed by SIGPIPE would make a busy port look free.
+    if [ -z "$(ss -Hatn "sport = :$port")" ]; then
+      [ -n "${WORK:-}" ] && echo "$port" >>"$WORK/ports"
+      echo "$port"
+      return
+    fi
   done
   die "ports" "no free port in $PORTS_FROM-$((PORTS_FROM + 999))"
 }
@@ -21,7 +29,7 @@ free_port() {
 wait_port() {
   local port=$1 i
   for i in $(seq 100); do
-    ss -Hltn "sport = :$port" | grep -q . && return 0
+    [ -n "$(ss -Hltn "sport = :$port")" ] && return 0
     sleep 0.1
   done
   die "ports" "nothing listens on $port"
