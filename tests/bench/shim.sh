@@ -13,8 +13,14 @@
 # minus the reading's due publish time, which is its source time), checkpoints during the run,
 # the shim's peak RSS, and how often a PUBACK had to wait for room in the MQTT client's queue
 # (acks_deferred_total).
+# Under each row, the CPU seconds per million readings of each process (loadgen, Mosquitto, the
+# shim, PostgreSQL's processes, mosquitto_sub), against the in-database pipeline alone measured
+# first by tests/bench/ingest.sql in the same cluster.
 # Targets from issue 4: ratio >= 0.8; p99 < 250 ms at 72,000 readings/s batched; RSS < 64 MiB.
-# Usage: tests/bench/shim.sh [SECONDS per offered load, default 20; steps take half]
+# From issue 13: the shim at most 2x mosquitto_sub's CPU per message; the shim and PostgreSQL
+# together at most 1.3x the pipeline alone per reading.
+# Usage: [ONLY=TEXT] [EVENT_ID_WINDOW=SECONDS] tests/bench/shim.sh [SECONDS per offered load, default 20; steps take half]
+# (ONLY runs just the loads whose name contains TEXT.)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../shim/lib.sh"
 usage_if_help "$@"
@@ -30,9 +36,49 @@ psql_t -c "ALTER SYSTEM SET track_commit_timestamp = on" \
   -c "ALTER SYSTEM SET max_wal_size = '4GB'" -c "ALTER SYSTEM SET checkpoint_timeout = '15min'" \
   -c "ALTER SYSTEM SET checkpoint_completion_target = 0.9" -c "ALTER SYSTEM SET log_checkpoints = on"
 pg_ctl_as fast restart
+# EVENT_ID_WINDOW=0 turns off the check of payload event_ids (loadgen sends one per reading),
+# to show what it costs.
+[ -z "${EVENT_ID_WINDOW:-}" ] || psql_t -c "ALTER DATABASE $DB SET telemetry.event_id_window = ${EVENT_ID_WINDOW}"
 
 now() { date +%s.%N; }
 checkpoints() { psql_t -c "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"; }
+
+# CPU: clock ticks of a live process; of the cluster (the postmaster and its children, the
+# shim's backends among them); and seconds of the processes a subshell ran (`times`).
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# pg_snapshot FILE: each process of the cluster: pid, ticks, and whether it is a client backend
+# (the shim's writers and alarm publisher) or one of PostgreSQL's own (autovacuum, WAL, ...).
+pg_snapshot() {
+  local postmaster pid kind
+  postmaster=$(head -n 1 "$WORK/pg/postmaster.pid")
+  for pid in "$postmaster" $(pgrep -P "$postmaster"); do
+    kind=server
+    grep -q '\[local\]\|127\.0\.0\.1' "/proc/$pid/cmdline" 2>/dev/null && kind=backend
+    echo "$pid $(ticks "$pid") $kind"
+  done | sort >"$1"
+}
+# pg_delta BEFORE AFTER: ticks of client backends and of the rest between two snapshots
+# (processes started meanwhile count whole; ones that ended meanwhile are missed).
+pg_delta() {
+  join -a 2 -e 0 -o 2.1,1.2,2.2,2.3 "$1" "$2" | awk '{d[$4] += $3 - $2} END {printf "%d %d\n", d["backend"], d["server"]}'
+}
+children_seconds() { sed -n 2p "$1" | awk '{gsub(/[ms]/, " "); print $1 * 60 + $2 + $3 * 60 + $4}'; }
+HZ=$(getconf CLK_TCK)
+# per_million SECONDS READINGS: CPU seconds per million readings.
+per_million() { awk -v s="$1" -v n="$2" 'BEGIN {printf "%.1f", s * 1e6 / n}'; }
+
+# The in-database pipeline alone, the baseline for the shim and PostgreSQL together: CPU seconds
+# per million readings of tests/bench/ingest.sql's pipeline (one backend, so its time is its
+# CPU), in a database of its own.
+psql_t -d postgres -c "CREATE DATABASE pipeline"
+psql_t -d pipeline -c "CREATE EXTENSION telemetry CASCADE"
+PGOPTIONS='-c client_min_messages=error' psql -X -q -h /tmp -p "$PG_PORT" -U postgres -d pipeline -tA -F '|' \
+  -v readings=200000 -f "$ROOT/tests/bench/ingest.sql" >"$WORK/pipeline.out" 2>/dev/null
+pipeline_cpu() { awk -F'|' -v n="$1" '$1 == n {printf "%.1f", 1e6 / $2}' "$WORK/pipeline.out"; }
+DB_SINGLE=$(pipeline_cpu "pipeline, 1 reading per message")
+DB_MULTI=$(pipeline_cpu "pipeline, 20 readings per message")
+[ -n "$DB_SINGLE" ] && [ -n "$DB_MULTI" ] || die "bench" "tests/bench/ingest.sql gave no pipeline figures: $(tail -n 3 "$WORK/pipeline.out")"
+say "in-database pipeline alone (tests/bench/ingest.sql, 200,000 readings): $DB_SINGLE CPU s per million readings at 1 per message, $DB_MULTI at 20"
 
 # run NAME RATE MESSAGES_PER_PRODUCER PRODUCERS [LOADGEN ARGS...]; with SUB=no, without the
 # mosquitto_sub baseline (on 2 cores it takes CPU from the shim, the broker and PostgreSQL).
@@ -40,27 +86,41 @@ checkpoints() { psql_t -c "SELECT checkpoints_timed + checkpoints_req FROM pg_st
 run() {
   local name=$1 rate=$2 messages=$3 producers=$4 site
   shift 4
+  if [ -n "${ONLY:-}" ] && [[ "$name" != *"$ONLY"* ]]; then
+    RATIO=- P99=- PUBLISHED=0
+    return 0
+  fi
   site=$(tr -c 'a-z0-9\n' - <<<"$name")
   # Only this run's topics: a shim's persistent session outlives the run, and subscribed to
   # everything it would have Mosquitto queue every later run's messages for it.
-  start_shim --writers 2 --client-id "bench-$site" --subscribe "telemetry/$site/#"
+  # shellcheck disable=SC2086
+  start_shim --writers 2 --client-id "bench-$site" --subscribe "telemetry/$site/#" ${SHIM_FLAGS:-}
   local readings per=1 sub_pid start sub_end ckpt
   [[ " $* " == *" --per-message "* ]] && per=$(sed -E 's/.*--per-message ([0-9]+).*/\1/' <<<"$*")
   readings=$((messages * producers * per))
   ckpt=$(checkpoints)
+  rm -f "$WORK/sub.times"
   if [ "${SUB:-yes}" = yes ]; then
-    mosquitto_sub -p "$MQ_PORT" -q 1 -i "bench-sub-$site" -t "telemetry/$site/#" -C $((messages * producers)) >/dev/null &
+    ( mosquitto_sub -p "$MQ_PORT" -q 1 -i "bench-sub-$site" -t "telemetry/$site/#" -C $((messages * producers)) >/dev/null
+      times >"$WORK/sub.times" ) &
     sub_pid=$!
     sleep 0.5
   fi
+  local shim0 broker0
+  shim0=$(ticks "$SHIM_PID") broker0=$(ticks "$MQ_PID")
+  pg_snapshot "$WORK/pg.before"
   start=$(now)
-  loadgen --site "$site" --rate "$rate" --messages "$messages" --producers "$producers" "$@" >"$WORK/loadgen.out"
+  ( loadgen --site "$site" --rate "$rate" --messages "$messages" --producers "$producers" "$@" >"$WORK/loadgen.out"
+    times >"$WORK/loadgen.times" )
   if [ "${SUB:-yes}" = yes ]; then
     wait "$sub_pid"
     sub_end=$(now)
   fi
   wait_stored "$site" "$readings" 300
-  local rss acks_deferred
+  local rss acks_deferred shim_cpu broker_cpu backends_cpu server_cpu
+  shim_cpu=$(( $(ticks "$SHIM_PID") - shim0 )) broker_cpu=$(( $(ticks "$MQ_PID") - broker0 ))
+  pg_snapshot "$WORK/pg.after"
+  read -r backends_cpu server_cpu < <(pg_delta "$WORK/pg.before" "$WORK/pg.after")
   rss=$(awk '/^VmHWM/ {print $2}' "/proc/$SHIM_PID/status")
   acks_deferred=$(metric acks_deferred_total)
   stop_shim
@@ -86,6 +146,22 @@ run() {
   fi
   printf '%-34s %8s %9s %9s %9s %6s %7s %7s %5s %8d %6s\n' "$name" "$rate" "$published" "$shim_rate" "$sub_rate" \
     "$RATIO" "$p50" "$P99" "$ckpt" $((rss / 1024)) "$acks_deferred"
+  # CPU seconds per million readings, per process, and the two ratios of issue 13 (per message
+  # against mosquitto_sub; shim and PostgreSQL per reading against the pipeline alone).
+  local shim_m broker_m pg_m server_m loadgen_m sub_m=- db_m=$DB_SINGLE vs_sub=- vs_db
+  shim_m=$(per_million "$(awk -v t="$shim_cpu" -v hz="$HZ" 'BEGIN {print t / hz}')" "$readings")
+  broker_m=$(per_million "$(awk -v t="$broker_cpu" -v hz="$HZ" 'BEGIN {print t / hz}')" "$readings")
+  pg_m=$(per_million "$(awk -v t="$backends_cpu" -v hz="$HZ" 'BEGIN {print t / hz}')" "$readings")
+  server_m=$(per_million "$(awk -v t="$server_cpu" -v hz="$HZ" 'BEGIN {print t / hz}')" "$readings")
+  loadgen_m=$(per_million "$(children_seconds "$WORK/loadgen.times")" "$readings")
+  [ "$per" = 1 ] || db_m=$DB_MULTI
+  vs_db=$(awk -v a="$shim_m" -v b="$pg_m" -v c="$db_m" 'BEGIN {printf "%.2f", (a + b) / c}')
+  if [ -f "$WORK/sub.times" ]; then
+    sub_m=$(per_million "$(children_seconds "$WORK/sub.times")" "$readings")
+    vs_sub=$(awk -v a="$shim_m" -v b="$sub_m" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
+  fi
+  printf '%-34s   CPU s per million readings: loadgen %s, broker %s, shim %s, PostgreSQL backends %s (its own processes %s), mosquitto_sub %s; shim/mosquitto_sub %s (target <= 2), (shim + backends)/pipeline alone %s (target <= 1.3)\n' \
+    "" "$loadgen_m" "$broker_m" "$shim_m" "$pg_m" "$server_m" "$sub_m" "$vs_sub" "$vs_db"
 }
 
 # step_up LABEL PER_MESSAGE RATE...: runs each offered load for half the time until one is not
