@@ -124,18 +124,22 @@ impl Session {
                 // Its own PUBLISHes are QoS 0 (rebirth requests).
                 Ok(Event::Other) => {}
                 Err(error) => {
-                    metrics.mqtt_ready.store(false, Ordering::Relaxed);
-                    // No PUBACK for a message of the lost connection may reach the next one: on
-                    // a fresh session its packet id would be another message's. Commits from
-                    // now on ack nothing of it, and what they queued meanwhile is dropped.
-                    self.acker.connected();
-                    self.eventloop.drop_queued_acks();
+                    self.lost(&metrics);
                     tracing::warn!(%error, retry_in = ?backoff, "MQTT connection lost");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(self.reconnect_max);
                 }
             }
         }
+    }
+
+    /// The connection is lost. No PUBACK for one of its messages may reach the next one: on a
+    /// fresh session its packet id would be another message's. Commits from now on ack nothing
+    /// of it, and what they queued meanwhile is dropped.
+    fn lost(&mut self, metrics: &Metrics) {
+        metrics.mqtt_ready.store(false, Ordering::Relaxed);
+        self.acker.connected();
+        self.eventloop.drop_queued_acks();
     }
 
     /// A CONNACK: subscribes at once unless the broker kept the session (and so the
