@@ -1,8 +1,8 @@
 //! `telemetry-core`: the logic of the `telemetry` extension, with no PostgreSQL in it.
 //!
 //! Names and their checks, payload decoding (JSON and Sparkplug B), topic routes, the unit and
-//! metric catalogues as plain data, validation, quality scoring, reading keys and the
-//! `clean_row` arguments. Everything takes its parameters as arguments and never reads a
+//! metric catalogues as plain data, validation, quality scoring, reading keys, the
+//! `clean_row` arguments and the mergeable rollup summaries. Everything takes its parameters as arguments and never reads a
 //! setting; the pgrx crate `telemetry` is the thin PostgreSQL layer over it, and plain
 //! `cargo test -p telemetry-core` tests it without a cluster.
 
@@ -19,6 +19,7 @@ pub mod payload;
 pub mod quality;
 pub mod rejection;
 pub mod resolve;
+pub mod rollups;
 pub mod routes;
 pub mod sparkplug;
 #[cfg(test)]
