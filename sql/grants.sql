@@ -135,3 +135,31 @@ REVOKE ALL ON FUNCTION telemetry.rename_series(integer, text, text, text, text, 
 GRANT EXECUTE ON FUNCTION telemetry.rename_series(integer, text, text, text, text, text) TO telemetry_admin;
 GRANT SELECT ON telemetry.series_renames TO telemetry_reader;
 REVOKE ALL ON FUNCTION telemetry.series_guard() FROM PUBLIC;
+
+-- Rollups (sql/rollups.sql) and retention (sql/retention.sql). The pipeline owns the tiers and
+-- is the only writer: ingest folds into them and telemetry.rebuild_rollups() runs as it.
+-- Everyone who reads readings reads the rollups.
+DO $$
+DECLARE t text;
+BEGIN
+  FOR t IN SELECT r.tier FROM telemetry.rollup_tiers() r LOOP
+    EXECUTE pg_catalog.format('ALTER TABLE telemetry.%I OWNER TO telemetry_pipeline', 'rollup_' || t);
+    EXECUTE pg_catalog.format('GRANT SELECT ON telemetry.%I, telemetry.%I TO telemetry_reader',
+                              'rollup_' || t, 'sensor_readings_' || t);
+  END LOOP;
+END $$;
+GRANT SELECT ON telemetry.sensor_readings, telemetry.retention TO telemetry_reader;
+ALTER FUNCTION telemetry.rebuild_rollups(integer, timestamptz, timestamptz) SECURITY DEFINER;
+ALTER FUNCTION telemetry.rebuild_rollups(integer, timestamptz, timestamptz) OWNER TO telemetry_pipeline;
+REVOKE ALL ON FUNCTION telemetry.rebuild_rollups(integer, timestamptz, timestamptz),
+  telemetry.apply_retention(boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION telemetry.rebuild_rollups(integer, timestamptz, timestamptz),
+  telemetry.apply_retention(boolean) TO telemetry_admin;
+-- run_maintenance runs as the pipeline and applies retention.
+GRANT EXECUTE ON FUNCTION telemetry.apply_retention(boolean) TO telemetry_pipeline;
+-- The archive function runs with the rights of the extension owner: only a superuser names it.
+GRANT UPDATE (keep) ON telemetry.retention TO telemetry_admin;
+-- The aggregates' transition functions are not for calling on their own (they refuse outside
+-- an aggregate anyway).
+REVOKE ALL ON FUNCTION telemetry.summarize_trans(internal, timestamptz, double precision, real, integer, smallint),
+  telemetry.rollup_trans(internal, telemetry.summary), telemetry.summary_final(internal) FROM PUBLIC;

@@ -1,0 +1,111 @@
+//! How `telemetry.summary` goes in and out of datums and text. Datums as the derive would
+//! (pgrx's CBOR varlena), except that its type is looked up by its qualified name. The derive looks up
+//! `summary` through the `search_path`, which the pipeline pins to `pg_catalog, pg_temp`, so
+//! it could not pass an array of summaries to SPI. Text is the JSON of the fields; malformed
+//! text raises 22P02, as PostgreSQL's own input functions do.
+
+use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
+use pgrx::datum::{Datum, FromDatum, IntoDatum, UnboxDatum};
+use pgrx::pg_sys;
+
+use super::Summary;
+use crate::errors::{raise, Class};
+
+impl pgrx::inoutfuncs::InOutFuncs for Summary {
+    fn input(input: &core::ffi::CStr) -> Self {
+        serde_json::from_slice(input.to_bytes()).unwrap_or_else(|e| {
+            raise(
+                Class::InvalidTextRepresentation,
+                format!("invalid input syntax for type telemetry.summary: {e}"),
+                Some("Its text form is the JSON that casting a summary to text gives."),
+            )
+        })
+    }
+
+    fn output(&self, buffer: &mut pgrx::StringInfo) {
+        match serde_json::to_string(self) {
+            Ok(json) => buffer.push_str(&json),
+            Err(e) => crate::errors::internal(format!("cannot write a telemetry.summary: {e}")),
+        }
+    }
+}
+
+impl IntoDatum for Summary {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        #[allow(deprecated)]
+        Some(unsafe { pgrx::datum::cbor_encode(&self) }.into())
+    }
+
+    /// Not cached: the extension may be dropped and created again within a session.
+    fn type_oid() -> pg_sys::Oid {
+        pgrx::regtypein("telemetry.summary")
+    }
+}
+
+unsafe impl BoxRet for Summary {
+    unsafe fn box_into<'fcx>(self, fcinfo: &mut FcInfo<'fcx>) -> Datum<'fcx> {
+        match self.into_datum() {
+            None => fcinfo.return_null(),
+            Some(datum) => unsafe { fcinfo.return_raw_datum(datum) },
+        }
+    }
+}
+
+impl FromDatum for Summary {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _typoid: pg_sys::Oid,
+    ) -> Option<Self> {
+        if is_null {
+            None
+        } else {
+            #[allow(deprecated)]
+            Some(unsafe { pgrx::datum::cbor_decode(datum.cast_mut_ptr()) })
+        }
+    }
+
+    unsafe fn from_datum_in_memory_context(
+        mut memory_context: pgrx::PgMemoryContexts,
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _typoid: pg_sys::Oid,
+    ) -> Option<Self> {
+        if is_null {
+            return None;
+        }
+        unsafe {
+            memory_context.switch_to(|_| {
+                let varlena = pg_sys::pg_detoast_datum_copy(datum.cast_mut_ptr());
+                <Self as FromDatum>::from_datum(varlena.into(), false)
+            })
+        }
+    }
+}
+
+unsafe impl UnboxDatum for Summary {
+    type As<'dat>
+        = Self
+    where
+        Self: 'dat;
+    unsafe fn unbox<'dat>(datum: Datum<'dat>) -> Self::As<'dat>
+    where
+        Self: 'dat,
+    {
+        unsafe {
+            <Self as FromDatum>::from_datum(
+                std::mem::transmute::<Datum<'dat>, pg_sys::Datum>(datum),
+                false,
+            )
+        }
+        .unwrap_or_else(|| pgrx::error!("a telemetry.summary datum is NULL"))
+    }
+}
+
+unsafe impl<'fcx> ArgAbi<'fcx> for Summary {
+    unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
+        let index = arg.index();
+        unsafe { arg.unbox_arg_using_from_datum() }
+            .unwrap_or_else(|| pgrx::error!("argument {index} must not be null"))
+    }
+}
