@@ -61,3 +61,588 @@ BEGIN
 END $$;
 
 SELECT pg_catalog.set_config('search_path', 'telemetry, pg_catalog, pg_temp', true);
+
+-- Rollups: the summary type and its Rust functions, as cargo pgrx schema generates them.
+CREATE TYPE Summary;
+
+CREATE  FUNCTION "summary_in"(
+	"input" cstring /* Option < & :: core :: ffi :: CStr > */
+) RETURNS Summary /* Option < Summary > */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'summary_in_wrapper';
+
+CREATE  FUNCTION "summary_out"(
+	"input" Summary /* Summary */
+) RETURNS cstring /* :: pgrx :: ffi :: CString */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'summary_out_wrapper';
+
+CREATE TYPE Summary (
+	INTERNALLENGTH = variable,
+	INPUT = summary_in, /* telemetry::rollups::summary_in */
+	OUTPUT = summary_out, /* telemetry::rollups::summary_out */
+	STORAGE = extended
+);
+
+CREATE  FUNCTION "rollup_tiers"() RETURNS TABLE (
+	"tier" TEXT,  /* String */
+	"bucket_width" interval,  /* pgrx :: datum :: Interval */
+	"percentiles" bool  /* bool */
+)
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'rollup_tiers_wrapper';
+
+CREATE  FUNCTION "summarize_trans"(
+	"state" internal, /* Internal */
+	"time" timestamp with time zone, /* Option < TimestampWithTimeZone > */
+	"value" double precision, /* Option < f64 > */
+	"quality" real, /* Option < f32 > */
+	"flags" INT, /* Option < i32 > */
+	"source_quality" smallint /* Option < i16 > */
+) RETURNS internal /* Internal */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'summarize_trans_wrapper';
+
+CREATE  FUNCTION "min_val"(
+	"summary" Summary /* Summary */
+) RETURNS double precision /* f64 */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'min_val_wrapper';
+
+CREATE  FUNCTION "rollup_merge"(
+	"a" Summary, /* Summary */
+	"b" Summary /* Summary */
+) RETURNS Summary /* Summary */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'rollup_merge_wrapper';
+
+CREATE  FUNCTION "first_time"(
+	"summary" Summary /* Summary */
+) RETURNS timestamp with time zone /* TimestampWithTimeZone */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'first_time_wrapper';
+
+CREATE  FUNCTION "mean"(
+	"summary" Summary /* Summary */
+) RETURNS double precision /* f64 */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'mean_wrapper';
+
+CREATE  FUNCTION "bad_count"(
+	"summary" Summary /* Summary */
+) RETURNS bigint /* i64 */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'bad_count_wrapper';
+
+CREATE  FUNCTION "stddev"(
+	"summary" Summary, /* Summary */
+	"population" bool DEFAULT false /* bool */
+) RETURNS double precision /* Option < f64 > */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'stddev_wrapper';
+
+CREATE  FUNCTION "max_val"(
+	"summary" Summary /* Summary */
+) RETURNS double precision /* f64 */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'max_val_wrapper';
+
+CREATE  FUNCTION "last_val"(
+	"summary" Summary /* Summary */
+) RETURNS double precision /* f64 */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'last_val_wrapper';
+
+CREATE  FUNCTION "first_val"(
+	"summary" Summary /* Summary */
+) RETURNS double precision /* f64 */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'first_val_wrapper';
+
+CREATE  FUNCTION "flags_seen"(
+	"summary" Summary /* Summary */
+) RETURNS INT /* i32 */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'flags_seen_wrapper';
+
+CREATE  FUNCTION "rollup_trans"(
+	"state" internal, /* Internal */
+	"summary" Summary /* Option < Summary > */
+) RETURNS internal /* Internal */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'rollup_trans_wrapper';
+
+CREATE  FUNCTION "good_count"(
+	"summary" Summary /* Summary */
+) RETURNS bigint /* i64 */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'good_count_wrapper';
+
+CREATE  FUNCTION "last_time"(
+	"summary" Summary /* Summary */
+) RETURNS timestamp with time zone /* TimestampWithTimeZone */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'last_time_wrapper';
+
+CREATE  FUNCTION "num_vals"(
+	"summary" Summary /* Summary */
+) RETURNS bigint /* i64 */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'num_vals_wrapper';
+
+CREATE  FUNCTION "percentile_error"(
+	"summary" Summary /* Summary */
+) RETURNS double precision /* Option < f64 > */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'percentile_error_wrapper';
+
+CREATE  FUNCTION "summary_final"(
+	"state" internal /* Internal */
+) RETURNS Summary /* Option < Summary > */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'summary_final_wrapper';
+
+CREATE  FUNCTION "percentile"(
+	"summary" Summary, /* Summary */
+	"fraction" double precision /* f64 */
+) RETURNS double precision /* Option < f64 > */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'percentile_wrapper';
+
+CREATE  FUNCTION "mean_quality"(
+	"summary" Summary /* Summary */
+) RETURNS double precision /* Option < f64 > */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'mean_quality_wrapper';
+
+CREATE  FUNCTION "uncertain_count"(
+	"summary" Summary /* Summary */
+) RETURNS bigint /* i64 */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'uncertain_count_wrapper';
+
+CREATE  FUNCTION "variance"(
+	"summary" Summary, /* Summary */
+	"population" bool DEFAULT false /* bool */
+) RETURNS double precision /* Option < f64 > */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'variance_wrapper';
+
+CREATE  FUNCTION "without_percentiles"(
+	"summary" Summary /* Summary */
+) RETURNS Summary /* Summary */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'without_percentiles_wrapper';
+
+-- sql/rollups.sql:
+-- telemetry: rollup tiers. Each tier table holds one telemetry.summary per series and bucket,
+-- folded in by the ingest pipeline in the batch's own transaction (extension/src/ingest/rollups.rs),
+-- so a committed reading is in every tier at once and late, out-of-order or repeated readings
+-- leave every tier equal to aggregating the raw readings. The summary type, its merge and its
+-- accessors are Rust functions (extension/src/rollups/); here are the aggregates over them, the
+-- tier tables, the views by name, and telemetry.rebuild_rollups().
+
+COMMENT ON TYPE telemetry.summary IS
+  'A mergeable summary of the readings of one series over a span of time: count, sum, min, max, first and last by time, mean and M2 (combined by the parallel form of Chan et al., stable for values like 1e9 + small), counts of good / uncertain / bad readings, mean quality score, flags seen, and, from the 5-minute tier up, a relative-error percentile sketch (1 % relative error, see telemetry.percentile()). Combine with telemetry.rollup(), read with telemetry.mean(), telemetry.percentile() and the other accessors. Its text form is JSON.';
+
+CREATE AGGREGATE telemetry.summarize(timestamptz, double precision, real, integer, smallint) (
+  SFUNC = telemetry.summarize_trans,
+  STYPE = internal,
+  FINALFUNC = telemetry.summary_final,
+  PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE telemetry.summarize(timestamptz, double precision, real, integer, smallint) IS
+  'summarize(time, value, quality, flags, source_quality): the telemetry.summary of raw readings, with its percentile sketch, e.g. SELECT telemetry.summarize(time, value, quality, flags, source_quality) FROM telemetry.readings WHERE ... Rows with a NULL time or value are skipped; NULL when none is left.';
+
+CREATE AGGREGATE telemetry.rollup(telemetry.summary) (
+  SFUNC = telemetry.rollup_trans,
+  STYPE = internal,
+  FINALFUNC = telemetry.summary_final,
+  PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE telemetry.rollup(telemetry.summary) IS
+  'rollup(summary): the summary of all the readings the summaries summarise, e.g. a 2-hour bucket from 1-minute rows: SELECT pg_catalog.date_bin(''2 hours'', bucket, ''2000-01-01''), telemetry.mean(telemetry.rollup(summary)) FROM telemetry.rollup_1m GROUP BY 1. Exact for every field (mean and variance to floating-point rounding); it keeps a percentile sketch only if every input has one (the 1-minute tier has none). NULL inputs are skipped.';
+
+-- The tier tables: one hypertable per tier, keyed (series_id, bucket). Written only by the
+-- pipeline (which owns them, see sql/grants.sql); bucket is the start of the bucket, placed as
+-- date_bin(width, time, '1970-01-01 UTC') places it.
+DO $$
+DECLARE
+  t record;
+  tsdb name := (SELECT n.nspname FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+                 WHERE e.extname = 'timescaledb');
+BEGIN
+  FOR t IN SELECT r.tier, r.bucket_width, r.percentiles,
+                  CASE r.tier WHEN '1m' THEN interval '7 days' WHEN '5m' THEN interval '30 days'
+                              WHEN '15m' THEN interval '90 days' WHEN '1h' THEN interval '180 days'
+                              ELSE interval '2 years' END AS chunk
+             FROM telemetry.rollup_tiers() r LOOP
+    EXECUTE pg_catalog.format(
+      'CREATE TABLE telemetry.%I (
+         series_id integer NOT NULL,
+         bucket    timestamptz NOT NULL,
+         summary   telemetry.summary NOT NULL,
+         PRIMARY KEY (series_id, bucket))', 'rollup_' || t.tier);
+    EXECUTE pg_catalog.format('COMMENT ON TABLE telemetry.%I IS %L', 'rollup_' || t.tier,
+      pg_catalog.format('The %s rollup tier (hypertable, %s chunks): one telemetry.summary per series and %s bucket%s, kept equal to the raw readings by the ingest pipeline in the same transaction. Read it with the accessors (telemetry.mean(summary), ...), combine rows with telemetry.rollup(summary), or use telemetry.sensor_readings_%s by name.',
+        t.tier, t.chunk, t.bucket_width,
+        CASE WHEN t.percentiles THEN ', with a percentile sketch' ELSE ', without percentiles' END, t.tier));
+    EXECUTE pg_catalog.format('COMMENT ON COLUMN telemetry.%I.bucket IS %L', 'rollup_' || t.tier,
+      'Start of the bucket (UTC-aligned multiples of its width since 1970-01-01).');
+    EXECUTE pg_catalog.format('COMMENT ON COLUMN telemetry.%I.summary IS %L', 'rollup_' || t.tier,
+      'The summary of the readings of the series in the bucket.');
+    IF coalesce(pg_catalog.current_setting('timescaledb.restoring', true), 'off') <> 'on' THEN
+      EXECUTE pg_catalog.format(
+        'SELECT %1$I.create_hypertable(%2$L::pg_catalog.regclass, %1$I.by_range(%3$L::pg_catalog.name, interval %4$L),
+                                       false, false, false)',
+        tsdb, 'telemetry.rollup_' || t.tier, 'bucket', t.chunk);
+    END IF;
+    EXECUTE pg_catalog.format(
+      'CREATE VIEW telemetry.%I AS
+       SELECT r.bucket, s.site_id, s.asset_id, s.sensor_id, s.metric, m.unit, r.series_id, r.summary,
+              telemetry.num_vals(r.summary) AS samples, telemetry.mean(r.summary) AS mean,
+              telemetry.min_val(r.summary) AS min, telemetry.max_val(r.summary) AS max,
+              telemetry.stddev(r.summary) AS stddev, telemetry.good_count(r.summary) AS good_count,
+              telemetry.bad_count(r.summary) AS bad_count
+         FROM telemetry.%I r
+         JOIN telemetry.series s ON s.series_id = r.series_id
+         JOIN telemetry.metric_rules m ON m.metric = s.metric', 'sensor_readings_' || t.tier, 'rollup_' || t.tier);
+    EXECUTE pg_catalog.format('COMMENT ON VIEW telemetry.%I IS %L', 'sensor_readings_' || t.tier,
+      pg_catalog.format('telemetry.rollup_%s by name (site, asset, sensor, metric, unit), with the common accessors as columns; summary is there for the others and for telemetry.rollup().', t.tier));
+  END LOOP;
+END $$;
+
+CREATE VIEW telemetry.sensor_readings AS
+SELECT r.time, s.site_id, s.asset_id, s.sensor_id, s.metric, m.unit, r.value, r.quality, r.flags,
+       r.source_quality, r.ingested_at, r.series_id
+  FROM telemetry.readings r
+  JOIN telemetry.series s ON s.series_id = r.series_id
+  JOIN telemetry.metric_rules m ON m.metric = s.metric;
+COMMENT ON VIEW telemetry.sensor_readings IS
+  'The raw readings by name (site, asset, sensor, metric and the canonical unit of the value), as seed 000''s sensor_readings; telemetry.sensor_readings_1m to _1d are the rollup tiers the same way.';
+
+-- Rebuild: what a DBA runs after deleting or changing readings behind the pipeline's back
+-- (merge_metric calls it for the series it converts or joins). It locks the tiers against
+-- concurrent ingest (which then waits; ingest already past this point has committed its merge
+-- first), so nothing is counted twice or lost. Buckets that begin before the oldest chunk of
+-- raw readings left are never touched: retention may have dropped their readings.
+CREATE FUNCTION telemetry.rebuild_rollups(series_id integer DEFAULT NULL, since timestamptz DEFAULT NULL,
+                                          until timestamptz DEFAULT NULL)
+RETURNS TABLE (tier text, buckets bigint)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  t record;
+  oldest timestamptz;
+  lo timestamptz;
+  hi timestamptz;
+  origin constant timestamptz := '1970-01-01 00:00:00+00';
+BEGIN
+  IF NOT (since IS NULL OR pg_catalog.isfinite(since)) OR NOT (until IS NULL OR pg_catalog.isfinite(until))
+     OR since >= until THEN
+    RAISE EXCEPTION 'rebuild_rollups: since (%) and until (%) must be finite with since before until', since, until
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  FOR t IN SELECT r.tier FROM telemetry.rollup_tiers() r LOOP
+    EXECUTE pg_catalog.format('LOCK TABLE telemetry.%I IN SHARE ROW EXCLUSIVE MODE', 'rollup_' || t.tier);
+  END LOOP;
+  SELECT pg_catalog.min(ch.range_start) INTO oldest
+    FROM timescaledb_information.chunks ch
+   WHERE ch.hypertable_schema = 'telemetry' AND ch.hypertable_name = 'readings';
+  FOR t IN SELECT r.tier, r.bucket_width AS width, r.percentiles FROM telemetry.rollup_tiers() r LOOP
+    tier := t.tier;
+    buckets := 0;
+    IF oldest IS NOT NULL THEN
+      -- Whole buckets only, from the later of since and the oldest raw chunk.
+      lo := pg_catalog.date_bin(t.width, GREATEST(since, oldest), origin);
+      IF lo < oldest THEN
+        lo := lo + t.width;
+      END IF;
+      hi := CASE WHEN until IS NULL THEN 'infinity'
+                 WHEN pg_catalog.date_bin(t.width, until, origin) = until THEN until
+                 ELSE pg_catalog.date_bin(t.width, until, origin) + t.width END;
+      EXECUTE pg_catalog.format(
+        'DELETE FROM telemetry.%I r WHERE ($1 IS NULL OR r.series_id = $1) AND r.bucket >= $2 AND r.bucket < $3',
+        'rollup_' || t.tier) USING rebuild_rollups.series_id, lo, hi;
+      EXECUTE pg_catalog.format(
+        'INSERT INTO telemetry.%I (series_id, bucket, summary)
+         SELECT r.series_id, pg_catalog.date_bin($4, r.time, $5), %s
+           FROM telemetry.readings r
+          WHERE ($1 IS NULL OR r.series_id = $1) AND r.time >= $2 AND r.time < $3
+          GROUP BY 1, 2',
+        'rollup_' || t.tier,
+        CASE WHEN t.percentiles THEN 'telemetry.summarize(r.time, r.value, r.quality, r.flags, r.source_quality)'
+             ELSE 'telemetry.without_percentiles(telemetry.summarize(r.time, r.value, r.quality, r.flags, r.source_quality))' END)
+        USING rebuild_rollups.series_id, lo, hi, t.width, origin;
+      GET DIAGNOSTICS buckets = ROW_COUNT;
+    END IF;
+    RETURN NEXT;
+  END LOOP;
+END $$;
+COMMENT ON FUNCTION telemetry.rebuild_rollups(integer, timestamptz, timestamptz) IS
+  'rebuild_rollups(series_id => NULL, since => NULL, until => NULL): recompute every rollup tier from the raw readings, for one series or all, for the buckets that overlap [since, until) (NULL: unbounded), and return how many buckets each tier now holds there. For after readings were deleted or changed other than by ingest, or after telemetry.rollups was off. Buckets that begin before the oldest chunk of raw readings are left as they are (their readings may be gone by retention). Locks the tiers against ingest while it runs. Bad ranges raise 22023. For telemetry_admin.';
+
+-- sql/retention.sql:
+-- telemetry: retention per tier, applied by telemetry.apply_retention(), which
+-- telemetry.run_maintenance() (and so the background worker) runs. Raw readings and each rollup
+-- tier age out on their own: dropping raw chunks never changes a rollup.
+
+CREATE TABLE telemetry.retention (
+    tier         text PRIMARY KEY CHECK (tier IN ('raw', '1m', '5m', '15m', '1h', '1d')),
+    keep         interval NOT NULL CHECK (keep > interval '0'),
+    archive_with regprocedure CHECK (archive_with IS NULL OR tier = 'raw')
+);
+COMMENT ON TABLE telemetry.retention IS
+  'How long each tier is kept: raw (telemetry.readings) and the rollup tiers 1m, 5m, 15m, 1h and 1d. telemetry.apply_retention() drops the chunks that ended more than keep ago. Defaults from seed 000: raw 90 days, 1m 1 year, 5m 3 years, 15m, 1h and 1d 5 years. telemetry_admin may change keep; archive_with only a superuser.';
+COMMENT ON COLUMN telemetry.retention.tier IS 'raw (telemetry.readings) or a rollup tier of telemetry.rollup_tiers().';
+COMMENT ON COLUMN telemetry.retention.keep IS 'How long the tier keeps its data; whole chunks are dropped once they ended longer ago.';
+COMMENT ON COLUMN telemetry.retention.archive_with IS
+  'raw only: a function (chunk regclass, range_start timestamptz, range_end timestamptz) called for each chunk of readings before it is dropped, e.g. one that runs COPY ... TO PROGRAM ''gzip > ...''. It runs with the rights of the extension owner; an error in it keeps the chunk (and fails the run). Only a superuser may set it.';
+
+DO $seed$
+BEGIN
+  IF coalesce(pg_catalog.current_setting('timescaledb.restoring', true), 'off') <> 'on' THEN
+    INSERT INTO telemetry.retention (tier, keep) VALUES
+      ('raw', interval '90 days'), ('1m', interval '1 year'), ('5m', interval '3 years'),
+      ('15m', interval '5 years'), ('1h', interval '5 years'), ('1d', interval '5 years');
+  END IF;
+END $seed$;
+
+-- It drops chunks of tables it owns and calls the archive function a superuser chose, so it runs
+-- as the extension owner (SECURITY DEFINER); a transaction-level advisory lock lets one run at
+-- a time do the work, a concurrent one returns at once, and a repeated one finds nothing left.
+CREATE FUNCTION telemetry.apply_retention(verbose boolean DEFAULT true)
+RETURNS TABLE (tier text, chunk text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  r telemetry.retention;
+  c record;
+  rel text;
+  cutoff timestamptz;
+  tsdb name := (SELECT n.nspname FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+                 WHERE e.extname = 'timescaledb');
+BEGIN
+  IF NOT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('telemetry.apply_retention')) THEN
+    RETURN;
+  END IF;
+  IF verbose AND telemetry.timescaledb_license() = 'apache' THEN
+    RAISE NOTICE 'telemetry: compression of old raw chunks is unavailable on the Apache edition of TimescaleDB (timescaledb.license = apache); raw readings stay uncompressed until retention drops them';
+  END IF;
+  FOR r IN SELECT * FROM telemetry.retention x ORDER BY x.tier LOOP
+    rel := CASE r.tier WHEN 'raw' THEN 'readings' ELSE 'rollup_' || r.tier END;
+    cutoff := pg_catalog.now() - r.keep;
+    IF r.archive_with IS NOT NULL THEN
+      FOR c IN SELECT pg_catalog.format('%I.%I', ch.chunk_schema, ch.chunk_name)::pg_catalog.regclass AS chunk,
+                      ch.range_start, ch.range_end
+                 FROM timescaledb_information.chunks ch
+                WHERE ch.hypertable_schema = 'telemetry' AND ch.hypertable_name = rel AND ch.range_end <= cutoff
+                ORDER BY ch.range_start LOOP
+        EXECUTE pg_catalog.format('SELECT %s($1, $2, $3)', r.archive_with::pg_catalog.oid::pg_catalog.regproc)
+          USING c.chunk, c.range_start, c.range_end;
+      END LOOP;
+    END IF;
+    FOR chunk IN EXECUTE pg_catalog.format('SELECT %I.drop_chunks(%L::pg_catalog.regclass, older_than => $1)',
+                                           tsdb, 'telemetry.' || rel) USING cutoff LOOP
+      tier := r.tier;
+      RETURN NEXT;
+    END LOOP;
+  END LOOP;
+END $$;
+COMMENT ON FUNCTION telemetry.apply_retention(boolean) IS
+  'apply_retention(verbose => true): drop the chunks of telemetry.readings and of each rollup tier that ended more than telemetry.retention.keep ago, archiving each raw chunk first through telemetry.retention.archive_with if set; returns the chunks dropped. Rollups are never changed by dropping raw chunks. Safe to run concurrently (one run works, the others return at once) and repeatedly. On the Apache edition, verbose says once that compression is unavailable. telemetry.run_maintenance() runs it quietly. For telemetry_admin.';
+
+-- pg_dump keeps every row, the defaults as the DBA edited them too.
+SELECT pg_catalog.pg_extension_config_dump('telemetry.retention', '');
+
+-- merge_metric keeps the rollups right (sql/metric_registration.sql).
+CREATE OR REPLACE FUNCTION telemetry.merge_metric(metric text, into_metric text, note text DEFAULT NULL)
+RETURNS TABLE (series_renamed integer, series_merged integer, readings_moved bigint, readings_duplicate bigint)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  src telemetry.metric_rules;
+  dst telemetry.metric_rules;
+  s telemetry.series;
+  target integer;
+  why text := coalesce(merge_metric.note, pg_catalog.format('merge_metric(%L, %L)', merge_metric.metric, into_metric));
+  n bigint;
+  total bigint;
+  t text;
+BEGIN
+  SELECT * INTO src FROM telemetry.metric_rules m WHERE m.metric = merge_metric.metric FOR UPDATE;
+  SELECT * INTO dst FROM telemetry.metric_rules m WHERE m.metric = into_metric FOR UPDATE;
+  IF src IS NULL OR dst IS NULL OR src.metric = dst.metric THEN
+    RAISE EXCEPTION 'merge_metric: % and % must be two metrics of telemetry.metric_rules',
+        pg_catalog.to_json(merge_metric.metric), pg_catalog.to_json(into_metric)
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF (SELECT u.dimension FROM telemetry.units u WHERE u.unit = src.unit)
+     IS DISTINCT FROM (SELECT u.dimension FROM telemetry.units u WHERE u.unit = dst.unit) THEN
+    RAISE EXCEPTION 'merge_metric: % is in % and % in %, units of different dimensions',
+        pg_catalog.to_json(src.metric), src.unit, pg_catalog.to_json(dst.metric), dst.unit
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  series_renamed := 0; series_merged := 0; readings_moved := 0; readings_duplicate := 0;
+  FOR s IN SELECT * FROM telemetry.series x WHERE x.metric = src.metric ORDER BY x.series_id FOR UPDATE LOOP
+    IF src.unit <> dst.unit THEN
+      UPDATE telemetry.readings r SET value = telemetry.convert(r.value, src.unit, dst.unit)
+       WHERE r.series_id = s.series_id;
+    END IF;
+    SELECT x.series_id INTO target FROM telemetry.series x
+     WHERE (x.site_id, x.asset_id, x.sensor_id, x.metric) = (s.site_id, s.asset_id, s.sensor_id, dst.metric);
+    IF target IS NULL THEN
+      INSERT INTO telemetry.series_renames (series_id, old_site_id, old_asset_id, old_sensor_id, old_metric,
+                                            new_site_id, new_asset_id, new_sensor_id, new_metric, note)
+      VALUES (s.series_id, s.site_id, s.asset_id, s.sensor_id, s.metric,
+              s.site_id, s.asset_id, s.sensor_id, dst.metric, why);
+      UPDATE telemetry.series x SET metric = dst.metric WHERE x.series_id = s.series_id;
+      IF src.unit <> dst.unit THEN
+        PERFORM telemetry.rebuild_rollups(s.series_id);
+      END IF;
+      series_renamed := series_renamed + 1;
+      CONTINUE;
+    END IF;
+    -- Both names had a series here: one history, so the readings join the existing series. A
+    -- time both hold with different values cannot be joined without losing one of them.
+    IF EXISTS (SELECT FROM telemetry.readings a JOIN telemetry.readings b ON b.time = a.time
+                WHERE a.series_id = s.series_id AND b.series_id = target AND a.value <> b.value) THEN
+      RAISE EXCEPTION 'merge_metric: series % and % hold different values at the same time', s.series_id, target
+        USING ERRCODE = 'unique_violation',
+              HINT = 'Compare them (SELECT ... FROM telemetry.readings WHERE series_id IN (...)) and delete the wrong readings first.';
+    END IF;
+    SELECT pg_catalog.count(*) INTO total FROM telemetry.readings r WHERE r.series_id = s.series_id;
+    INSERT INTO telemetry.readings (time, ingested_at, value, series_id, quality, flags, source_quality)
+    SELECT r.time, r.ingested_at, r.value, target, r.quality, r.flags, r.source_quality
+      FROM telemetry.readings r WHERE r.series_id = s.series_id
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    readings_moved := readings_moved + n;
+    readings_duplicate := readings_duplicate + (total - n);
+    DELETE FROM telemetry.readings r WHERE r.series_id = s.series_id;
+    INSERT INTO telemetry.series_renames (series_id, old_site_id, old_asset_id, old_sensor_id, old_metric,
+                                          new_site_id, new_asset_id, new_sensor_id, new_metric, note)
+    VALUES (s.series_id, s.site_id, s.asset_id, s.sensor_id, s.metric,
+            s.site_id, s.asset_id, s.sensor_id, dst.metric, why || pg_catalog.format(' (joined series %s)', target));
+    -- The joined series' rollups are recomputed from its readings; the merged one has none left.
+    PERFORM telemetry.rebuild_rollups(target);
+    FOR t IN SELECT r.tier FROM telemetry.rollup_tiers() r LOOP
+      EXECUTE pg_catalog.format('DELETE FROM telemetry.%I r WHERE r.series_id = $1', 'rollup_' || t) USING s.series_id;
+    END LOOP;
+    DELETE FROM telemetry.series x WHERE x.series_id = s.series_id;
+    series_merged := series_merged + 1;
+  END LOOP;
+  UPDATE telemetry.metric_aliases a SET metric = dst.metric WHERE a.metric = src.metric;
+  DELETE FROM telemetry.metric_rules m WHERE m.metric = src.metric;
+  INSERT INTO telemetry.metric_aliases (alias, metric) VALUES (src.metric, dst.metric);
+  RETURN NEXT;
+END $$;
+COMMENT ON FUNCTION telemetry.merge_metric(text, text, text) IS
+  'merge_metric(metric, into_metric, note => NULL): join a metric into another of the same dimension, once it turns out to be a vendor name for it: each of its series is relabelled to into_metric (or, where a series of into_metric already exists for the same site, asset and sensor, its readings join that one), its readings are converted to the unit of into_metric, every change is recorded in telemetry.series_renames, the rollups of the series it converts or joins are rebuilt from their readings (telemetry.rebuild_rollups()), its rule is deleted and its name becomes an alias. Returns how many series were relabelled and joined, and how many readings moved or were exact duplicates. Refuses metrics of different dimensions and series that disagree at the same time (22023, 23505). For telemetry_admin.';
+
+-- sql/grants.sql:
+-- Rollups (sql/rollups.sql) and retention (sql/retention.sql). The pipeline owns the tiers and
+-- is the only writer: ingest folds into them and telemetry.rebuild_rollups() runs as it.
+-- Everyone who reads readings reads the rollups.
+DO $$
+DECLARE t text;
+BEGIN
+  FOR t IN SELECT r.tier FROM telemetry.rollup_tiers() r LOOP
+    EXECUTE pg_catalog.format('ALTER TABLE telemetry.%I OWNER TO telemetry_pipeline', 'rollup_' || t);
+    EXECUTE pg_catalog.format('GRANT SELECT ON telemetry.%I, telemetry.%I TO telemetry_reader',
+                              'rollup_' || t, 'sensor_readings_' || t);
+  END LOOP;
+END $$;
+GRANT SELECT ON telemetry.sensor_readings, telemetry.retention TO telemetry_reader;
+ALTER FUNCTION telemetry.rebuild_rollups(integer, timestamptz, timestamptz) SECURITY DEFINER;
+ALTER FUNCTION telemetry.rebuild_rollups(integer, timestamptz, timestamptz) OWNER TO telemetry_pipeline;
+REVOKE ALL ON FUNCTION telemetry.rebuild_rollups(integer, timestamptz, timestamptz),
+  telemetry.apply_retention(boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION telemetry.rebuild_rollups(integer, timestamptz, timestamptz),
+  telemetry.apply_retention(boolean) TO telemetry_admin;
+-- run_maintenance runs as the pipeline and applies retention.
+GRANT EXECUTE ON FUNCTION telemetry.apply_retention(boolean) TO telemetry_pipeline;
+-- The archive function runs with the rights of the extension owner: only a superuser names it.
+GRANT UPDATE (keep) ON telemetry.retention TO telemetry_admin;
+-- The aggregates' transition functions are not for calling on their own (they refuse outside
+-- an aggregate anyway).
+REVOKE ALL ON FUNCTION telemetry.summarize_trans(internal, timestamptz, double precision, real, integer, smallint),
+  telemetry.rollup_trans(internal, telemetry.summary), telemetry.summary_final(internal) FROM PUBLIC;
+
+-- sql/function_comments.sql:
+-- Rollups (sql/rollups.sql): the summary type's merge, accessors and aggregate parts.
+COMMENT ON FUNCTION telemetry.summary_in(cstring) IS 'Input function of telemetry.summary: its JSON text form; malformed text raises 22P02.';
+COMMENT ON FUNCTION telemetry.summary_out(telemetry.summary) IS 'Output function of telemetry.summary: its fields as JSON.';
+COMMENT ON FUNCTION telemetry.rollup_merge(telemetry.summary, telemetry.summary) IS
+  'rollup_merge(a, b): the summary of the readings of both summaries (what the tiers are merged with). Exact for counts, min, max, first and last; mean and variance to floating-point rounding; the percentile sketch is kept only if both have one.';
+COMMENT ON FUNCTION telemetry.without_percentiles(telemetry.summary) IS
+  'without_percentiles(summary): the same summary without its percentile sketch, as the 1-minute tier stores it.';
+COMMENT ON FUNCTION telemetry.summarize_trans(internal, timestamptz, double precision, real, integer, smallint) IS
+  'Transition function of the aggregate telemetry.summarize(); not for calling on its own.';
+COMMENT ON FUNCTION telemetry.rollup_trans(internal, telemetry.summary) IS
+  'Transition function of the aggregate telemetry.rollup(); not for calling on its own.';
+COMMENT ON FUNCTION telemetry.summary_final(internal) IS
+  'Final function of the aggregates telemetry.summarize() and telemetry.rollup(); not for calling on its own.';
+COMMENT ON FUNCTION telemetry.rollup_tiers() IS
+  'rollup_tiers(): the rollup tiers the pipeline maintains (1m, 5m, 15m, 1h, 1d), the width of their buckets and whether they keep percentiles; each is the table telemetry.rollup_<tier> and the view telemetry.sensor_readings_<tier>.';
+COMMENT ON FUNCTION telemetry.num_vals(telemetry.summary) IS 'num_vals(summary): how many readings it summarises.';
+COMMENT ON FUNCTION telemetry.mean(telemetry.summary) IS 'mean(summary): the mean of the values.';
+COMMENT ON FUNCTION telemetry.variance(telemetry.summary, boolean) IS
+  'variance(summary, population => false): the sample variance of the values (population => true: the population variance); NULL with too few readings. Kept as the mean and M2 of the parallel algorithm of Chan et al., so it stays exact-to-rounding for large values with small spread.';
+COMMENT ON FUNCTION telemetry.stddev(telemetry.summary, boolean) IS
+  'stddev(summary, population => false): the sample standard deviation (population => true: the population one); NULL with too few readings.';
+COMMENT ON FUNCTION telemetry.min_val(telemetry.summary) IS 'min_val(summary): the smallest value.';
+COMMENT ON FUNCTION telemetry.max_val(telemetry.summary) IS 'max_val(summary): the largest value.';
+COMMENT ON FUNCTION telemetry.first_val(telemetry.summary) IS 'first_val(summary): the value of the earliest reading by source time.';
+COMMENT ON FUNCTION telemetry.last_val(telemetry.summary) IS 'last_val(summary): the value of the latest reading by source time.';
+COMMENT ON FUNCTION telemetry.first_time(telemetry.summary) IS 'first_time(summary): the source time of the earliest reading.';
+COMMENT ON FUNCTION telemetry.last_time(telemetry.summary) IS 'last_time(summary): the source time of the latest reading.';
+COMMENT ON FUNCTION telemetry.good_count(telemetry.summary) IS 'good_count(summary): readings whose source reported GOOD (source_quality 0).';
+COMMENT ON FUNCTION telemetry.uncertain_count(telemetry.summary) IS 'uncertain_count(summary): readings whose source reported UNCERTAIN (source_quality 1).';
+COMMENT ON FUNCTION telemetry.bad_count(telemetry.summary) IS 'bad_count(summary): readings whose source reported BAD (source_quality 2).';
+COMMENT ON FUNCTION telemetry.mean_quality(telemetry.summary) IS 'mean_quality(summary): the mean quality score (telemetry.readings.quality) of the readings.';
+COMMENT ON FUNCTION telemetry.flags_seen(telemetry.summary) IS 'flags_seen(summary): the bit-or of the flags of every reading; telemetry.flag_names() spells them out.';
+COMMENT ON FUNCTION telemetry.percentile(telemetry.summary, double precision) IS
+  'percentile(summary, fraction): the fraction (0..1) percentile from the summary''s sketch, interpolated as percentile_cont does. Guaranteed within relative error 1 % of the exact percentile_cont when the two readings around it have the same sign and are at least 1e-9 from zero, as long as the sketch kept at most 1024 buckets; a wider spread of magnitudes joins buckets and loosens the bound (telemetry.percentile_error() says by how much). NULL without a sketch (the 1-minute tier). A fraction outside 0..1 raises 22023.';
+COMMENT ON FUNCTION telemetry.percentile_error(telemetry.summary) IS
+  'percentile_error(summary): the relative error bound telemetry.percentile() guarantees for this summary: 0.01 unless its sketch had to join buckets; NULL without a sketch.';
+COMMENT ON FUNCTION telemetry.run_maintenance() IS
+  'run_maintenance(): all periodic work: what time alone decides for alarms: stale and flat-line conditions, delays by duration, clears the suppression window deferred, shelving expiry, re-alarm, escalation levels falling due, suppression by design; then retention (telemetry.apply_retention(), quietly). Returns how many alarm states it looked at and how many events it recorded. Safe to run concurrently and repeatedly. Run it every few seconds: the background worker does when the library is preloaded, or pg_cron, or a TimescaleDB job. For telemetry_admin.';
+
+-- The readings stored before 0.5.0 are not in the tiers yet. Rebuilding them here would create
+-- their chunks inside the extension script, which would make the chunks members of the
+-- extension (and pg_dump would leave their rows out): the DBA runs it after the update.
+DO $$
+BEGIN
+  IF EXISTS (SELECT FROM telemetry.readings) THEN
+    RAISE NOTICE 'telemetry 0.5.0 keeps rollups of the readings; to add the readings stored before this update, run SELECT * FROM telemetry.rebuild_rollups(); once (it locks the tiers against ingest while it runs)';
+  END IF;
+END $$;
