@@ -20,7 +20,7 @@ fn run_maintenance() -> TableIterator<'static, (name!(alarm_states, i64), name!(
     let counts = Spi::connect_mut(|client| {
         let counts = alarms::maintenance::run(client)?;
         client.update(
-            "SELECT FROM telemetry.apply_retention(verbose => false)",
+            "SELECT FROM telemetry.apply_retention(quiet => true)",
             None,
             &[],
         )?;
