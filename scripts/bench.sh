@@ -9,7 +9,10 @@
 # 3. ingest-shim end to end, loadgen -> Mosquitto -> shim -> PostgreSQL, against a plain
 #    mosquitto_sub on the same stream (tests/bench/shim.sh, SHIM_SECONDS per load, default 20).
 # 4. Alarms end to end at 10,000 readings/s: publish-to-alarm-message latency, p50 and p99
-#    (tests/bench/alarms.sh). The pipeline with alarm rules against without is part of 2.
+#    (tests/bench/alarms.sh). The pipeline with alarm rules against without is part of 2, and
+#    so is the pipeline folding into the rollup tiers against telemetry.rollups = off.
+# 5. 5-minute averages and p95 for one site over 24 hours from the rollup tier against the same
+#    over the raw readings, at 10,000 series (tests/bench/rollups.sql).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 usage_if_help "$@"
@@ -30,6 +33,8 @@ step "Functions against PL/pgSQL equivalents ($ROWS rows)"
 psql -X -q -h /tmp -p "$TEST_PORT" -U postgres -d bench -v rows="$ROWS" -f "$ROOT/tests/bench/functions.sql"
 step "Ingest pipeline against binary COPY ($ROWS readings over 10,000 series)"
 psql -X -q -h /tmp -p "$TEST_PORT" -U postgres -d bench -v readings="$ROWS" -f "$ROOT/tests/bench/ingest.sql"
+step "Rollups against raw readings: one site, 24 hours, 5-minute averages and p95 (tests/bench/rollups.sql)"
+psql -X -q -h /tmp -p "$TEST_PORT" -U postgres -d bench -f "$ROOT/tests/bench/rollups.sql"
 step "ingest-shim end to end against mosquitto_sub (tests/bench/shim.sh)"
 "$ROOT/tests/bench/shim.sh" "${SHIM_SECONDS:-20}"
 step "Alarms end to end at 10,000 readings/s (tests/bench/alarms.sh)"

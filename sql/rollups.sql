@@ -28,7 +28,9 @@ COMMENT ON AGGREGATE telemetry.rollup(telemetry.summary) IS
 
 -- The tier tables: one hypertable per tier, keyed (series_id, bucket). Written only by the
 -- pipeline (which owns them, see sql/grants.sql); bucket is the start of the bucket, placed as
--- date_bin(width, time, '1970-01-01 UTC') places it.
+-- date_bin(width, time, '1970-01-01 UTC') places it. A row is updated by every batch that has
+-- readings of its bucket: half-empty pages let those updates stay on the page (HOT), without a
+-- new index entry each.
 DO $$
 DECLARE
   t record;
@@ -45,7 +47,7 @@ BEGIN
          series_id integer NOT NULL,
          bucket    timestamptz NOT NULL,
          summary   telemetry.summary NOT NULL,
-         PRIMARY KEY (series_id, bucket))', 'rollup_' || t.tier);
+         PRIMARY KEY (series_id, bucket)) WITH (fillfactor = 50)', 'rollup_' || t.tier);
     EXECUTE pg_catalog.format('COMMENT ON TABLE telemetry.%I IS %L', 'rollup_' || t.tier,
       pg_catalog.format('The %s rollup tier (hypertable, %s chunks): one telemetry.summary per series and %s bucket%s, kept equal to the raw readings by the ingest pipeline in the same transaction. Read it with the accessors (telemetry.mean(summary), ...), combine rows with telemetry.rollup(summary), or use telemetry.sensor_readings_%s by name.',
         t.tier, t.chunk, t.bucket_width,

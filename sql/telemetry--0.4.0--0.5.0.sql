@@ -290,7 +290,9 @@ COMMENT ON AGGREGATE telemetry.rollup(telemetry.summary) IS
 
 -- The tier tables: one hypertable per tier, keyed (series_id, bucket). Written only by the
 -- pipeline (which owns them, see sql/grants.sql); bucket is the start of the bucket, placed as
--- date_bin(width, time, '1970-01-01 UTC') places it.
+-- date_bin(width, time, '1970-01-01 UTC') places it. A row is updated by every batch that has
+-- readings of its bucket: half-empty pages let those updates stay on the page (HOT), without a
+-- new index entry each.
 DO $$
 DECLARE
   t record;
@@ -307,7 +309,7 @@ BEGIN
          series_id integer NOT NULL,
          bucket    timestamptz NOT NULL,
          summary   telemetry.summary NOT NULL,
-         PRIMARY KEY (series_id, bucket))', 'rollup_' || t.tier);
+         PRIMARY KEY (series_id, bucket)) WITH (fillfactor = 50)', 'rollup_' || t.tier);
     EXECUTE pg_catalog.format('COMMENT ON TABLE telemetry.%I IS %L', 'rollup_' || t.tier,
       pg_catalog.format('The %s rollup tier (hypertable, %s chunks): one telemetry.summary per series and %s bucket%s, kept equal to the raw readings by the ingest pipeline in the same transaction. Read it with the accessors (telemetry.mean(summary), ...), combine rows with telemetry.rollup(summary), or use telemetry.sensor_readings_%s by name.',
         t.tier, t.chunk, t.bucket_width,
@@ -437,7 +439,7 @@ END $seed$;
 -- It drops chunks of tables it owns and calls the archive function a superuser chose, so it runs
 -- as the extension owner (SECURITY DEFINER); a transaction-level advisory lock lets one run at
 -- a time do the work, a concurrent one returns at once, and a repeated one finds nothing left.
-CREATE FUNCTION telemetry.apply_retention(verbose boolean DEFAULT true)
+CREATE FUNCTION telemetry.apply_retention(quiet boolean DEFAULT false)
 RETURNS TABLE (tier text, chunk text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -453,7 +455,7 @@ BEGIN
   IF NOT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('telemetry.apply_retention')) THEN
     RETURN;
   END IF;
-  IF verbose AND telemetry.timescaledb_license() = 'apache' THEN
+  IF NOT quiet AND telemetry.timescaledb_license() = 'apache' THEN
     RAISE NOTICE 'telemetry: compression of old raw chunks is unavailable on the Apache edition of TimescaleDB (timescaledb.license = apache); raw readings stay uncompressed until retention drops them';
   END IF;
   FOR r IN SELECT * FROM telemetry.retention x ORDER BY x.tier LOOP
@@ -477,7 +479,7 @@ BEGIN
   END LOOP;
 END $$;
 COMMENT ON FUNCTION telemetry.apply_retention(boolean) IS
-  'apply_retention(verbose => true): drop the chunks of telemetry.readings and of each rollup tier that ended more than telemetry.retention.keep ago, archiving each raw chunk first through telemetry.retention.archive_with if set; returns the chunks dropped. Rollups are never changed by dropping raw chunks. Safe to run concurrently (one run works, the others return at once) and repeatedly. On the Apache edition, verbose says once that compression is unavailable. telemetry.run_maintenance() runs it quietly. For telemetry_admin.';
+  'apply_retention(quiet => false): drop the chunks of telemetry.readings and of each rollup tier that ended more than telemetry.retention.keep ago, archiving each raw chunk first through telemetry.retention.archive_with if set; returns the chunks dropped. Rollups are never changed by dropping raw chunks. Safe to run concurrently (one run works, the others return at once) and repeatedly. On the Apache edition it says, in one NOTICE, that compression is unavailable (not when quiet). telemetry.run_maintenance() runs it quietly. For telemetry_admin.';
 
 -- pg_dump keeps every row, the defaults as the DBA edited them too.
 SELECT pg_catalog.pg_extension_config_dump('telemetry.retention', '');

@@ -1,7 +1,8 @@
 -- Benchmark: the ingest pipeline from raw JSON payloads against binary COPY of the same
--- readings, already decoded, into a bare hypertable with the same unique index; and the
+-- readings, already decoded, into a bare hypertable with the same unique index; the
 -- pipeline with alarm rules (one per metric, so every one of the series is watched) against
--- the pipeline without. Same run, same 1,000,000 readings over 10,000 series (override with
+-- the pipeline without; and the pipeline folding into the rollup tiers (the default) against
+-- the same pipeline with telemetry.rollups = off. Same run, same 1,000,000 readings over 10,000 series (override with
 -- -v readings=N -v series=N).
 \set ON_ERROR_STOP 1
 \if :{?readings}
@@ -146,7 +147,8 @@ END $$;
 -- its life: all of them are registered here, untimed, by one batch through the inbox.
 CREATE FUNCTION bench_ingest.reset() RETURNS void LANGUAGE sql AS $$
   TRUNCATE telemetry.readings, telemetry.dead_letters, telemetry.dead_letter_messages, telemetry.ingest_batches,
-    telemetry.alarm_states, telemetry.alarm_events, telemetry.alarm_outbox;
+    telemetry.alarm_states, telemetry.alarm_events, telemetry.alarm_outbox, telemetry.rollup_1m, telemetry.rollup_5m,
+    telemetry.rollup_15m, telemetry.rollup_1h, telemetry.rollup_1d;
 $$;
 -- One high limit per metric, above every value, so each reading is evaluated against a rule
 -- and changes its state, as in a healthy plant; enabled only for the runs with alarms.
@@ -162,6 +164,19 @@ SELECT count(*) AS registered FROM telemetry.series \gset
 \endif
 
 CREATE TABLE bench_ingest.times (round int, what text, ms float8);
+-- One round of the pipeline, one reading and 20 per message, recorded under a suffix.
+CREATE PROCEDURE bench_ingest.both(r int, suffix text, readings bigint, multi_batch int, single_batch int)
+LANGUAGE plpgsql AS $$
+DECLARE ms float8;
+BEGIN
+  CALL bench_ingest.pipeline('bench_ingest.raw_single', single_batch, 1, ms);
+  PERFORM bench_ingest.check(readings);
+  INSERT INTO bench_ingest.times VALUES (r, 'single' || suffix, ms);
+  ms := NULL;
+  CALL bench_ingest.pipeline('bench_ingest.raw_multi', multi_batch, 1, ms);
+  PERFORM bench_ingest.check(readings);
+  INSERT INTO bench_ingest.times VALUES (r, 'multi' || suffix, ms);
+END $$;
 CREATE PROCEDURE bench_ingest.rounds(runs int, readings bigint, multi_batch int, single_batch int)
 LANGUAGE plpgsql AS $$
 DECLARE ms float8;
@@ -170,33 +185,26 @@ BEGIN
     ms := NULL;
     CALL bench_ingest.copy(1, ms);
     INSERT INTO bench_ingest.times VALUES (r, 'copy', ms);
-    ms := NULL;
-    CALL bench_ingest.pipeline('bench_ingest.raw_single', single_batch, 1, ms);
-    PERFORM bench_ingest.check(readings);
-    INSERT INTO bench_ingest.times VALUES (r, 'single', ms);
-    ms := NULL;
-    CALL bench_ingest.pipeline('bench_ingest.raw_multi', multi_batch, 1, ms);
-    PERFORM bench_ingest.check(readings);
-    INSERT INTO bench_ingest.times VALUES (r, 'multi', ms);
+    CALL bench_ingest.both(r, '', readings, multi_batch, single_batch);
     UPDATE telemetry.alarm_rules SET enabled = true;
     COMMIT;
-    ms := NULL;
-    CALL bench_ingest.pipeline('bench_ingest.raw_single', single_batch, 1, ms);
-    PERFORM bench_ingest.check(readings);
-    INSERT INTO bench_ingest.times VALUES (r, 'single_alarms', ms);
-    ms := NULL;
-    CALL bench_ingest.pipeline('bench_ingest.raw_multi', multi_batch, 1, ms);
-    PERFORM bench_ingest.check(readings);
-    INSERT INTO bench_ingest.times VALUES (r, 'multi_alarms', ms);
+    CALL bench_ingest.both(r, '_alarms', readings, multi_batch, single_batch);
     UPDATE telemetry.alarm_rules SET enabled = false;
+    COMMIT;
+    -- The same pipeline without the fold-in into the rollup tiers (the tiers stay stale).
+    PERFORM set_config('telemetry.rollups', 'off', false);
+    CALL bench_ingest.both(r, '_no_rollups', readings, multi_batch, single_batch);
+    PERFORM set_config('telemetry.rollups', 'on', false);
     COMMIT;
   END LOOP;
 END $$;
--- The last round leaves the readings of the 20-per-message run for the storage figures.
+-- The last round leaves the readings of the 20-per-message run (without rollups) for the storage figures.
 CALL bench_ingest.rounds(:runs, :readings, :multi_batch, :single_batch);
 SELECT min(ms) FILTER (WHERE what = 'copy') AS copy_ms, min(ms) FILTER (WHERE what = 'multi') AS multi_ms,
        min(ms) FILTER (WHERE what = 'single') AS single_ms, min(ms) FILTER (WHERE what = 'multi_alarms') AS multi_alarms_ms,
        min(ms) FILTER (WHERE what = 'single_alarms') AS single_alarms_ms,
+       min(ms) FILTER (WHERE what = 'multi_no_rollups') AS multi_no_rollups_ms,
+       min(ms) FILTER (WHERE what = 'single_no_rollups') AS single_no_rollups_ms,
        (SELECT count(*) FROM telemetry.alarm_states) AS alarm_states FROM bench_ingest.times \gset
 -- Storage, with telemetry.readings full: bytes per reading, in the heap and with the indexes.
 INSERT INTO bench_ingest.sensor_readings (reading_id, site_id, asset_id, sensor_id, timestamp, metric_name, value, unit, quality)
@@ -231,6 +239,12 @@ SELECT name, round(:readings / (ms / 1000)) AS readings_per_s, round((base / ms)
        round((100 * (ms - base) / base)::numeric, 1) AS overhead_percent, '<= 15' AS target
   FROM (VALUES ('pipeline with alarm rules, 20 readings per message', :multi_alarms_ms::float8, :multi_ms::float8),
                ('pipeline with alarm rules, 1 reading per message', :single_alarms_ms::float8, :single_ms::float8)) AS r (name, ms, base);
+\echo
+\echo 'Rollups: the pipeline folding every batch into the five tiers (the default) against telemetry.rollups = off, in the same rounds'
+SELECT name, round(:readings / (ms / 1000)) AS readings_per_s, round((base / ms)::numeric, 2) AS ratio_to_no_rollups,
+       round((100 * (ms - base) / base)::numeric, 1) AS overhead_percent, '<= 15 (stretch 10)' AS target
+  FROM (VALUES ('pipeline with rollups, 20 readings per message', :multi_ms::float8, :multi_no_rollups_ms::float8),
+               ('pipeline with rollups, 1 reading per message', :single_ms::float8, :single_no_rollups_ms::float8)) AS r (name, ms, base);
 \echo
 \echo 'Rows stored, and bytes on disk per reading'
 SELECT :ours_rows AS telemetry_readings_rows, :seed_rows AS seed_000_sensor_readings_rows;

@@ -5,7 +5,9 @@
 # deadlocks unless the pipeline inserts in one global key order. An alarm rule watches the
 # series, whose values cross its limit back and forth. Asserts: no error or deadlock, every
 # reading stored once, stored + duplicates + conflicting + dead letters = sent, and each
-# alarm's raises and clears alternate (no alarm raised twice without a clear between).
+# alarm's raises and clears alternate (no alarm raised twice without a clear between), and
+# every rollup tier holds exactly the stored readings (both sessions merge into the same
+# buckets; a lost merge would show here).
 # Usage: tests/ingest/concurrency.sh PORT DATABASE
 set -euo pipefail
 port=$1 db=$2
@@ -61,3 +63,14 @@ read -r transitions doubled < <(psql_c -tA -F ' ' -c "
             FROM telemetry.alarm_events WHERE kind IN ('raise', 'clear')) e")
 echo "    alarm raises and clears: $transitions, of which following one of the same kind: $doubled"
 [ "$transitions" -gt 0 ] && [ "$doubled" = 0 ] || { echo "an alarm was raised or cleared twice in a row"; exit 1; }
+for tier in $(psql_c -tA -c "SELECT tier FROM telemetry.rollup_tiers()"); do
+  wrong=$(psql_c -tA -c "
+    WITH conc AS (SELECT series_id FROM telemetry.series WHERE site_id = 'conc'),
+    raw AS (SELECT r.series_id, pg_catalog.date_bin(t.bucket_width, r.time, '1970-01-01') AS bucket, count(*) AS n
+              FROM telemetry.readings r JOIN conc USING (series_id), telemetry.rollup_tiers() t WHERE t.tier = '$tier'
+             GROUP BY 1, 2)
+    SELECT count(*) FROM raw FULL JOIN (SELECT x.* FROM telemetry.rollup_$tier x JOIN conc USING (series_id)) x USING (series_id, bucket)
+     WHERE raw.n IS DISTINCT FROM telemetry.num_vals(x.summary)")
+  echo "    rollup_$tier buckets whose count differs from the stored readings: $wrong"
+  [ "$wrong" = 0 ] || { echo "a concurrent merge into rollup_$tier was lost"; exit 1; }
+done

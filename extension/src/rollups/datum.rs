@@ -1,7 +1,8 @@
-//! How `telemetry.summary` goes in and out of datums and text. Datums as the derive would
-//! (pgrx's CBOR varlena), except that its type is looked up by its qualified name. The derive looks up
-//! `summary` through the `search_path`, which the pipeline pins to `pg_catalog, pg_temp`, so
-//! it could not pass an array of summaries to SPI. Text is the JSON of the fields; malformed
+//! How `telemetry.summary` goes in and out of datums and text. A datum is a varlena holding
+//! core's fixed layout (`Summary::encode`), which decodes by copying (pgrx's default CBOR took
+//! microseconds per summary, on every merge and accessor); its type is looked up by its
+//! qualified name (the derive looks up `summary` through the `search_path`, which the pipeline
+//! pins to `pg_catalog, pg_temp`, so it could not pass an array of summaries to SPI). Text is the JSON of the fields; malformed
 //! text raises 22P02, as PostgreSQL's own input functions do.
 
 use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
@@ -9,7 +10,9 @@ use pgrx::datum::{Datum, FromDatum, IntoDatum, UnboxDatum};
 use pgrx::pg_sys;
 
 use super::Summary;
-use crate::errors::{raise, Class};
+use telemetry_core::rollups as summaries;
+
+use crate::errors::{internal, raise, Class};
 
 impl pgrx::inoutfuncs::InOutFuncs for Summary {
     fn input(input: &core::ffi::CStr) -> Self {
@@ -25,15 +28,14 @@ impl pgrx::inoutfuncs::InOutFuncs for Summary {
     fn output(&self, buffer: &mut pgrx::StringInfo) {
         match serde_json::to_string(self) {
             Ok(json) => buffer.push_str(&json),
-            Err(e) => crate::errors::internal(format!("cannot write a telemetry.summary: {e}")),
+            Err(e) => internal(format!("cannot write a telemetry.summary: {e}")),
         }
     }
 }
 
 impl IntoDatum for Summary {
     fn into_datum(self) -> Option<pg_sys::Datum> {
-        #[allow(deprecated)]
-        Some(unsafe { pgrx::datum::cbor_encode(&self) }.into())
+        self.0.encode().as_slice().into_datum()
     }
 
     /// Not cached: the extension may be dropped and created again within a session.
@@ -55,30 +57,12 @@ impl FromDatum for Summary {
     unsafe fn from_polymorphic_datum(
         datum: pg_sys::Datum,
         is_null: bool,
-        _typoid: pg_sys::Oid,
+        typoid: pg_sys::Oid,
     ) -> Option<Self> {
-        if is_null {
-            None
-        } else {
-            #[allow(deprecated)]
-            Some(unsafe { pgrx::datum::cbor_decode(datum.cast_mut_ptr()) })
-        }
-    }
-
-    unsafe fn from_datum_in_memory_context(
-        mut memory_context: pgrx::PgMemoryContexts,
-        datum: pg_sys::Datum,
-        is_null: bool,
-        _typoid: pg_sys::Oid,
-    ) -> Option<Self> {
-        if is_null {
-            return None;
-        }
-        unsafe {
-            memory_context.switch_to(|_| {
-                let varlena = pg_sys::pg_detoast_datum_copy(datum.cast_mut_ptr());
-                <Self as FromDatum>::from_datum(varlena.into(), false)
-            })
+        let bytes = unsafe { <&[u8]>::from_polymorphic_datum(datum, is_null, typoid) }?;
+        match summaries::Summary::decode(bytes) {
+            Ok(s) => Some(Summary(s)),
+            Err(e) => internal(format!("a stored telemetry.summary is damaged: {e}")),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! from the 5-minute tier up a quantile [`Sketch`]. [`Summary::merge`] of the summaries of two
 //! sets of readings is the summary of their union, in any order and grouping.
 
+mod codec;
 pub mod sketch;
 mod tiers;
 
@@ -178,16 +179,17 @@ impl Summary {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn reading(time: i64, value: f64) -> Reading {
+    /// A reading whose quality, flags and source quality vary with its time.
+    pub(crate) fn reading(time: i64, value: f64) -> Reading {
         Reading {
             time,
             value,
-            quality: (time % 10) as f32 / 10.0,
-            flags: 1 << (time % 5),
-            source_quality: (time % 3) as i16,
+            quality: time.rem_euclid(10) as f32 / 10.0,
+            flags: 1 << time.rem_euclid(5),
+            source_quality: time.rem_euclid(3) as i16,
         }
     }
 

@@ -25,14 +25,14 @@ pub const ZERO: f64 = 1e-9;
 pub struct Sketch {
     /// How many times the buckets were joined: gamma is `gamma0^(2^level)`.
     #[serde(rename = "l")]
-    level: u8,
+    pub(super) level: u8,
     #[serde(rename = "z")]
-    zero: u64,
+    pub(super) zero: u64,
     /// (bucket index, count), ascending by index, counts > 0.
     #[serde(rename = "p")]
-    positive: Vec<(i32, u64)>,
+    pub(super) positive: Vec<(i32, u64)>,
     #[serde(rename = "n")]
-    negative: Vec<(i32, u64)>,
+    pub(super) negative: Vec<(i32, u64)>,
 }
 
 fn gamma(level: u8) -> f64 {

@@ -85,17 +85,8 @@ pub fn deltas(readings: impl IntoIterator<Item = (i32, Reading)>) -> Vec<(i32, i
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::reading;
     use super::*;
-
-    fn reading(time: i64, value: f64) -> Reading {
-        Reading {
-            time,
-            value,
-            quality: 1.0,
-            flags: 0,
-            source_quality: 0,
-        }
-    }
 
     #[test]
     fn deltas_fold_into_each_tier_as_the_whole_would() {
