@@ -16,13 +16,17 @@ use crate::errors::{internal, raise, Class};
 
 impl pgrx::inoutfuncs::InOutFuncs for Summary {
     fn input(input: &core::ffi::CStr) -> Self {
-        serde_json::from_slice(input.to_bytes()).unwrap_or_else(|e| {
-            raise(
-                Class::InvalidTextRepresentation,
-                format!("invalid input syntax for type telemetry.summary: {e}"),
-                Some("Its text form is the JSON that casting a summary to text gives."),
-            )
-        })
+        let summary: Summary = serde_json::from_slice(input.to_bytes())
+            .map_err(|e| e.to_string())
+            .and_then(|s: Summary| s.0.check().map(|()| s))
+            .unwrap_or_else(|e| {
+                raise(
+                    Class::InvalidTextRepresentation,
+                    format!("invalid input syntax for type telemetry.summary: {e}"),
+                    Some("Its text form is the JSON that casting a summary to text gives."),
+                )
+            });
+        summary
     }
 
     fn output(&self, buffer: &mut pgrx::StringInfo) {

@@ -151,6 +151,27 @@ impl Summary {
         }
     }
 
+    /// Whether the fields are consistent (what text input must be): a count that matches the
+    /// quality counts and the sketch, min <= max, first <= last.
+    pub fn check(&self) -> Result<(), String> {
+        if self.count < 0 || self.good < 0 || self.uncertain < 0 || self.bad < 0 {
+            return Err("counts must not be negative".into());
+        }
+        if self.good + self.uncertain + self.bad != self.count {
+            return Err("good, uncertain and bad must add up to count".into());
+        }
+        if self.count > 0 && (self.min > self.max || self.first_time > self.last_time) {
+            return Err("min must not exceed max, nor first_time last_time".into());
+        }
+        if let Some(sketch) = &self.sketch {
+            sketch.check()?;
+            if sketch.count() > self.count as u64 {
+                return Err("the sketch counts more values than count".into());
+            }
+        }
+        Ok(())
+    }
+
     /// The same summary without its sketch (the 1-minute tier keeps none).
     pub fn without_sketch(&self) -> Summary {
         Summary {
@@ -261,6 +282,56 @@ pub(crate) mod tests {
         for s in [merged, summary(&d)] {
             assert!((s.variance(true).unwrap() - 0.078125).abs() < 1e-7, "{s:?}");
         }
+    }
+
+    #[test]
+    fn check_accepts_what_summaries_are_and_refuses_the_rest() {
+        let s = summary(&data());
+        assert_eq!(s.check(), Ok(()));
+        assert_eq!(Summary::default().check(), Ok(()));
+        let bad = [
+            Summary {
+                good: s.good + 1,
+                ..s.clone()
+            },
+            Summary {
+                min: s.max + 1.0,
+                ..s.clone()
+            },
+            Summary {
+                count: -1,
+                good: -1,
+                uncertain: 0,
+                bad: 0,
+                ..s.clone()
+            },
+            Summary {
+                count: 1,
+                good: 1,
+                uncertain: 0,
+                bad: 0,
+                ..s.clone()
+            },
+        ];
+        for b in bad {
+            assert!(b.check().is_err(), "{b:?}");
+        }
+        let mut sketch = s.sketch.clone().unwrap();
+        sketch.positive.reverse();
+        assert!(Summary {
+            sketch: Some(sketch),
+            ..s.clone()
+        }
+        .check()
+        .is_err());
+        let mut sketch = s.sketch.clone().unwrap();
+        sketch.level = sketch::MAX_LEVEL + 1;
+        assert!(Summary {
+            sketch: Some(sketch),
+            ..s
+        }
+        .check()
+        .is_err());
     }
 
     #[test]

@@ -100,7 +100,28 @@ fn add_stores(a: &[(i32, u64)], b: &[(i32, u64)]) -> Vec<(i32, u64)> {
     }
 }
 
+/// More collapses than any finite double needs (1,024 buckets at level 20 span e^(2^20 * 0.02)).
+pub const MAX_LEVEL: u8 = 20;
+
 impl Sketch {
+    /// Whether the sketch is one this module could have built: a sane level, and stores in
+    /// strictly ascending order with no empty bucket. Text a user typed may be anything.
+    pub fn check(&self) -> Result<(), String> {
+        let ascending = |store: &[(i32, u64)]| {
+            store.windows(2).all(|w| w[0].0 < w[1].0) && store.iter().all(|b| b.1 > 0)
+        };
+        if self.level > MAX_LEVEL {
+            return Err(format!("sketch level {} is above {MAX_LEVEL}", self.level));
+        }
+        if !ascending(&self.positive) || !ascending(&self.negative) {
+            return Err("sketch buckets must be in ascending order with counts above 0".into());
+        }
+        if self.positive.len() + self.negative.len() > MAX_BUCKETS {
+            return Err(format!("a sketch holds at most {MAX_BUCKETS} buckets"));
+        }
+        Ok(())
+    }
+
     /// The relative error this sketch guarantees for values at least [`ZERO`] from zero.
     pub fn relative_error(&self) -> f64 {
         alpha(self.level)
