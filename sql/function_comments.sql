@@ -69,7 +69,7 @@ COMMENT ON FUNCTION telemetry.unshelve(bigint, integer, text) IS
 COMMENT ON FUNCTION telemetry.set_out_of_service(bigint, integer, boolean, text) IS
   'set_out_of_service(rule_id, series_id, out_of_service => true, note => NULL): take an alarm out of service (maintenance, a broken instrument), or return it (false; an alarm whose condition holds raises at once). Returns its status after. For telemetry_operator.';
 COMMENT ON FUNCTION telemetry.run_maintenance() IS
-  'run_maintenance(): all periodic work: what time alone decides for alarms: stale and flat-line conditions, delays by duration, clears the suppression window deferred, shelving expiry, re-alarm, escalation levels falling due, suppression by design; then retention (telemetry.apply_retention(), quietly). Returns how many alarm states it looked at and how many events it recorded. Safe to run concurrently and repeatedly. Run it every few seconds: the background worker does when the library is preloaded, or pg_cron, or a TimescaleDB job. For telemetry_admin.';
+  'run_maintenance(): all periodic work: what time alone decides for alarms: stale and flat-line conditions, delays by duration, clears the suppression window deferred, shelving expiry, re-alarm, escalation levels falling due, suppression by design; then the rollups (telemetry.materialize_rollups(), quietly); then retention (telemetry.apply_retention(), quietly), which never drops raw readings the rollups have not materialized. Returns how many alarm states it looked at and how many events it recorded. Safe to run concurrently and repeatedly. Run it every few seconds: the background worker does when the library is preloaded, or pg_cron, or a TimescaleDB job. For telemetry_admin.';
 COMMENT ON FUNCTION telemetry.alarm_performance(timestamptz, timestamptz) IS
   'alarm_performance(period_start, period_end): the ISA-18.2 figures per site (one operator''s span of control) over a period: alarms raised, average per 10 minutes (ISA-18.2: about 1 is manageable, 2 the most), percent of 10-minute periods in flood (more than 10), and the peak 10 minutes.';
 COMMENT ON FUNCTION telemetry.alarm_report(timestamptz, timestamptz) IS
@@ -89,7 +89,7 @@ COMMENT ON FUNCTION telemetry.rollup_trans(internal, telemetry.summary) IS
 COMMENT ON FUNCTION telemetry.summary_final(internal) IS
   'Final function of the aggregates telemetry.summarize() and telemetry.rollup(); not for calling on its own.';
 COMMENT ON FUNCTION telemetry.rollup_tiers() IS
-  'rollup_tiers(): the rollup tiers the pipeline maintains (1m, 5m, 15m, 1h, 1d), the width of their buckets and whether they keep percentiles; each is the table telemetry.rollup_<tier> and the view telemetry.sensor_readings_<tier>.';
+  'rollup_tiers(): the rollup tiers (1m, 5m, 15m, 1h, 1d), the width of their buckets and whether they keep percentiles; each is the view telemetry.rollup_<tier> (exact at any moment), its materialized rows telemetry.rollup_<tier>_materialized and the view by name telemetry.sensor_readings_<tier>.';
 COMMENT ON FUNCTION telemetry.num_vals(telemetry.summary) IS 'num_vals(summary): how many readings it summarises.';
 COMMENT ON FUNCTION telemetry.mean(telemetry.summary) IS 'mean(summary): the mean of the values.';
 COMMENT ON FUNCTION telemetry.variance(telemetry.summary, boolean) IS

@@ -136,18 +136,29 @@ GRANT EXECUTE ON FUNCTION telemetry.rename_series(integer, text, text, text, tex
 GRANT SELECT ON telemetry.series_renames TO telemetry_reader;
 REVOKE ALL ON FUNCTION telemetry.series_guard() FROM PUBLIC;
 
--- Rollups (sql/rollups.sql) and retention (sql/retention.sql). The pipeline owns the tiers and
--- is the only writer: ingest folds into them and telemetry.rebuild_rollups() runs as it.
--- Everyone who reads readings reads the rollups.
+-- Rollups (sql/rollups.sql) and retention (sql/retention.sql). The pipeline owns the
+-- materialized rows, the watermarks and the invalidations, and is the only writer: ingest
+-- records late readings' buckets, and telemetry.materialize_rollups() and
+-- telemetry.rebuild_rollups() run as it. Everyone who reads readings reads the rollups.
 DO $$
 DECLARE t text;
 BEGIN
   FOR t IN SELECT r.tier FROM telemetry.rollup_tiers() r LOOP
-    EXECUTE pg_catalog.format('ALTER TABLE telemetry.%I OWNER TO telemetry_pipeline', 'rollup_' || t);
-    EXECUTE pg_catalog.format('GRANT SELECT ON telemetry.%I, telemetry.%I TO telemetry_reader',
-                              'rollup_' || t, 'sensor_readings_' || t);
+    EXECUTE pg_catalog.format('ALTER TABLE telemetry.%I OWNER TO telemetry_pipeline', 'rollup_' || t || '_materialized');
+    EXECUTE pg_catalog.format('GRANT SELECT ON telemetry.%I, telemetry.%I, telemetry.%I TO telemetry_reader',
+                              'rollup_' || t, 'rollup_' || t || '_materialized', 'sensor_readings_' || t);
   END LOOP;
 END $$;
+ALTER TABLE telemetry.rollup_watermarks OWNER TO telemetry_pipeline;
+ALTER TABLE telemetry.rollup_invalidations OWNER TO telemetry_pipeline;
+GRANT SELECT ON telemetry.rollup_watermarks, telemetry.rollup_invalidations TO telemetry_reader;
+GRANT SELECT ON telemetry.retention TO telemetry_pipeline;
+ALTER FUNCTION telemetry.materialize_tier(text, timestamptz, timestamptz, integer[], timestamptz[], integer) OWNER TO telemetry_pipeline;
+REVOKE ALL ON FUNCTION telemetry.materialize_tier(text, timestamptz, timestamptz, integer[], timestamptz[], integer) FROM PUBLIC;
+ALTER FUNCTION telemetry.materialize_rollups(bigint, interval, boolean) SECURITY DEFINER;
+ALTER FUNCTION telemetry.materialize_rollups(bigint, interval, boolean) OWNER TO telemetry_pipeline;
+REVOKE ALL ON FUNCTION telemetry.materialize_rollups(bigint, interval, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION telemetry.materialize_rollups(bigint, interval, boolean) TO telemetry_admin, telemetry_pipeline;
 GRANT SELECT ON telemetry.sensor_readings, telemetry.retention TO telemetry_reader;
 ALTER FUNCTION telemetry.rebuild_rollups(integer, timestamptz, timestamptz) SECURITY DEFINER;
 ALTER FUNCTION telemetry.rebuild_rollups(integer, timestamptz, timestamptz) OWNER TO telemetry_pipeline;

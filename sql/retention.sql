@@ -1,6 +1,8 @@
 -- telemetry: retention per tier, applied by telemetry.apply_retention(), which
 -- telemetry.run_maintenance() (and so the background worker) runs. Raw readings and each rollup
--- tier age out on their own: dropping raw chunks never changes a rollup.
+-- tier age out on their own: dropping raw chunks never changes a rollup, since raw readings are
+-- dropped only once every tier has materialized them and no late reading of theirs awaits
+-- materializing again.
 
 CREATE TABLE telemetry.retention (
     tier         text PRIMARY KEY CHECK (tier IN ('raw', '1m', '5m', '15m', '1h', '1d')),
@@ -9,7 +11,7 @@ CREATE TABLE telemetry.retention (
 );
 COMMENT ON TABLE telemetry.retention IS
   'How long each tier is kept: raw (telemetry.readings) and the rollup tiers 1m, 5m, 15m, 1h and 1d. telemetry.apply_retention() drops the chunks that ended more than keep ago. Defaults from seed 000: raw 90 days, 1m 1 year, 5m 3 years, 15m, 1h and 1d 5 years. telemetry_admin may change keep; archive_with only a superuser.';
-COMMENT ON COLUMN telemetry.retention.tier IS 'raw (telemetry.readings) or a rollup tier of telemetry.rollup_tiers().';
+COMMENT ON COLUMN telemetry.retention.tier IS 'raw (telemetry.readings) or a rollup tier of telemetry.rollup_tiers() (its materialized rows, telemetry.rollup_<tier>_materialized).';
 COMMENT ON COLUMN telemetry.retention.keep IS 'How long the tier keeps its data; whole chunks are dropped once they ended longer ago.';
 COMMENT ON COLUMN telemetry.retention.archive_with IS
   'raw only: a function (chunk regclass, range_start timestamptz, range_end timestamptz) called for each chunk of readings before it is dropped, e.g. one that runs COPY ... TO PROGRAM ''gzip > ...''. It runs with the rights of the extension owner; an error in it keeps the chunk (and fails the run). Only a superuser may set it.';
@@ -46,8 +48,14 @@ BEGIN
     RAISE NOTICE 'telemetry: compression of old raw chunks is unavailable on the Apache edition of TimescaleDB (timescaledb.license = apache); raw readings stay uncompressed until retention drops them';
   END IF;
   FOR r IN SELECT * FROM telemetry.retention x ORDER BY x.tier LOOP
-    rel := CASE r.tier WHEN 'raw' THEN 'readings' ELSE 'rollup_' || r.tier END;
+    rel := CASE r.tier WHEN 'raw' THEN 'readings' ELSE 'rollup_' || r.tier || '_materialized' END;
     cutoff := pg_catalog.now() - r.keep;
+    IF r.tier = 'raw' THEN
+      cutoff := least(cutoff,
+                      (SELECT pg_catalog.min(coalesce(w.materialized_until, '-infinity')) FROM telemetry.rollup_watermarks w),
+                      (SELECT pg_catalog.min(i.bucket) FROM telemetry.rollup_invalidations i));
+    END IF;
+    CONTINUE WHEN NOT pg_catalog.isfinite(cutoff);
     IF r.archive_with IS NOT NULL THEN
       FOR c IN SELECT pg_catalog.format('%I.%I', ch.chunk_schema, ch.chunk_name)::pg_catalog.regclass AS chunk,
                       ch.range_start, ch.range_end
@@ -66,7 +74,7 @@ BEGIN
   END LOOP;
 END $$;
 COMMENT ON FUNCTION telemetry.apply_retention(boolean) IS
-  'apply_retention(quiet => false): drop the chunks of telemetry.readings and of each rollup tier that ended more than telemetry.retention.keep ago, archiving each raw chunk first through telemetry.retention.archive_with if set; returns the chunks dropped. Rollups are never changed by dropping raw chunks. Safe to run concurrently (one run works, the others return at once) and repeatedly. On the Apache edition it says, in one NOTICE, that compression is unavailable (not when quiet). telemetry.run_maintenance() runs it quietly. For telemetry_admin.';
+  'apply_retention(quiet => false): drop the chunks of telemetry.readings and of each rollup tier''s materialized rows that ended more than telemetry.retention.keep ago, archiving each raw chunk first through telemetry.retention.archive_with if set; returns the chunks dropped. Rollups are never changed by dropping raw chunks: raw chunks wait until every tier has materialized them (telemetry.rollup_watermarks) and no late reading of theirs awaits materializing again (telemetry.rollup_invalidations). Safe to run concurrently (one run works, the others return at once) and repeatedly. On the Apache edition it says, in one NOTICE, that compression is unavailable (not when quiet). telemetry.run_maintenance() runs it quietly. For telemetry_admin.';
 
 -- pg_dump keeps every row, the defaults as the DBA edited them too.
 SELECT pg_catalog.pg_extension_config_dump('telemetry.retention', '');

@@ -18,7 +18,6 @@ static ANOMALY_Z: GucSetting<f64> = GucSetting::<f64>::new(3.0);
 static MAX_PAYLOAD_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1024 * 1024);
 static DEAD_LETTER_MAX_PAYLOAD: GucSetting<i32> = GucSetting::<i32>::new(64 * 1024);
 static AUTO_REGISTER_SERIES: GucSetting<bool> = GucSetting::<bool>::new(true);
-static ROLLUPS: GucSetting<bool> = GucSetting::<bool>::new(true);
 static EVENT_ID_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(3600);
 /// Ten years back, so that commissioning a site can backfill its historian.
 static MAX_READING_AGE: GucSetting<i32> = GucSetting::<i32>::new(3650 * 86_400);
@@ -231,18 +230,6 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::default(),
     );
-    GucRegistry::define_bool_guc(
-        c"telemetry.rollups",
-        c"Whether ingest folds what it stores into the rollup tiers in the same transaction.",
-        c"Off leaves the tiers stale for what is ingested meanwhile, until telemetry.rebuild_rollups() recomputes them; for benchmarks and bulk loads.",
-        &ROLLUPS,
-        GucContext::Suset,
-        GucFlags::default(),
-    );
-}
-
-pub fn rollups_enabled() -> bool {
-    ROLLUPS.get()
 }
 
 /// How many metrics a batch may register on first sight, given how many await review now;

@@ -1,12 +1,37 @@
--- Rollups: every tier equals aggregating the raw readings after in-order, late, out-of-order,
--- duplicate and conflicting readings through telemetry.ingest(); tiers combine exactly (two
--- hours from 1-minute rows); percentiles within the stated bound of percentile_cont; rebuild
--- after deletes and merge_metric; the views by name; bad arguments.
+-- Rollups: every tier view equals aggregating the raw readings after in-order, late,
+-- out-of-order, duplicate and conflicting readings through telemetry.ingest(), both before
+-- materialize_rollups() (from raw) and after it (materialized rows, and invalidated buckets
+-- from raw until the next run); in-order data and duplicates record no invalidation; a
+-- catch-up bounded per run; tiers combine exactly (two hours from 1-minute rows);
+-- percentiles within the stated bound of percentile_cont; rebuild after deletes and
+-- merge_metric; late data older than raw retention; the views by name; bad arguments.
 SET timezone = 'UTC';
 \set rx '''2025-06-01 12:00:05+00'''
 TRUNCATE telemetry.readings, telemetry.series, telemetry.assets, telemetry.sites, telemetry.dead_letters,
-  telemetry.dead_letter_messages, telemetry.ingest_batches, telemetry.recent_events, telemetry.rollup_1m,
-  telemetry.rollup_5m, telemetry.rollup_15m, telemetry.rollup_1h, telemetry.rollup_1d;
+  telemetry.dead_letter_messages, telemetry.ingest_batches, telemetry.recent_events, telemetry.rollup_invalidations,
+  telemetry.rollup_1m_materialized, telemetry.rollup_5m_materialized, telemetry.rollup_15m_materialized,
+  telemetry.rollup_1h_materialized, telemetry.rollup_1d_materialized;
+UPDATE telemetry.rollup_watermarks SET materialized_until = NULL;
+-- The readings here are from 2025: keep raw readings long enough that they count as within
+-- retention (the last part shows what happens beyond it).
+UPDATE telemetry.retention SET keep = interval '100 years' WHERE tier = 'raw';
+-- What maintenance materialized, and the invalidations waiting.
+CREATE FUNCTION pg_temp.state() RETURNS TABLE (tier text, materialized_until timestamptz, materialized_rows bigint, invalidations bigint)
+LANGUAGE plpgsql AS $$
+DECLARE t record;
+BEGIN
+  FOR t IN SELECT w.* FROM telemetry.rollup_tiers() WITH ORDINALITY r JOIN telemetry.rollup_watermarks w ON w.tier = r.tier ORDER BY r.ordinality LOOP
+    tier := t.tier;
+    materialized_until := t.materialized_until;
+    EXECUTE format('SELECT count(*) FROM telemetry.%I', 'rollup_' || t.tier || '_materialized') INTO materialized_rows;
+    invalidations := (SELECT count(*) FROM telemetry.rollup_invalidations);
+    RETURN NEXT;
+  END LOOP;
+END $$;
+-- A run of maintenance's rollup part: per tier the buckets materialized and re-materialized
+-- (the watermark follows from the clock and is shown by pg_temp.state() when it is not).
+CREATE FUNCTION pg_temp.materialize(max_buckets bigint DEFAULT 100000) RETURNS TABLE (tier text, buckets bigint, rematerialized bigint)
+LANGUAGE sql AS $$ SELECT tier, buckets, rematerialized FROM telemetry.materialize_rollups(max_buckets => max_buckets) $$;
 -- n readings of an asset's humidity from first, step apart, as one message; every fifth is
 -- BAD and every fourth UNCERTAIN at the source.
 CREATE FUNCTION pg_temp.batch(first timestamptz, n int, step interval, shift float8) RETURNS bytea
@@ -60,6 +85,21 @@ END $$;
 SELECT * FROM pg_temp.send('asset-1', '2025-06-01 10:00:00+00', 240, '20 seconds', 0);
 SELECT * FROM pg_temp.send('asset-2', '2025-06-01 10:00:00+00', 240, '20 seconds', 3);
 SELECT * FROM pg_temp.mismatches();
+SELECT * FROM pg_temp.state();
+-- Maintenance catches up at most about max_buckets per tier and run: 120 buckets of two
+-- series is an hour of the 1-minute tier; no tier gets ahead of the one below.
+SELECT * FROM pg_temp.materialize(max_buckets => 120);
+SELECT * FROM pg_temp.state();
+SELECT * FROM pg_temp.mismatches();
+SELECT * FROM pg_temp.materialize();
+SELECT tier, materialized_until > '2025-06-02' AS caught_up, materialized_rows, invalidations FROM pg_temp.state();
+SELECT * FROM pg_temp.mismatches();
+-- In-order readings after the watermark record nothing; the view has them from raw at once.
+SELECT readings FROM telemetry.ingest('telemetry/site-r/asset-2/humidity',
+  pg_temp.batch(now() - interval '30 seconds', 3, '1 second', 3), now());
+SELECT count(*) AS invalidations FROM telemetry.rollup_invalidations;
+SELECT * FROM pg_temp.mismatches();
+DELETE FROM telemetry.readings WHERE time > now() - interval '1 hour';
 -- Late and out of order: yesterday's readings, newest first, and gaps of the first hour
 -- filled in, interleaved with what is already there.
 SELECT * FROM telemetry.ingest('telemetry/site-r/asset-1/humidity', convert_to('[
@@ -67,6 +107,12 @@ SELECT * FROM telemetry.ingest('telemetry/site-r/asset-1/humidity', convert_to('
   {"ts": "2025-06-01T10:00:10Z", "value": 99}, {"ts": "2025-06-01T09:59:59.5Z", "value": 7},
   {"ts": "2025-06-01T10:04:50Z", "value": 1e-3}, {"ts": "2025-06-01T10:00:05Z", "value": 66, "quality": "UNCERTAIN"}]', 'UTF8'), :rx);
 SELECT * FROM pg_temp.send('asset-2', '2025-06-01 10:00:10+00', 120, '40 seconds', 5);
+-- Late: their 1-minute buckets are invalidated, and every tier still matches (those buckets
+-- from raw); maintenance materializes them again and clears the invalidations.
+SELECT count(*) AS invalidations, count(DISTINCT series_id) AS series FROM telemetry.rollup_invalidations;
+SELECT * FROM pg_temp.mismatches();
+SELECT * FROM pg_temp.materialize();
+SELECT count(*) AS invalidations FROM telemetry.rollup_invalidations;
 SELECT * FROM pg_temp.mismatches();
 -- Redelivered (same values: duplicates) and conflicting (other values: dead letters) readings
 -- change nothing; a batch mixing them with new ones adds only the new ones.
@@ -74,7 +120,11 @@ CREATE TEMP TABLE before AS SELECT 'rollup_1h' AS t, series_id, bucket, summary:
 SELECT * FROM pg_temp.send('asset-1', '2025-06-01 10:00:00+00', 240, '20 seconds', 0);
 SELECT * FROM pg_temp.send('asset-1', '2025-06-01 10:00:00+00', 240, '20 seconds', 1);
 SELECT count(*) AS changed_1h_buckets FROM before b JOIN telemetry.rollup_1h r USING (series_id, bucket) WHERE r.summary::text <> b.s;
+SELECT count(*) AS invalidations FROM telemetry.rollup_invalidations;
 SELECT * FROM pg_temp.send('asset-1', '2025-06-01 11:00:00+00', 240, '10 seconds', 0);
+SELECT count(*) AS invalidations FROM telemetry.rollup_invalidations;
+SELECT * FROM pg_temp.mismatches();
+SELECT * FROM pg_temp.materialize();
 SELECT * FROM pg_temp.mismatches();
 SELECT count(*) AS conflicts FROM telemetry.dead_letters WHERE reason = 'conflicting_duplicate';
 
@@ -137,26 +187,22 @@ SELECT site_id, asset_id, metric, unit, sum(samples) AS samples,
   FROM telemetry.sensor_readings_1d v GROUP BY 1, 2, 3, 4 ORDER BY 2;
 SELECT site_id, asset_id, metric, unit, count(*) FROM telemetry.sensor_readings GROUP BY 1, 2, 3, 4 ORDER BY 2;
 
--- Rebuild: readings deleted behind the pipeline's back leave the tiers stale until
--- rebuild_rollups(), which puts them right for that series only.
+-- Rebuild: readings deleted behind the pipeline's back leave the materialized tiers stale
+-- until rebuild_rollups(), which puts them right for that series only.
 DELETE FROM telemetry.readings WHERE time >= '2025-06-01 10:30+00' AND time < '2025-06-01 10:40+00'
    AND series_id = (SELECT series_id FROM telemetry.series WHERE asset_id = 'asset-2');
 SELECT tier, mismatches > 0 AS stale FROM pg_temp.mismatches();
 SELECT * FROM telemetry.rebuild_rollups(series_id => (SELECT series_id FROM telemetry.series WHERE asset_id = 'asset-2'),
                                         since => '2025-06-01 10:30+00', until => '2025-06-01 10:40+00');
 SELECT * FROM pg_temp.mismatches();
--- With telemetry.rollups off (the DBA's setting), ingest leaves the tiers stale; a rebuild
--- of everything puts them right.
-SET telemetry.rollups = off;
-SELECT * FROM pg_temp.send('asset-3', '2025-06-01 09:00:00+00', 30, '1 minute', 2);
+-- Late data older than raw retention is stored but not reflected in the rollups: the rest of
+-- its bucket may be gone, so its bucket is not summarised again (retention drops the reading).
+UPDATE telemetry.retention SET keep = now() - timestamptz '2025-06-01 09:30+00' WHERE tier = 'raw';
+SELECT * FROM pg_temp.send('asset-3', '2025-06-01 09:00:00+00', 3, '1 minute', 2);
+SELECT count(*) AS invalidations FROM telemetry.rollup_invalidations;
 SELECT tier, mismatches FROM pg_temp.mismatches() WHERE tier = '1m';
-RESET telemetry.rollups;
-SELECT * FROM telemetry.rebuild_rollups();
-SELECT * FROM pg_temp.mismatches();
--- A writer may not turn the fold-in off.
-SET ROLE telemetry_writer;
-SET telemetry.rollups = off;
-RESET ROLE;
+DELETE FROM telemetry.readings WHERE series_id = (SELECT series_id FROM telemetry.series WHERE asset_id = 'asset-3');
+UPDATE telemetry.retention SET keep = interval '100 years' WHERE tier = 'raw';
 
 -- merge_metric converts the readings of a metric it joins into another: the rollups follow.
 INSERT INTO telemetry.metric_rules (metric, unit) VALUES ('humidity_fraction', '1');
@@ -172,14 +218,19 @@ SELECT telemetry.percentile(summary, 1.5) FROM telemetry.rollup_5m LIMIT 1;
 SELECT telemetry.percentile(summary, -0.1) FROM telemetry.rollup_5m LIMIT 1;
 SELECT * FROM telemetry.rebuild_rollups(since => '2025-06-02', until => '2025-06-01');
 SELECT * FROM telemetry.rebuild_rollups(since => '-infinity');
+SELECT * FROM telemetry.materialize_rollups(max_buckets => 0);
 SELECT '{"count": "x"}'::telemetry.summary;
 -- Readers read the rollups; they cannot write them, nor rebuild.
 SET ROLE telemetry_reader;
 SELECT count(*) > 0 AS readable FROM telemetry.sensor_readings_5m;
-DELETE FROM telemetry.rollup_1m;
+DELETE FROM telemetry.rollup_1m_materialized;
 SELECT * FROM telemetry.rebuild_rollups();
+SELECT * FROM telemetry.materialize_rollups();
 RESET ROLE;
 SET ROLE telemetry_admin;
-INSERT INTO telemetry.rollup_1m SELECT * FROM telemetry.rollup_1m LIMIT 1;
+INSERT INTO telemetry.rollup_1m_materialized SELECT * FROM telemetry.rollup_1m_materialized LIMIT 1;
+INSERT INTO telemetry.rollup_invalidations VALUES (1, '2025-06-01');
+SELECT count(*) FROM pg_temp.materialize();
 RESET ROLE;
 \set VERBOSITY default
+UPDATE telemetry.retention SET keep = interval '90 days' WHERE tier = 'raw';

@@ -3,7 +3,7 @@
 //! A batch runs through stages, in the order data flows: decode and clean
 //! (`telemetry_core::clean`, no database), Sparkplug session state ([`aliases`]), resolve
 //! series ([`series`]), de-duplicate within the batch (`telemetry_core::batch`), store
-//! ([`store`]), fold what was stored into the rollup tiers ([`rollups`]), evaluate alarms
+//! ([`store`]), record the buckets of late readings for the rollups ([`rollups`]), evaluate alarms
 //! ([`alarms`]), and account (`crate::dead_letters`, and the batch's row in
 //! `telemetry.ingest_batches` here). `telemetry.ingest` (one message), `telemetry.ingest_staged`
 //! (the session's staging table) and the inbox share this one path.
@@ -202,7 +202,7 @@ fn process(reg: &Registry, messages: &[Message]) -> Counts {
             &mut dead,
             &mut counts,
         )?;
-        rollups::fold(client, &cleaned, &series, &stored)?;
+        rollups::invalidate(client, &cleaned, &series, &stored)?;
         counts.alarm_events += alarms::evaluate(client, reg, &cleaned, &series, &rows)? as i32;
         births.save(client)?;
         dead_letters::write(client, messages, &dead)?;

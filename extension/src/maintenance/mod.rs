@@ -1,9 +1,11 @@
 //! `telemetry.run_maintenance()`: all the periodic work, in one entry point that the
 //! background worker ([`worker`]) runs every `telemetry.maintenance_interval`: the alarms'
-//! time-driven transitions (`crate::alarms::maintenance`), then retention
-//! (`telemetry.apply_retention()` in sql/retention.sql). Each part is safe to run
-//! concurrently and repeatedly: alarm states another run holds are skipped, and retention
-//! runs under a transaction-level advisory lock.
+//! time-driven transitions (`crate::alarms::maintenance`), then the rollups
+//! (`telemetry.materialize_rollups()` in sql/rollups.sql), then retention
+//! (`telemetry.apply_retention()` in sql/retention.sql), in that order: what retention drops
+//! from the raw readings is materialized first. Each part is safe to run concurrently and
+//! repeatedly: alarm states another run holds are skipped, and the rollups and retention run
+//! under transaction-level advisory locks.
 
 pub mod worker;
 
@@ -19,6 +21,11 @@ fn run_maintenance() -> TableIterator<'static, (name!(alarm_states, i64), name!(
 {
     let counts = Spi::connect_mut(|client| {
         let counts = alarms::maintenance::run(client)?;
+        client.update(
+            "SELECT FROM telemetry.materialize_rollups(quiet => true)",
+            None,
+            &[],
+        )?;
         client.update(
             "SELECT FROM telemetry.apply_retention(quiet => true)",
             None,

@@ -11,7 +11,7 @@ pub mod sketch;
 mod tiers;
 
 pub use sketch::Sketch;
-pub use tiers::{deltas, Tier, TIERS};
+pub use tiers::{late_buckets, Tier, TIERS};
 
 /// One stored reading, as the summaries see it.
 #[derive(Debug, Clone, Copy, PartialEq)]

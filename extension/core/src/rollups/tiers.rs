@@ -1,10 +1,8 @@
-//! The rollup tiers and a batch's deltas: the summaries of the readings a batch stored, per
-//! series and 1-minute bucket, and the same merged up to each tier's buckets. Every tier is a
-//! merge of 1-minute summaries, so folding a batch's deltas into each tier is exact.
+//! The rollup tiers, and which readings a batch stored late: for a bucket already
+//! materialized. The database materializes the tiers in bulk (sql/rollups.sql); the pipeline
+//! only records the 1-minute buckets of late readings, so that those are summarised again.
 
-use std::collections::BTreeMap;
-
-use super::{Reading, Summary};
+use std::collections::BTreeSet;
 
 const MINUTE: i64 = 60_000_000;
 
@@ -51,85 +49,64 @@ impl Tier {
     pub fn bucket(&self, time: i64) -> i64 {
         time.div_euclid(self.width) * self.width
     }
-
-    /// 1-minute deltas merged into this tier's buckets, one per (series, bucket), in
-    /// (series, bucket) order: one upsert per row, and concurrent batches lock rows in one
-    /// global order.
-    pub fn fold(&self, deltas: &[(i32, i64, Summary)]) -> Vec<(i32, i64, Summary)> {
-        let mut out: Vec<(i32, i64, Summary)> = Vec::with_capacity(deltas.len());
-        for (series, bucket, summary) in deltas {
-            let b = self.bucket(*bucket);
-            match out.last_mut() {
-                Some((s, last, acc)) if *s == *series && *last == b => *acc = acc.merge(summary),
-                _ => out.push((*series, b, summary.clone())),
-            }
-        }
-        if !self.sketch {
-            out.iter_mut().for_each(|row| row.2.sketch = None);
-        }
-        out
-    }
 }
 
-/// The summaries (with sketches) of readings per (series, 1-minute bucket), in that order.
-pub fn deltas(readings: impl IntoIterator<Item = (i32, Reading)>) -> Vec<(i32, i64, Summary)> {
-    let mut by_bucket: BTreeMap<(i32, i64), Summary> = BTreeMap::new();
-    for (series, r) in readings {
-        by_bucket
-            .entry((series, TIERS[0].bucket(r.time)))
-            .and_modify(|s| s.add(&r))
-            .or_insert_with(|| Summary::of(&r, true));
-    }
-    by_bucket.into_iter().map(|((s, b), v)| (s, b, v)).collect()
+/// The (series, 1-minute bucket) pairs, in that order and each once, of the readings stored
+/// for buckets already materialized: before `materialized_until` (`None`: nothing is). Those
+/// older than `kept_from`, the raw retention horizon, are left out: the rest of their bucket
+/// may be gone, so summarising it again from the raw readings would lose what it held.
+pub fn late_buckets(
+    readings: impl IntoIterator<Item = (i32, i64)>,
+    materialized_until: Option<i64>,
+    kept_from: Option<i64>,
+) -> Vec<(i32, i64)> {
+    let Some(until) = materialized_until else {
+        return Vec::new();
+    };
+    let from = kept_from.unwrap_or(i64::MIN);
+    readings
+        .into_iter()
+        .filter(|&(_, t)| t < until && t >= from)
+        .map(|(s, t)| (s, TIERS[0].bucket(t)))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::reading;
     use super::*;
 
     #[test]
-    fn deltas_fold_into_each_tier_as_the_whole_would() {
-        // Three series over two days, in scrambled order, some before the epoch.
-        let readings: Vec<(i32, Reading)> = (0..5000i64)
-            .map(|i| {
-                (
-                    (i % 3) as i32,
-                    reading(
-                        (i * 7_777_777_777) % (2 * 1440 * MINUTE) - MINUTE * 7,
-                        i as f64,
-                    ),
-                )
-            })
-            .collect();
-        let minute = deltas(readings.iter().copied());
-        assert!(minute
-            .windows(2)
-            .all(|w| (w[0].0, w[0].1) < (w[1].0, w[1].1)));
-        for tier in TIERS {
-            let folded = tier.fold(&minute);
-            let mut whole: BTreeMap<(i32, i64), Summary> = BTreeMap::new();
-            for (s, r) in &readings {
-                whole
-                    .entry((*s, tier.bucket(r.time)))
-                    .and_modify(|x| x.add(r))
-                    .or_insert_with(|| Summary::of(r, tier.sketch));
-            }
-            assert_eq!(folded.len(), whole.len(), "{}", tier.name);
-            for ((s, b, got), ((ws, wb), want)) in folded.iter().zip(&whole) {
-                assert_eq!((s, b), (ws, wb));
-                assert_eq!(got.count, want.count);
-                assert_eq!(
-                    (got.min, got.max, got.first_time, got.last_value),
-                    (want.min, want.max, want.first_time, want.last_value)
-                );
-                assert!(
-                    (got.mean - want.mean).abs() < 1e-9
-                        && (got.m2 - want.m2).abs() < 1e-6 * want.m2.max(1.0)
-                );
-                assert_eq!(got.sketch, want.sketch, "{}", tier.name);
-            }
-        }
+    fn late_buckets_are_those_before_the_watermark_within_retention() {
+        let m = MINUTE;
+        let readings = [
+            (2, 10 * m + 5),
+            (1, 3 * m + 1),
+            (1, 3 * m + 59_000_000),
+            (1, 9 * m),
+            (1, 10 * m),
+            (1, 11 * m),
+            (1, m - 1),
+            (3, -1),
+        ];
+        assert_eq!(
+            late_buckets(readings, Some(10 * m), Some(m)),
+            vec![(1, 3 * m), (1, 9 * m)]
+        );
+        assert_eq!(
+            late_buckets(readings, Some(11 * m), None),
+            vec![
+                (1, 0),
+                (1, 3 * m),
+                (1, 9 * m),
+                (1, 10 * m),
+                (2, 10 * m),
+                (3, -m)
+            ]
+        );
+        assert!(late_buckets(readings, None, None).is_empty());
+        assert!(late_buckets(readings, Some(0), None) == vec![(3, -m)]);
     }
 
     #[test]
