@@ -10,7 +10,7 @@
 #    mosquitto_sub on the same stream (tests/bench/shim.sh, SHIM_SECONDS per load, default 20).
 # 4. Alarms end to end at 10,000 readings/s: publish-to-alarm-message latency, p50 and p99
 #    (tests/bench/alarms.sh). The pipeline with alarm rules against without is part of 2, and
-#    so is the pipeline folding into the rollup tiers against telemetry.rollups = off.
+#    so is what the rollups cost ingest, in order and late.
 # 5. 5-minute averages and p95 for one site over 24 hours from the rollup tier against the same
 #    over the raw readings, at 10,000 series (tests/bench/rollups.sql).
 set -euo pipefail

@@ -139,8 +139,10 @@ BEGIN
     -- The joined series' rollups are recomputed from its readings; the merged one has none left.
     PERFORM telemetry.rebuild_rollups(target);
     FOR t IN SELECT r.tier FROM telemetry.rollup_tiers() r LOOP
-      EXECUTE pg_catalog.format('DELETE FROM telemetry.%I r WHERE r.series_id = $1', 'rollup_' || t) USING s.series_id;
+      EXECUTE pg_catalog.format('DELETE FROM telemetry.%I r WHERE r.series_id = $1', 'rollup_' || t || '_materialized')
+        USING s.series_id;
     END LOOP;
+    DELETE FROM telemetry.rollup_invalidations i WHERE i.series_id = s.series_id;
     DELETE FROM telemetry.series x WHERE x.series_id = s.series_id;
     series_merged := series_merged + 1;
   END LOOP;

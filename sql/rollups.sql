@@ -54,6 +54,14 @@ COMMENT ON TABLE telemetry.rollup_invalidations IS
   'The 1-minute buckets of late readings: readings stored for a bucket that was already materialized (its time before the 1-minute watermark). The ingest pipeline records them, one row per series and minute, in the batch''s transaction; until telemetry.materialize_rollups() re-materializes them (and the buckets of every tier that hold them) and deletes the rows, the views compute those buckets from the raw readings.';
 COMMENT ON COLUMN telemetry.rollup_invalidations.bucket IS 'Start of the 1-minute bucket.';
 
+CREATE FUNCTION telemetry.rollup_watermark(tier text)
+RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT w.materialized_until FROM telemetry.rollup_watermarks w WHERE w.tier = rollup_watermark.tier $$;
+COMMENT ON FUNCTION telemetry.rollup_watermark(text) IS
+  'rollup_watermark(tier): the tier''s materialized_until in telemetry.rollup_watermarks (NULL: nothing materialized, or no such tier); what the views telemetry.rollup_<tier> read.';
+
 -- The materialized rows: one hypertable per tier, keyed (series_id, bucket), written only by
 -- materialize_rollups() and rebuild_rollups() (owned by the pipeline, see sql/grants.sql);
 -- bucket is the start of the bucket, placed as date_bin(width, time, '1970-01-01 UTC') places
@@ -98,26 +106,37 @@ BEGIN
     width := pg_catalog.format('interval %L', pg_catalog.date_part('epoch', t.bucket_width)::bigint || ' seconds');
     summary := CASE WHEN t.percentiles THEN 'telemetry.summarize(r.time, r.value, r.quality, r.flags, r.source_quality)'
                     ELSE 'telemetry.without_percentiles(telemetry.summarize(r.time, r.value, r.quality, r.flags, r.source_quality))' END;
-    watermark := pg_catalog.format('(SELECT w.materialized_until FROM telemetry.rollup_watermarks w WHERE w.tier = %L)', t.tier);
+    watermark := pg_catalog.format('telemetry.rollup_watermark(%L)', t.tier);
+    -- The parts from raw go series by series (and bucket by bucket) through the index on
+    -- (series_id, time): readings has no index on time alone (OFFSET 0 keeps the planner from
+    -- flattening the lateral scan into a join it might hash over a whole chunk). There the
+    -- watermark is a stable function, so TimescaleDB leaves out the chunks before it at
+    -- executor startup; in the filters it is a subquery, evaluated once.
     EXECUTE pg_catalog.format(
       'CREATE VIEW telemetry.%1$I AS
        SELECT m.series_id, m.bucket, m.summary
          FROM telemetry.%2$I m
-        WHERE m.bucket < %3$s
+        WHERE m.bucket < (SELECT %3$s)
           AND NOT EXISTS (SELECT FROM telemetry.rollup_invalidations i
                            WHERE i.series_id = m.series_id AND i.bucket >= m.bucket AND i.bucket < m.bucket + %4$s)
        UNION ALL
        SELECT r.series_id, pg_catalog.date_bin(%4$s, r.time, timestamptz %6$L) AS bucket, %5$s AS summary
-         FROM telemetry.readings r
-        WHERE r.time >= coalesce(%3$s, ''-infinity'')
+         FROM telemetry.series s
+        CROSS JOIN LATERAL (
+              SELECT r.series_id, r.time, r.value, r.quality, r.flags, r.source_quality
+                FROM telemetry.readings r
+               WHERE r.series_id = s.series_id AND r.time >= coalesce(%3$s, ''-infinity'')
+              OFFSET 0) r
         GROUP BY 1, 2
        UNION ALL
-       SELECT r.series_id, i.bucket, %5$s AS summary
+       SELECT i.series_id, i.bucket, x.summary
          FROM (SELECT DISTINCT i.series_id, pg_catalog.date_bin(%4$s, i.bucket, timestamptz %6$L) AS bucket
                  FROM telemetry.rollup_invalidations i) i
-         JOIN telemetry.readings r ON r.series_id = i.series_id AND r.time >= i.bucket AND r.time < i.bucket + %4$s
-        WHERE i.bucket < %3$s
-        GROUP BY 1, 2',
+        CROSS JOIN LATERAL (
+              SELECT %5$s AS summary
+                FROM telemetry.readings r
+               WHERE r.series_id = i.series_id AND r.time >= i.bucket AND r.time < i.bucket + %4$s) x
+        WHERE i.bucket < (SELECT %3$s) AND x.summary IS NOT NULL',
       'rollup_' || t.tier, 'rollup_' || t.tier || '_materialized', watermark, width, summary, '1970-01-01 00:00:00+00');
     EXECUTE pg_catalog.format('COMMENT ON VIEW telemetry.%I IS %L', 'rollup_' || t.tier,
       pg_catalog.format('The %s rollup tier: one telemetry.summary per series and %s bucket%s, exactly the raw readings at any moment: the materialized rows (telemetry.rollup_%s_materialized) below the watermark that no late reading invalidated, and the rest summarised from telemetry.readings as it is read. Read it with the accessors (telemetry.mean(summary), ...), combine rows with telemetry.rollup(summary), or use telemetry.sensor_readings_%s by name.',

@@ -11,7 +11,8 @@
 //! and held to the commit: `telemetry.materialize_rollups()` takes it exclusively, so a batch
 //! either committed before a run's snapshot (the run sees its readings) or reads the watermark
 //! the run set (and records what it stored below it). Held for the transaction, the lock keeps
-//! the watermark as read, so the transaction's later batches reuse it.
+//! the watermark as read, so the transaction's later batches reuse it (in the same
+//! subtransaction: the rollback of one releases the locks taken in it).
 
 use std::cell::Cell;
 
@@ -27,7 +28,7 @@ use crate::time::{timestamp, unix_micros};
 /// The 1-minute watermark and the raw retention horizon, as this transaction read them.
 #[derive(Clone, Copy)]
 struct Horizons {
-    transaction: pg_sys::LocalTransactionId,
+    transaction: (pg_sys::LocalTransactionId, pg_sys::SubTransactionId),
     materialized_until: Option<i64>,
     kept_from: Option<i64>,
 }
@@ -75,7 +76,7 @@ pub fn invalidate(
 /// The horizons, read once per transaction: the lock first, then, in a statement with a
 /// snapshot taken after it, the watermark and the raw retention horizon.
 fn horizons(client: &mut SpiClient<'_>) -> Result<Horizons, pgrx::spi::Error> {
-    let transaction = unsafe { (*pg_sys::MyProc).lxid };
+    let transaction = unsafe { ((*pg_sys::MyProc).lxid, pg_sys::GetCurrentSubTransactionId()) };
     if let Some(h) = HORIZONS.get().filter(|h| h.transaction == transaction) {
         return Ok(h);
     }

@@ -1,8 +1,9 @@
 //! Rollups: the SQL type `telemetry.summary` over `telemetry_core::rollups::Summary`, its
 //! merge, the transition functions of the aggregates `telemetry.summarize()` (raw readings to
 //! a summary) and `telemetry.rollup()` (summaries to one), and the accessors (mean, stddev,
-//! percentile, ...). The tiers' tables, the aggregates and `rebuild_rollups()` are in
-//! sql/rollups.sql; the pipeline's stage that folds each batch in is `crate::ingest::rollups`.
+//! percentile, ...). The tiers' views and tables, the aggregates, `materialize_rollups()` and
+//! `rebuild_rollups()` are in sql/rollups.sql; the pipeline's stage that records late
+//! readings' buckets is `crate::ingest::rollups`.
 
 pub mod accessors;
 mod datum;
@@ -113,7 +114,7 @@ fn summary_final(state: Internal) -> Option<Summary> {
         .map(|s| Summary(s.clone()))
 }
 
-/// The rollup tiers, as the pipeline maintains them.
+/// The rollup tiers, as maintenance materializes them.
 #[pg_extern(immutable, parallel_safe)]
 fn rollup_tiers() -> TableIterator<
     'static,
