@@ -155,10 +155,10 @@ GRANT SELECT ON telemetry.rollup_watermarks, telemetry.rollup_invalidations TO t
 GRANT SELECT ON telemetry.retention TO telemetry_pipeline;
 ALTER FUNCTION telemetry.materialize_tier(text, timestamptz, timestamptz, integer[], timestamptz[], integer) OWNER TO telemetry_pipeline;
 REVOKE ALL ON FUNCTION telemetry.materialize_tier(text, timestamptz, timestamptz, integer[], timestamptz[], integer) FROM PUBLIC;
-ALTER FUNCTION telemetry.materialize_rollups(bigint, interval, boolean) SECURITY DEFINER;
-ALTER FUNCTION telemetry.materialize_rollups(bigint, interval, boolean) OWNER TO telemetry_pipeline;
-REVOKE ALL ON FUNCTION telemetry.materialize_rollups(bigint, interval, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION telemetry.materialize_rollups(bigint, interval, boolean) TO telemetry_admin, telemetry_pipeline;
+ALTER FUNCTION telemetry.materialize_rollups(bigint, interval, boolean, interval) SECURITY DEFINER;
+ALTER FUNCTION telemetry.materialize_rollups(bigint, interval, boolean, interval) OWNER TO telemetry_pipeline;
+REVOKE ALL ON FUNCTION telemetry.materialize_rollups(bigint, interval, boolean, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION telemetry.materialize_rollups(bigint, interval, boolean, interval) TO telemetry_admin, telemetry_pipeline;
 GRANT SELECT ON telemetry.sensor_readings, telemetry.retention TO telemetry_reader;
 ALTER FUNCTION telemetry.rebuild_rollups(integer, timestamptz, timestamptz) SECURITY DEFINER;
 ALTER FUNCTION telemetry.rebuild_rollups(integer, timestamptz, timestamptz) OWNER TO telemetry_pipeline;

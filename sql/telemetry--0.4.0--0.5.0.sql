@@ -496,7 +496,7 @@ COMMENT ON FUNCTION telemetry.materialize_tier(text, timestamptz, timestamptz, i
 -- their readings) and later batches read the new one (and record what they add below it as
 -- late). Batches wait for a run meanwhile: max_buckets bounds it.
 CREATE FUNCTION telemetry.materialize_rollups(max_buckets bigint DEFAULT 100000, settle interval DEFAULT '1 minute',
-                                              quiet boolean DEFAULT false)
+                                              quiet boolean DEFAULT false, lock_wait interval DEFAULT '2 seconds')
 RETURNS TABLE (tier text, materialized_until timestamptz, buckets bigint, rematerialized bigint)
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -511,16 +511,31 @@ DECLARE
   upto timestamptz;
   width interval;
   span bigint;
+  saved_timeout text;
   origin constant timestamptz := '1970-01-01 00:00:00+00';
 BEGIN
-  IF max_buckets IS NULL OR max_buckets < 1 OR settle IS NULL OR settle < interval '0' THEN
-    RAISE EXCEPTION 'materialize_rollups: max_buckets (%) must be at least 1 and settle (%) not negative', max_buckets, settle
+  IF max_buckets IS NULL OR max_buckets < 1 OR settle IS NULL OR settle < interval '0'
+     OR lock_wait IS NULL OR lock_wait <= interval '0' THEN
+    RAISE EXCEPTION 'materialize_rollups: max_buckets (%) must be at least 1, settle (%) not negative and lock_wait (%) positive',
+      max_buckets, settle, lock_wait
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
   IF NOT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('telemetry.materialize_rollups')) THEN
     RETURN;
   END IF;
-  PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('telemetry.rollup_watermark'));
+  -- While this waits, batches that would take the lock wait behind it: an ingest transaction
+  -- left open would stall them all, so give up after lock_wait and try again next run.
+  saved_timeout := pg_catalog.current_setting('lock_timeout');
+  PERFORM pg_catalog.set_config('lock_timeout', (pg_catalog.date_part('epoch', lock_wait) * 1000)::bigint::text, true);
+  BEGIN
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('telemetry.rollup_watermark'));
+  EXCEPTION WHEN lock_not_available THEN
+    PERFORM pg_catalog.set_config('lock_timeout', saved_timeout, true);
+    RAISE WARNING 'telemetry: rollups not materialized this run: an ingest transaction held the watermark lock for more than %', lock_wait
+      USING HINT = 'Look for sessions idle in a transaction that ingested (pg_stat_activity).';
+    RETURN;
+  END;
+  PERFORM pg_catalog.set_config('lock_timeout', saved_timeout, true);
   -- A new statement, a new snapshot: every batch that read the old watermark has committed.
   SELECT pg_catalog.array_agg(i.series_id ORDER BY i.series_id, i.bucket), pg_catalog.array_agg(i.bucket ORDER BY i.series_id, i.bucket)
     INTO inv_series, inv_buckets
@@ -574,8 +589,8 @@ BEGIN
     RETURN NEXT;
   END LOOP;
 END $$;
-COMMENT ON FUNCTION telemetry.materialize_rollups(bigint, interval, boolean) IS
-  'materialize_rollups(max_buckets => 100000, settle => ''1 minute'', quiet => false): materialize the rollup tiers: first the buckets of late readings again (telemetry.rollup_invalidations, at most max_buckets of them, and their buckets in every tier), then the closed buckets (ended at least settle ago) after each tier''s watermark, in bulk from the raw readings (1m and 5m) or the tier below (15m, 1h, 1d), at most about max_buckets per tier, advancing the watermark; a catch-up that needs more runs says how far it got in a NOTICE (a LOG line when quiet). Returns per tier its watermark, the buckets materialized and the buckets re-materialized. The views telemetry.rollup_<tier> are exact whether it ran or not; it makes them cheap. Ingest waits while it runs. Safe to run concurrently (one run works, the others return at once) and repeatedly. telemetry.run_maintenance() runs it quietly, before retention. Bad arguments raise 22023. For telemetry_admin.';
+COMMENT ON FUNCTION telemetry.materialize_rollups(bigint, interval, boolean, interval) IS
+  'materialize_rollups(max_buckets => 100000, settle => ''1 minute'', quiet => false, lock_wait => ''2 seconds''): materialize the rollup tiers: first the buckets of late readings again (telemetry.rollup_invalidations, at most max_buckets of them, and their buckets in every tier), then the closed buckets (ended at least settle ago) after each tier''s watermark, in bulk from the raw readings (1m and 5m) or the tier below (15m, 1h, 1d), at most about max_buckets per tier, advancing the watermark; a catch-up that needs more runs says how far it got in a NOTICE (a LOG line when quiet). Returns per tier its watermark, the buckets materialized and the buckets re-materialized. The views telemetry.rollup_<tier> are exact whether it ran or not; it makes them cheap. Ingest waits while it runs; if ingest transactions keep it waiting for the watermark lock longer than lock_wait, it gives up with a WARNING and returns no rows (the next run tries again). Safe to run concurrently (one run works, the others return at once) and repeatedly. telemetry.run_maintenance() runs it quietly, before retention. Bad arguments raise 22023. For telemetry_admin.';
 
 -- Rebuild: what a DBA runs after deleting or changing readings behind the pipeline's back
 -- (merge_metric calls it for the series it converts or joins): the materialized rows of the
@@ -821,10 +836,10 @@ GRANT SELECT ON telemetry.rollup_watermarks, telemetry.rollup_invalidations TO t
 GRANT SELECT ON telemetry.retention TO telemetry_pipeline;
 ALTER FUNCTION telemetry.materialize_tier(text, timestamptz, timestamptz, integer[], timestamptz[], integer) OWNER TO telemetry_pipeline;
 REVOKE ALL ON FUNCTION telemetry.materialize_tier(text, timestamptz, timestamptz, integer[], timestamptz[], integer) FROM PUBLIC;
-ALTER FUNCTION telemetry.materialize_rollups(bigint, interval, boolean) SECURITY DEFINER;
-ALTER FUNCTION telemetry.materialize_rollups(bigint, interval, boolean) OWNER TO telemetry_pipeline;
-REVOKE ALL ON FUNCTION telemetry.materialize_rollups(bigint, interval, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION telemetry.materialize_rollups(bigint, interval, boolean) TO telemetry_admin, telemetry_pipeline;
+ALTER FUNCTION telemetry.materialize_rollups(bigint, interval, boolean, interval) SECURITY DEFINER;
+ALTER FUNCTION telemetry.materialize_rollups(bigint, interval, boolean, interval) OWNER TO telemetry_pipeline;
+REVOKE ALL ON FUNCTION telemetry.materialize_rollups(bigint, interval, boolean, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION telemetry.materialize_rollups(bigint, interval, boolean, interval) TO telemetry_admin, telemetry_pipeline;
 GRANT SELECT ON telemetry.sensor_readings, telemetry.retention TO telemetry_reader;
 ALTER FUNCTION telemetry.rebuild_rollups(integer, timestamptz, timestamptz) SECURITY DEFINER;
 ALTER FUNCTION telemetry.rebuild_rollups(integer, timestamptz, timestamptz) OWNER TO telemetry_pipeline;
