@@ -11,7 +11,10 @@
 # 4. ingest-shim end to end, loadgen -> Mosquitto -> shim -> PostgreSQL, against a plain
 #    mosquitto_sub on the same stream (tests/bench/shim.sh, SHIM_SECONDS per load, default 20).
 # 5. Alarms end to end at 10,000 readings/s: publish-to-alarm-message latency, p50 and p99
-#    (tests/bench/alarms.sh). The pipeline with alarm rules against without is part of 3.
+#    (tests/bench/alarms.sh). The pipeline with alarm rules against without is part of 3, and
+#    so is what the rollups cost ingest, in order and late.
+# 6. 5-minute averages and p95 for one site over 24 hours from the rollup tier against the same
+#    over the raw readings, at 10,000 series (tests/bench/rollups.sql).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 usage_if_help "$@"
@@ -34,6 +37,8 @@ step "Analysis functions against plain SQL ($ROWS rows over 100 series)"
 psql -X -q -h /tmp -p "$TEST_PORT" -U postgres -d bench -v rows="$ROWS" -f "$ROOT/tests/bench/analysis.sql"
 step "Ingest pipeline against binary COPY ($ROWS readings over 10,000 series)"
 psql -X -q -h /tmp -p "$TEST_PORT" -U postgres -d bench -v readings="$ROWS" -f "$ROOT/tests/bench/ingest.sql"
+step "Rollups against raw readings: one site, 24 hours, 5-minute averages and p95 (tests/bench/rollups.sql)"
+psql -X -q -h /tmp -p "$TEST_PORT" -U postgres -d bench -f "$ROOT/tests/bench/rollups.sql"
 step "ingest-shim end to end against mosquitto_sub (tests/bench/shim.sh)"
 "$ROOT/tests/bench/shim.sh" "${SHIM_SECONDS:-20}"
 step "Alarms end to end at 10,000 readings/s (tests/bench/alarms.sh)"

@@ -69,7 +69,7 @@ COMMENT ON FUNCTION telemetry.unshelve(bigint, integer, text) IS
 COMMENT ON FUNCTION telemetry.set_out_of_service(bigint, integer, boolean, text) IS
   'set_out_of_service(rule_id, series_id, out_of_service => true, note => NULL): take an alarm out of service (maintenance, a broken instrument), or return it (false; an alarm whose condition holds raises at once). Returns its status after. For telemetry_operator.';
 COMMENT ON FUNCTION telemetry.run_maintenance() IS
-  'run_maintenance(): what time alone decides for alarms: stale and flat-line conditions, delays by duration, clears the suppression window deferred, shelving expiry, re-alarm, escalation levels falling due, suppression by design. Returns how many alarm states it looked at and how many events it recorded. Run it every few seconds: the background worker does when the library is preloaded, or pg_cron, or a TimescaleDB job. For telemetry_admin.';
+  'run_maintenance(): all periodic work: what time alone decides for alarms: stale and flat-line conditions, delays by duration, clears the suppression window deferred, shelving expiry, re-alarm, escalation levels falling due, suppression by design; then the rollups (telemetry.materialize_rollups(), quietly); then retention (telemetry.apply_retention(), quietly), which never drops raw readings the rollups have not materialized. Returns how many alarm states it looked at and how many events it recorded. Safe to run concurrently and repeatedly. Run it every few seconds: the background worker does when the library is preloaded, or pg_cron, or a TimescaleDB job. For telemetry_admin.';
 COMMENT ON FUNCTION telemetry.alarm_performance(timestamptz, timestamptz) IS
   'alarm_performance(period_start, period_end): the ISA-18.2 figures per site (one operator''s span of control) over a period: alarms raised, average per 10 minutes (ISA-18.2: about 1 is manageable, 2 the most), percent of 10-minute periods in flood (more than 10), and the peak 10 minutes.';
 COMMENT ON FUNCTION telemetry.alarm_report(timestamptz, timestamptz) IS
@@ -119,3 +119,39 @@ COMMENT ON FUNCTION telemetry.trend_slope_final(double precision[]) IS
 -- The quality report (extension/src/quality_report.rs).
 COMMENT ON FUNCTION telemetry.quality_report(timestamptz, timestamptz, text, interval) IS
   'quality_report(from, to, group_by => ''site'' | ''asset'' | ''metric'', default_interval => ''1 minute''): seed 002''s data quality dimensions over the readings in [from, to), in percent: completeness (readings received against expected from each series'' metric_rules.expected_interval, or default_interval where it has none, NULL to leave those out; a series counts at most what it was expected to send), validity (mean quality score), consistency (readings not flagged spike or anomaly), timeliness (ingested within telemetry.timeliness_threshold), and overall, weighted by the telemetry.quality_weight_* settings over the dimensions that apply. Series created after the period and silent in it are left out.';
+-- Rollups (sql/rollups.sql): the summary type's merge, accessors and aggregate parts.
+COMMENT ON FUNCTION telemetry.summary_in(cstring) IS 'Input function of telemetry.summary: its JSON text form; malformed text raises 22P02.';
+COMMENT ON FUNCTION telemetry.summary_out(telemetry.summary) IS 'Output function of telemetry.summary: its fields as JSON.';
+COMMENT ON FUNCTION telemetry.rollup_merge(telemetry.summary, telemetry.summary) IS
+  'rollup_merge(a, b): the summary of the readings of both summaries (what the tiers are merged with). Exact for counts, min, max, first and last; mean and variance to floating-point rounding; the percentile sketch is kept only if both have one.';
+COMMENT ON FUNCTION telemetry.without_percentiles(telemetry.summary) IS
+  'without_percentiles(summary): the same summary without its percentile sketch, as the 1-minute tier stores it.';
+COMMENT ON FUNCTION telemetry.summarize_trans(internal, timestamptz, double precision, real, integer, smallint) IS
+  'Transition function of the aggregate telemetry.summarize(); not for calling on its own.';
+COMMENT ON FUNCTION telemetry.rollup_trans(internal, telemetry.summary) IS
+  'Transition function of the aggregate telemetry.rollup(); not for calling on its own.';
+COMMENT ON FUNCTION telemetry.summary_final(internal) IS
+  'Final function of the aggregates telemetry.summarize() and telemetry.rollup(); not for calling on its own.';
+COMMENT ON FUNCTION telemetry.rollup_tiers() IS
+  'rollup_tiers(): the rollup tiers (1m, 5m, 15m, 1h, 1d), the width of their buckets and whether they keep percentiles; each is the view telemetry.rollup_<tier> (exact at any moment), its materialized rows telemetry.rollup_<tier>_materialized and the view by name telemetry.sensor_readings_<tier>.';
+COMMENT ON FUNCTION telemetry.num_vals(telemetry.summary) IS 'num_vals(summary): how many readings it summarises.';
+COMMENT ON FUNCTION telemetry.mean(telemetry.summary) IS 'mean(summary): the mean of the values.';
+COMMENT ON FUNCTION telemetry.variance(telemetry.summary, boolean) IS
+  'variance(summary, population => false): the sample variance of the values (population => true: the population variance); NULL with too few readings. Kept as the mean and M2 of the parallel algorithm of Chan et al., so it stays exact-to-rounding for large values with small spread.';
+COMMENT ON FUNCTION telemetry.stddev(telemetry.summary, boolean) IS
+  'stddev(summary, population => false): the sample standard deviation (population => true: the population one); NULL with too few readings.';
+COMMENT ON FUNCTION telemetry.min_val(telemetry.summary) IS 'min_val(summary): the smallest value.';
+COMMENT ON FUNCTION telemetry.max_val(telemetry.summary) IS 'max_val(summary): the largest value.';
+COMMENT ON FUNCTION telemetry.first_val(telemetry.summary) IS 'first_val(summary): the value of the earliest reading by source time.';
+COMMENT ON FUNCTION telemetry.last_val(telemetry.summary) IS 'last_val(summary): the value of the latest reading by source time.';
+COMMENT ON FUNCTION telemetry.first_time(telemetry.summary) IS 'first_time(summary): the source time of the earliest reading.';
+COMMENT ON FUNCTION telemetry.last_time(telemetry.summary) IS 'last_time(summary): the source time of the latest reading.';
+COMMENT ON FUNCTION telemetry.good_count(telemetry.summary) IS 'good_count(summary): readings whose source reported GOOD (source_quality 0).';
+COMMENT ON FUNCTION telemetry.uncertain_count(telemetry.summary) IS 'uncertain_count(summary): readings whose source reported UNCERTAIN (source_quality 1).';
+COMMENT ON FUNCTION telemetry.bad_count(telemetry.summary) IS 'bad_count(summary): readings whose source reported BAD (source_quality 2).';
+COMMENT ON FUNCTION telemetry.mean_quality(telemetry.summary) IS 'mean_quality(summary): the mean quality score (telemetry.readings.quality) of the readings.';
+COMMENT ON FUNCTION telemetry.flags_seen(telemetry.summary) IS 'flags_seen(summary): the bit-or of the flags of every reading; telemetry.flag_names() spells them out.';
+COMMENT ON FUNCTION telemetry.percentile(telemetry.summary, double precision) IS
+  'percentile(summary, fraction): the fraction (0..1) percentile from the summary''s sketch, interpolated as percentile_cont does. Guaranteed within relative error 1 % of the exact percentile_cont when the two readings around it have the same sign and are at least 1e-9 from zero, as long as the sketch kept at most 1024 buckets; a wider spread of magnitudes joins buckets and loosens the bound (telemetry.percentile_error() says by how much). NULL without a sketch (the 1-minute tier). A fraction outside 0..1 raises 22023.';
+COMMENT ON FUNCTION telemetry.percentile_error(telemetry.summary) IS
+  'percentile_error(summary): the relative error bound telemetry.percentile() guarantees for this summary: 0.01 unless its sketch had to join buckets; NULL without a sketch.';

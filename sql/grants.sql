@@ -155,3 +155,41 @@ GRANT EXECUTE ON FUNCTION telemetry.series_points(integer, timestamptz, timestam
   telemetry.time_weighted_averages(integer, timestamptz, timestamptz, interval, text),
   telemetry.gapfill(integer, timestamptz, timestamptz, interval, text, text),
   telemetry.quality_report(timestamptz, timestamptz, text, interval) TO telemetry_reader;
+-- Rollups (sql/rollups.sql) and retention (sql/retention.sql). The pipeline owns the
+-- materialized rows, the watermarks and the invalidations, and is the only writer: ingest
+-- records late readings' buckets, and telemetry.materialize_rollups() and
+-- telemetry.rebuild_rollups() run as it. Everyone who reads readings reads the rollups.
+DO $$
+DECLARE t text;
+BEGIN
+  FOR t IN SELECT r.tier FROM telemetry.rollup_tiers() r LOOP
+    EXECUTE pg_catalog.format('ALTER TABLE telemetry.%I OWNER TO telemetry_pipeline', 'rollup_' || t || '_materialized');
+    EXECUTE pg_catalog.format('GRANT SELECT ON telemetry.%I, telemetry.%I, telemetry.%I TO telemetry_reader',
+                              'rollup_' || t, 'rollup_' || t || '_materialized', 'sensor_readings_' || t);
+  END LOOP;
+END $$;
+ALTER TABLE telemetry.rollup_watermarks OWNER TO telemetry_pipeline;
+ALTER TABLE telemetry.rollup_invalidations OWNER TO telemetry_pipeline;
+GRANT SELECT ON telemetry.rollup_watermarks, telemetry.rollup_invalidations TO telemetry_reader;
+GRANT SELECT ON telemetry.retention TO telemetry_pipeline;
+ALTER FUNCTION telemetry.materialize_tier(text, timestamptz, timestamptz, integer[], timestamptz[], integer) OWNER TO telemetry_pipeline;
+REVOKE ALL ON FUNCTION telemetry.materialize_tier(text, timestamptz, timestamptz, integer[], timestamptz[], integer) FROM PUBLIC;
+ALTER FUNCTION telemetry.materialize_rollups(bigint, interval, boolean, interval) SECURITY DEFINER;
+ALTER FUNCTION telemetry.materialize_rollups(bigint, interval, boolean, interval) OWNER TO telemetry_pipeline;
+REVOKE ALL ON FUNCTION telemetry.materialize_rollups(bigint, interval, boolean, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION telemetry.materialize_rollups(bigint, interval, boolean, interval) TO telemetry_admin, telemetry_pipeline;
+GRANT SELECT ON telemetry.sensor_readings, telemetry.retention TO telemetry_reader;
+ALTER FUNCTION telemetry.rebuild_rollups(integer, timestamptz, timestamptz) SECURITY DEFINER;
+ALTER FUNCTION telemetry.rebuild_rollups(integer, timestamptz, timestamptz) OWNER TO telemetry_pipeline;
+REVOKE ALL ON FUNCTION telemetry.rebuild_rollups(integer, timestamptz, timestamptz),
+  telemetry.apply_retention(boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION telemetry.rebuild_rollups(integer, timestamptz, timestamptz),
+  telemetry.apply_retention(boolean) TO telemetry_admin;
+-- run_maintenance runs as the pipeline and applies retention.
+GRANT EXECUTE ON FUNCTION telemetry.apply_retention(boolean) TO telemetry_pipeline;
+-- The archive function runs with the rights of the extension owner: only a superuser names it.
+GRANT UPDATE (keep) ON telemetry.retention TO telemetry_admin;
+-- The aggregates' transition functions are not for calling on their own (they refuse outside
+-- an aggregate anyway).
+REVOKE ALL ON FUNCTION telemetry.summarize_trans(internal, timestamptz, double precision, real, integer, smallint),
+  telemetry.rollup_trans(internal, telemetry.summary), telemetry.summary_final(internal) FROM PUBLIC;

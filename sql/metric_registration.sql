@@ -80,6 +80,7 @@ DECLARE
   why text := coalesce(merge_metric.note, pg_catalog.format('merge_metric(%L, %L)', merge_metric.metric, into_metric));
   n bigint;
   total bigint;
+  t text;
 BEGIN
   SELECT * INTO src FROM telemetry.metric_rules m WHERE m.metric = merge_metric.metric FOR UPDATE;
   SELECT * INTO dst FROM telemetry.metric_rules m WHERE m.metric = into_metric FOR UPDATE;
@@ -108,6 +109,9 @@ BEGIN
       VALUES (s.series_id, s.site_id, s.asset_id, s.sensor_id, s.metric,
               s.site_id, s.asset_id, s.sensor_id, dst.metric, why);
       UPDATE telemetry.series x SET metric = dst.metric WHERE x.series_id = s.series_id;
+      IF src.unit <> dst.unit THEN
+        PERFORM telemetry.rebuild_rollups(s.series_id);
+      END IF;
       series_renamed := series_renamed + 1;
       CONTINUE;
     END IF;
@@ -132,6 +136,13 @@ BEGIN
                                           new_site_id, new_asset_id, new_sensor_id, new_metric, note)
     VALUES (s.series_id, s.site_id, s.asset_id, s.sensor_id, s.metric,
             s.site_id, s.asset_id, s.sensor_id, dst.metric, why || pg_catalog.format(' (joined series %s)', target));
+    -- The joined series' rollups are recomputed from its readings; the merged one has none left.
+    PERFORM telemetry.rebuild_rollups(target);
+    FOR t IN SELECT r.tier FROM telemetry.rollup_tiers() r LOOP
+      EXECUTE pg_catalog.format('DELETE FROM telemetry.%I r WHERE r.series_id = $1', 'rollup_' || t || '_materialized')
+        USING s.series_id;
+    END LOOP;
+    DELETE FROM telemetry.rollup_invalidations i WHERE i.series_id = s.series_id;
     DELETE FROM telemetry.series x WHERE x.series_id = s.series_id;
     series_merged := series_merged + 1;
   END LOOP;
@@ -141,7 +152,7 @@ BEGIN
   RETURN NEXT;
 END $$;
 COMMENT ON FUNCTION telemetry.merge_metric(text, text, text) IS
-  'merge_metric(metric, into_metric, note => NULL): join a metric into another of the same dimension, once it turns out to be a vendor name for it: each of its series is relabelled to into_metric (or, where a series of into_metric already exists for the same site, asset and sensor, its readings join that one), its readings are converted to the unit of into_metric, every change is recorded in telemetry.series_renames, its rule is deleted and its name becomes an alias. Returns how many series were relabelled and joined, and how many readings moved or were exact duplicates. Refuses metrics of different dimensions and series that disagree at the same time (22023, 23505). For telemetry_admin.';
+  'merge_metric(metric, into_metric, note => NULL): join a metric into another of the same dimension, once it turns out to be a vendor name for it: each of its series is relabelled to into_metric (or, where a series of into_metric already exists for the same site, asset and sensor, its readings join that one), its readings are converted to the unit of into_metric, every change is recorded in telemetry.series_renames, the rollups of the series it converts or joins are rebuilt from their readings (telemetry.rebuild_rollups()), its rule is deleted and its name becomes an alias. Returns how many series were relabelled and joined, and how many readings moved or were exact duplicates. Refuses metrics of different dimensions and series that disagree at the same time (22023, 23505). For telemetry_admin.';
 
 -- pg_dump keeps how each registered metric was first seen.
 SELECT pg_catalog.pg_extension_config_dump('telemetry.metric_registrations', '');

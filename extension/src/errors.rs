@@ -10,6 +10,8 @@ pub use telemetry_core::names::echo;
 pub enum Class {
     /// 22023: an argument, unit, metric name or setting a caller gave is wrong.
     InvalidParameter,
+    /// 22P02: text that is not the text form of its type (a `telemetry.summary`).
+    InvalidTextRepresentation,
     /// 22003: a conversion overflows double precision, as PostgreSQL's own float errors.
     OutOfRange,
     /// 22008: a timestamp a function needs finite is infinite.
@@ -36,6 +38,7 @@ impl Class {
         use PgSqlErrorCode::*;
         match self {
             Class::InvalidParameter => ERRCODE_INVALID_PARAMETER_VALUE,
+            Class::InvalidTextRepresentation => ERRCODE_INVALID_TEXT_REPRESENTATION,
             Class::OutOfRange => ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
             // PostgreSQL also calls 22008 datetime_value_out_of_range.
             Class::DatetimeOverflow => ERRCODE_DATETIME_FIELD_OVERFLOW,

@@ -7,8 +7,10 @@
 //! (units, metrics, validate, quality, quality_report, dedup, routes, row_trigger, replay,
 //! alarms, analysis), the ingest
 //! pipeline's I/O stages (`ingest/`: Sparkplug births, metrics registered on first sight,
-//! series, store, alarms; `dead_letters`; the entry points `staging` and `inbox`), the alarms'
-//! states, actions, maintenance and background worker (`alarms/`), the registry cache ([`registry`], invalidated by PostgreSQL's own
+//! series, store, rollups, alarms; `dead_letters`; the entry points `staging` and `inbox`), the alarms'
+//! states, actions and maintenance (`alarms/`), the rollup summary type, its aggregates and
+//! accessors (`rollups/`), `telemetry.run_maintenance()` and its background worker
+//! (`maintenance/`), the registry cache ([`registry`], invalidated by PostgreSQL's own
 //! relcache machinery), every setting ([`gucs`]) and every SQLSTATE ([`errors`]).
 
 // pgrx reads SQL signatures from the literal types of #[pg_extern] functions, so table-returning
@@ -25,11 +27,13 @@ mod errors;
 mod gucs;
 mod inbox;
 mod ingest;
+mod maintenance;
 mod metrics;
 mod quality;
 mod quality_report;
 mod registry;
 mod replay;
+mod rollups;
 mod routes;
 mod row_trigger;
 mod staging;
@@ -150,14 +154,41 @@ extension_sql_file!(
     ]
 );
 extension_sql_file!(
+    "../../sql/rollups.sql",
+    name = "rollups",
+    requires = [
+        "alarms",
+        rollups::Summary,
+        rollups::rollup_merge,
+        rollups::without_percentiles,
+        rollups::summarize_trans,
+        rollups::rollup_trans,
+        rollups::summary_final,
+        rollups::rollup_tiers,
+        rollups::accessors::num_vals,
+        rollups::accessors::mean,
+        rollups::accessors::min_val,
+        rollups::accessors::max_val,
+        rollups::accessors::stddev,
+        rollups::accessors::good_count,
+        rollups::accessors::bad_count
+    ]
+);
+extension_sql_file!(
+    "../../sql/retention.sql",
+    name = "retention",
+    requires = ["rollups"]
+);
+extension_sql_file!(
     "../../sql/grants.sql",
     name = "grants",
     requires = [
         "analysis",
+        "retention",
         quality_report::quality_report,
         replay::replay_dead_letters,
         alarms::acknowledge,
-        alarms::maintenance::run_maintenance,
+        maintenance::run_maintenance,
         alarms::trigger::alarm_trigger
     ]
 );
@@ -172,7 +203,7 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     registry::init();
     inbox::init();
-    alarms::worker::register();
+    maintenance::worker::register();
 }
 
 #[cfg(test)]

@@ -1,8 +1,12 @@
 -- Benchmark: the ingest pipeline from raw JSON payloads against binary COPY of the same
--- readings, already decoded, into a bare hypertable with the same unique index; and the
+-- readings, already decoded, into a bare hypertable with the same unique index; the
 -- pipeline with alarm rules (one per metric, so every one of the series is watched) against
--- the pipeline without. Same run, same 1,000,000 readings over 10,000 series (override with
--- -v readings=N -v series=N).
+-- the pipeline without; and what the rollups cost ingest: nothing is written for in-order
+-- readings (the stage takes a shared advisory lock and reads the watermark once per
+-- transaction, timed here on its own against the pipeline), and the same batches all late
+-- (every reading before the 1-minute watermark: one invalidation statement per batch) against
+-- in order. Same run, same 1,000,000 readings over 10,000 series (override with -v readings=N
+-- -v series=N).
 \set ON_ERROR_STOP 1
 \if :{?readings}
 \else
@@ -146,8 +150,28 @@ END $$;
 -- its life: all of them are registered here, untimed, by one batch through the inbox.
 CREATE FUNCTION bench_ingest.reset() RETURNS void LANGUAGE sql AS $$
   TRUNCATE telemetry.readings, telemetry.dead_letters, telemetry.dead_letter_messages, telemetry.ingest_batches,
-    telemetry.alarm_states, telemetry.alarm_events, telemetry.alarm_outbox;
+    telemetry.alarm_states, telemetry.alarm_events, telemetry.alarm_outbox, telemetry.rollup_invalidations;
 $$;
+-- In order: the readings (of 2025-06-01) come after the 1-minute watermark; late: before it.
+-- Raw retention is lengthened so that late readings of 2025 count as within it.
+UPDATE telemetry.retention SET keep = interval '100 years' WHERE tier = 'raw';
+CREATE FUNCTION bench_ingest.watermark(until timestamptz) RETURNS void LANGUAGE sql AS $$
+  UPDATE telemetry.rollup_watermarks SET materialized_until = until WHERE tier = '1m';
+$$;
+SELECT bench_ingest.watermark('2025-05-01') \gset
+-- The rollup stage on its own for in-order data, once per batch in a transaction of its own:
+-- the shared lock and the watermark, as extension/src/ingest/rollups.rs runs them.
+CREATE PROCEDURE bench_ingest.stage(batches bigint, INOUT ms float8 DEFAULT NULL) LANGUAGE plpgsql AS $$
+DECLARE t timestamptz := clock_timestamp();
+BEGIN
+  FOR k IN 1 .. batches LOOP
+    PERFORM pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtext('telemetry.rollup_watermark'));
+    PERFORM (SELECT w.materialized_until FROM telemetry.rollup_watermarks w WHERE w.tier = '1m'),
+            (SELECT pg_catalog.now() - r.keep FROM telemetry.retention r WHERE r.tier = 'raw');
+    COMMIT;
+  END LOOP;
+  ms := 1000 * extract(epoch FROM clock_timestamp() - t);
+END $$;
 -- One high limit per metric, above every value, so each reading is evaluated against a rule
 -- and changes its state, as in a healthy plant; enabled only for the runs with alarms.
 SELECT count(telemetry.add_alarm_rule(metric || ' high', 'high', 'high', limit_value => 1e6, metric => metric))
@@ -162,6 +186,19 @@ SELECT count(*) AS registered FROM telemetry.series \gset
 \endif
 
 CREATE TABLE bench_ingest.times (round int, what text, ms float8);
+-- One round of the pipeline, one reading and 20 per message, recorded under a suffix.
+CREATE PROCEDURE bench_ingest.both(r int, suffix text, readings bigint, multi_batch int, single_batch int)
+LANGUAGE plpgsql AS $$
+DECLARE ms float8;
+BEGIN
+  CALL bench_ingest.pipeline('bench_ingest.raw_single', single_batch, 1, ms);
+  PERFORM bench_ingest.check(readings);
+  INSERT INTO bench_ingest.times VALUES (r, 'single' || suffix, ms);
+  ms := NULL;
+  CALL bench_ingest.pipeline('bench_ingest.raw_multi', multi_batch, 1, ms);
+  PERFORM bench_ingest.check(readings);
+  INSERT INTO bench_ingest.times VALUES (r, 'multi' || suffix, ms);
+END $$;
 CREATE PROCEDURE bench_ingest.rounds(runs int, readings bigint, multi_batch int, single_batch int)
 LANGUAGE plpgsql AS $$
 DECLARE ms float8;
@@ -170,33 +207,36 @@ BEGIN
     ms := NULL;
     CALL bench_ingest.copy(1, ms);
     INSERT INTO bench_ingest.times VALUES (r, 'copy', ms);
-    ms := NULL;
-    CALL bench_ingest.pipeline('bench_ingest.raw_single', single_batch, 1, ms);
-    PERFORM bench_ingest.check(readings);
-    INSERT INTO bench_ingest.times VALUES (r, 'single', ms);
-    ms := NULL;
-    CALL bench_ingest.pipeline('bench_ingest.raw_multi', multi_batch, 1, ms);
-    PERFORM bench_ingest.check(readings);
-    INSERT INTO bench_ingest.times VALUES (r, 'multi', ms);
+    CALL bench_ingest.both(r, '', readings, multi_batch, single_batch);
     UPDATE telemetry.alarm_rules SET enabled = true;
     COMMIT;
-    ms := NULL;
-    CALL bench_ingest.pipeline('bench_ingest.raw_single', single_batch, 1, ms);
-    PERFORM bench_ingest.check(readings);
-    INSERT INTO bench_ingest.times VALUES (r, 'single_alarms', ms);
-    ms := NULL;
-    CALL bench_ingest.pipeline('bench_ingest.raw_multi', multi_batch, 1, ms);
-    PERFORM bench_ingest.check(readings);
-    INSERT INTO bench_ingest.times VALUES (r, 'multi_alarms', ms);
+    CALL bench_ingest.both(r, '_alarms', readings, multi_batch, single_batch);
     UPDATE telemetry.alarm_rules SET enabled = false;
     COMMIT;
+    -- The same batches, every reading late: one invalidation statement per batch.
+    PERFORM bench_ingest.watermark('2100-01-01');
+    COMMIT;
+    CALL bench_ingest.both(r, '_late', readings, multi_batch, single_batch);
+    INSERT INTO bench_ingest.times SELECT r, 'invalidations', count(*) FROM telemetry.rollup_invalidations;
+    PERFORM bench_ingest.watermark('2025-05-01');
+    COMMIT;
+    ms := NULL;
+    CALL bench_ingest.stage(ceil(readings::float8 / single_batch)::bigint, ms);
+    INSERT INTO bench_ingest.times VALUES (r, 'stage_single', ms);
+    ms := NULL;
+    CALL bench_ingest.stage(ceil(readings::float8 / 20 / multi_batch)::bigint, ms);
+    INSERT INTO bench_ingest.times VALUES (r, 'stage_multi', ms);
   END LOOP;
 END $$;
--- The last round leaves the readings of the 20-per-message run for the storage figures.
+-- The last round leaves the readings of the 20-per-message run (all late) for the storage figures.
 CALL bench_ingest.rounds(:runs, :readings, :multi_batch, :single_batch);
 SELECT min(ms) FILTER (WHERE what = 'copy') AS copy_ms, min(ms) FILTER (WHERE what = 'multi') AS multi_ms,
        min(ms) FILTER (WHERE what = 'single') AS single_ms, min(ms) FILTER (WHERE what = 'multi_alarms') AS multi_alarms_ms,
        min(ms) FILTER (WHERE what = 'single_alarms') AS single_alarms_ms,
+       min(ms) FILTER (WHERE what = 'multi_late') AS multi_late_ms,
+       min(ms) FILTER (WHERE what = 'single_late') AS single_late_ms,
+       min(ms) FILTER (WHERE what = 'stage_multi') AS stage_multi_ms, min(ms) FILTER (WHERE what = 'stage_single') AS stage_single_ms,
+       max(ms) FILTER (WHERE what = 'invalidations') AS invalidations,
        (SELECT count(*) FROM telemetry.alarm_states) AS alarm_states FROM bench_ingest.times \gset
 -- Storage, with telemetry.readings full: bytes per reading, in the heap and with the indexes.
 INSERT INTO bench_ingest.sensor_readings (reading_id, site_id, asset_id, sensor_id, timestamp, metric_name, value, unit, quality)
@@ -232,6 +272,16 @@ SELECT name, round(:readings / (ms / 1000)) AS readings_per_s, round((base / ms)
   FROM (VALUES ('pipeline with alarm rules, 20 readings per message', :multi_alarms_ms::float8, :multi_ms::float8),
                ('pipeline with alarm rules, 1 reading per message', :single_alarms_ms::float8, :single_ms::float8)) AS r (name, ms, base);
 \echo
+\echo 'Rollups: what the rollup stage costs ingest. In order it writes nothing: its lock and watermark read, timed on their own once per batch, against the pipeline; all late (every reading before the watermark,' :invalidations '1-minute buckets invalidated) against in order, in the same rounds'
+SELECT name, round(:readings / (ms / 1000)) AS readings_per_s, round((base / ms)::numeric, 2) AS ratio_to_base,
+       round((100 * (ms - base) / base)::numeric, 1) AS overhead_percent, target
+  FROM (VALUES ('pipeline in order, 20 readings per message (stage: ' || round(:stage_multi_ms::numeric, 1) || ' ms)',
+                :multi_ms::float8, :multi_ms::float8 - :stage_multi_ms::float8, '<= 15 (stretch 10)'),
+               ('pipeline in order, 1 reading per message (stage: ' || round(:stage_single_ms::numeric, 1) || ' ms)',
+                :single_ms::float8, :single_ms::float8 - :stage_single_ms::float8, '<= 15 (stretch 10)'),
+               ('pipeline all late, 20 readings per message, against in order', :multi_late_ms::float8, :multi_ms::float8, ''),
+               ('pipeline all late, 1 reading per message, against in order', :single_late_ms::float8, :single_ms::float8, '')) AS r (name, ms, base, target);
+\echo
 \echo 'Rows stored, and bytes on disk per reading'
 SELECT :ours_rows AS telemetry_readings_rows, :seed_rows AS seed_000_sensor_readings_rows;
 SELECT what, round(ours::numeric, 1) AS telemetry_readings, round(seed::numeric, 1) AS seed_000_sensor_readings,
@@ -240,5 +290,7 @@ SELECT what, round(ours::numeric, 1) AS telemetry_readings, round(seed::numeric,
                ('table and indexes, while being written', :ours_bytes::float8, :seed_bytes::float8, ''),
                ('table alone, while being written', :ours_heap::float8, :seed_heap::float8, '')) AS b (what, ours, seed, target);
 SELECT bench_ingest.reset() \gset
+UPDATE telemetry.retention SET keep = interval '90 days' WHERE tier = 'raw';
+UPDATE telemetry.rollup_watermarks SET materialized_until = NULL;
 DROP SCHEMA bench_ingest CASCADE;
 \! rm -f /tmp/telemetry-bench-*.bin

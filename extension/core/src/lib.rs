@@ -2,9 +2,10 @@
 //!
 //! Names and their checks, payload decoding (JSON and Sparkplug B), topic routes, the unit and
 //! metric catalogues as plain data, validation, quality scoring and the quality report, reading
-//! keys, the `clean_row` arguments, and the analysis of (time, value) rows (counters,
-//! time-weighted averages, gap filling, smoothing). Everything takes its parameters as
-//! arguments and never reads a setting; the pgrx crate `telemetry` is the thin PostgreSQL layer over it, and plain
+//! keys, the `clean_row` arguments, the analysis of (time, value) rows (counters,
+//! time-weighted averages, gap filling, smoothing) and the mergeable rollup summaries.
+//! Everything takes its parameters as arguments and never reads a setting; the pgrx crate
+//! `telemetry` is the thin PostgreSQL layer over it, and plain
 //! `cargo test -p telemetry-core` tests it without a cluster.
 
 pub mod alarms;
@@ -22,6 +23,7 @@ pub mod quality;
 pub mod quality_report;
 pub mod rejection;
 pub mod resolve;
+pub mod rollups;
 pub mod routes;
 pub mod sparkplug;
 #[cfg(test)]

@@ -1,17 +1,15 @@
-//! `telemetry.run_maintenance()`: what the passing of time decides, for every alarm state that
-//! time can change: stale and flat-line conditions, delays by duration, clears the suppression
-//! window deferred, shelving expiry, re-alarm, escalation levels falling due, and suppression
+//! Alarm maintenance, part of `telemetry.run_maintenance()`: what the passing of time
+//! decides, for every alarm state that time can change: stale and flat-line conditions, delays
+//! by duration, clears the suppression window deferred, shelving expiry, re-alarm, escalation levels falling due, and suppression
 //! by design brought in line. States another session holds are skipped (SKIP LOCKED) and done
 //! by the next run; a run at the same time twice finds nothing left to do.
 
-use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 
 use telemetry_core::alarms::{escalate, tick, EscalationLevel, Method, Severity};
 
 use crate::alarms::states::{self, Key};
 use crate::alarms::suppression;
-use crate::errors::internal;
 use crate::registry;
 use crate::time::transaction_start;
 
@@ -41,7 +39,7 @@ fn levels(client: &SpiClient<'_>) -> Result<Vec<EscalationLevel>, pgrx::spi::Err
 }
 
 /// Tick every state time can change; returns (states looked at, events recorded).
-fn run(client: &mut SpiClient<'_>) -> Result<(i64, i64), pgrx::spi::Error> {
+pub fn run(client: &mut SpiClient<'_>) -> Result<(i64, i64), pgrx::spi::Error> {
     let reg = registry::get();
     let now = transaction_start();
     let keys: Vec<Key> = client
@@ -80,15 +78,4 @@ fn run(client: &mut SpiClient<'_>) -> Result<(i64, i64), pgrx::spi::Error> {
     let mut recorded = states::write_back(client, &locked, &changed, &events)?;
     recorded += suppression::refresh(client, &reg, None)?;
     Ok((keys.len() as i64, recorded as i64))
-}
-
-/// Run what time alone decides for alarms; returns how many alarm states it looked at and how
-/// many events it recorded. The background worker calls it every
-/// `telemetry.maintenance_interval`; pg_cron or a TimescaleDB job can call it instead.
-#[pg_extern(volatile, parallel_unsafe)]
-fn run_maintenance() -> TableIterator<'static, (name!(alarm_states, i64), name!(alarm_events, i64))>
-{
-    let counts =
-        Spi::connect_mut(run).unwrap_or_else(|e| internal(format!("maintenance failed: {e}")));
-    TableIterator::once(counts)
 }

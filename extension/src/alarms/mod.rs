@@ -9,7 +9,6 @@ pub mod rules;
 pub mod states;
 pub mod suppression;
 pub mod trigger;
-pub mod worker;
 
 use pgrx::prelude::*;
 

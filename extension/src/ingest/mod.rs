@@ -3,7 +3,8 @@
 //! A batch runs through stages, in the order data flows: decode and clean
 //! (`telemetry_core::clean`, no database), Sparkplug session state ([`aliases`]), resolve
 //! series ([`series`]), de-duplicate within the batch (`telemetry_core::batch`), store
-//! ([`store`]), and account (`crate::dead_letters`, and the batch's row in
+//! ([`store`]), record the buckets of late readings for the rollups ([`rollups`]), evaluate alarms
+//! ([`alarms`]), and account (`crate::dead_letters`, and the batch's row in
 //! `telemetry.ingest_batches` here). `telemetry.ingest` (one message), `telemetry.ingest_staged`
 //! (the session's staging table) and the inbox share this one path.
 //!
@@ -15,6 +16,7 @@
 mod alarms;
 mod births;
 mod metrics;
+mod rollups;
 mod series;
 mod store;
 #[cfg(any(test, feature = "pg_test"))]
@@ -192,7 +194,7 @@ fn process(reg: &Registry, messages: &[Message]) -> Counts {
         let repeated = store::repeated_events(client, &rows, &cleaned, &series)?;
         let rows: Vec<usize> = rows.into_iter().filter(|i| !repeated.contains(i)).collect();
         counts.duplicates += repeated.len() as i32;
-        store::store(
+        let stored = store::store(
             client,
             &cleaned,
             &series,
@@ -200,6 +202,7 @@ fn process(reg: &Registry, messages: &[Message]) -> Counts {
             &mut dead,
             &mut counts,
         )?;
+        rollups::invalidate(client, &cleaned, &series, &stored)?;
         counts.alarm_events += alarms::evaluate(client, reg, &cleaned, &series, &rows)? as i32;
         births.save(client)?;
         dead_letters::write(client, messages, &dead)?;

@@ -16,6 +16,7 @@ use crate::time::{timestamp, unix_micros};
 
 /// Insert the readings; keys already stored are redeliveries (a harmless duplicate) or
 /// conflicts (another value: the first stays, the newcomer is dead-lettered with both).
+/// Returns the rows inserted, in (series, time) order.
 pub fn store(
     client: &mut SpiClient<'_>,
     cleaned: &[Clean],
@@ -23,7 +24,7 @@ pub fn store(
     rows: Vec<usize>,
     dead: &mut Vec<DeadLetter>,
     counts: &mut Counts,
-) -> Result<(), pgrx::spi::Error> {
+) -> Result<Vec<usize>, pgrx::spi::Error> {
     // One global order of index keys: two sessions inserting overlapping batches then wait
     // for each other instead of deadlocking.
     let id_of = |i: usize| series[i].unwrap_or_default();
@@ -34,27 +35,28 @@ pub fn store(
     keyed.sort_unstable();
     let rows: Vec<usize> = keyed.into_iter().map(|(_, _, i)| i).collect();
     let inserted = insert(client, cleaned, &rows, &id_of, counts)?;
-    counts.readings = inserted as i32;
+    counts.readings = inserted.len() as i32;
     // Only when some key was already stored is it worth asking which, so the common case
     // costs nothing.
-    if inserted < rows.len() {
+    if inserted.len() < rows.len() {
         let differing = differing_values(client, cleaned, &rows, &id_of)?;
         for &(k, stored) in &differing {
             conflict(dead, counts, &cleaned[rows[k]], stored);
         }
-        counts.duplicates += (rows.len() - inserted - differing.len()) as i32;
+        counts.duplicates += (rows.len() - inserted.len() - differing.len()) as i32;
     }
-    Ok(())
+    Ok(inserted)
 }
 
-/// INSERT the rows; returns how many were stored and notes the source-time range.
+/// INSERT the rows; returns those stored (the others' keys were stored before) and notes
+/// the source-time range.
 fn insert(
     client: &mut SpiClient<'_>,
     cleaned: &[Clean],
     rows: &[usize],
     id_of: &dyn Fn(usize) -> i32,
     counts: &mut Counts,
-) -> Result<usize, pgrx::spi::Error> {
+) -> Result<Vec<usize>, pgrx::spi::Error> {
     let args: [pgrx::datum::DatumWithOid<'static>; 6] = [
         rows.iter()
             .map(|&i| timestamp(cleaned[i].time))
@@ -90,26 +92,30 @@ fn insert(
     let unique: fn(PgSqlErrorCode) -> bool =
         |code| code == PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION;
     if let Ok(done) = in_subtransaction(unique, || {
-        client.update(INSERT, None, &args).map(|t| t.len())
+        client.update(INSERT, None, &args).map(|_| rows.to_vec())
     }) {
         let times = rows.iter().map(|&i| cleaned[i].time);
         (counts.oldest, counts.newest) = (times.clone().min(), times.max());
         return done;
     }
-    let mut stored = 0;
+    let mut stored: HashSet<(i32, i64)> = HashSet::new();
     for row in client.update(
-        &format!("{INSERT} ON CONFLICT (series_id, time) DO NOTHING RETURNING time"),
+        &format!("{INSERT} ON CONFLICT (series_id, time) DO NOTHING RETURNING series_id, time"),
         None,
         &args,
     )? {
-        if let Some(t) = row.get::<TimestampWithTimeZone>(1)? {
+        if let (Some(id), Some(t)) = (row.get::<i32>(1)?, row.get::<TimestampWithTimeZone>(2)?) {
             let t = unix_micros(t, "time");
             counts.oldest = Some(counts.oldest.map_or(t, |o| o.min(t)));
             counts.newest = Some(counts.newest.map_or(t, |n| n.max(t)));
+            stored.insert((id, t));
         }
-        stored += 1;
     }
-    Ok(stored)
+    Ok(rows
+        .iter()
+        .copied()
+        .filter(|&i| stored.contains(&(id_of(i), cleaned[i].time)))
+        .collect())
 }
 
 /// Of rows whose key was already stored, those stored with another value: (position in

@@ -1,0 +1,99 @@
+//! How `telemetry.summary` goes in and out of datums and text. A datum is a varlena holding
+//! core's fixed layout (`Summary::encode`), which decodes by copying (pgrx's default CBOR took
+//! microseconds per summary, on every merge and accessor); its type is looked up by its
+//! qualified name (the derive looks up `summary` through the `search_path`, which the pipeline
+//! pins to `pg_catalog, pg_temp`, so it could not pass an array of summaries to SPI). Text is the JSON of the fields; malformed
+//! text raises 22P02, as PostgreSQL's own input functions do.
+
+use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
+use pgrx::datum::{Datum, FromDatum, IntoDatum, UnboxDatum};
+use pgrx::pg_sys;
+
+use super::Summary;
+use telemetry_core::rollups as summaries;
+
+use crate::errors::{internal, raise, Class};
+
+impl pgrx::inoutfuncs::InOutFuncs for Summary {
+    fn input(input: &core::ffi::CStr) -> Self {
+        let summary: Summary = serde_json::from_slice(input.to_bytes())
+            .map_err(|e| e.to_string())
+            .and_then(|s: Summary| s.0.check().map(|()| s))
+            .unwrap_or_else(|e| {
+                raise(
+                    Class::InvalidTextRepresentation,
+                    format!("invalid input syntax for type telemetry.summary: {e}"),
+                    Some("Its text form is the JSON that casting a summary to text gives."),
+                )
+            });
+        summary
+    }
+
+    fn output(&self, buffer: &mut pgrx::StringInfo) {
+        match serde_json::to_string(self) {
+            Ok(json) => buffer.push_str(&json),
+            Err(e) => internal(format!("cannot write a telemetry.summary: {e}")),
+        }
+    }
+}
+
+impl IntoDatum for Summary {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        self.0.encode().as_slice().into_datum()
+    }
+
+    /// Not cached: the extension may be dropped and created again within a session.
+    fn type_oid() -> pg_sys::Oid {
+        pgrx::regtypein("telemetry.summary")
+    }
+}
+
+unsafe impl BoxRet for Summary {
+    unsafe fn box_into<'fcx>(self, fcinfo: &mut FcInfo<'fcx>) -> Datum<'fcx> {
+        match self.into_datum() {
+            None => fcinfo.return_null(),
+            Some(datum) => unsafe { fcinfo.return_raw_datum(datum) },
+        }
+    }
+}
+
+impl FromDatum for Summary {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        typoid: pg_sys::Oid,
+    ) -> Option<Self> {
+        let bytes = unsafe { <&[u8]>::from_polymorphic_datum(datum, is_null, typoid) }?;
+        match summaries::Summary::decode(bytes) {
+            Ok(s) => Some(Summary(s)),
+            Err(e) => internal(format!("a stored telemetry.summary is damaged: {e}")),
+        }
+    }
+}
+
+unsafe impl UnboxDatum for Summary {
+    type As<'dat>
+        = Self
+    where
+        Self: 'dat;
+    unsafe fn unbox<'dat>(datum: Datum<'dat>) -> Self::As<'dat>
+    where
+        Self: 'dat,
+    {
+        unsafe {
+            <Self as FromDatum>::from_datum(
+                std::mem::transmute::<Datum<'dat>, pg_sys::Datum>(datum),
+                false,
+            )
+        }
+        .unwrap_or_else(|| pgrx::error!("a telemetry.summary datum is NULL"))
+    }
+}
+
+unsafe impl<'fcx> ArgAbi<'fcx> for Summary {
+    unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
+        let index = arg.index();
+        unsafe { arg.unbox_arg_using_from_datum() }
+            .unwrap_or_else(|| pgrx::error!("argument {index} must not be null"))
+    }
+}
