@@ -26,7 +26,7 @@ SELECT 'telemetry.' || c.relname || '.' || a.attname AS column_without_comment
 
 -- Tables the DBA edits are dumped by pg_dump (their user rows only, for the registries).
 SELECT unnest(extconfig)::regclass AS dumped, unnest(extcondition) AS condition
-  FROM pg_extension WHERE extname = 'telemetry' ORDER BY 1;
+  FROM pg_extension WHERE extname = 'telemetry' ORDER BY 1::text COLLATE "C";
 
 -- What ships: units per dimension, metric rules.
 SELECT dimension, count(*) AS units FROM telemetry.units GROUP BY 1 ORDER BY 1;

@@ -92,7 +92,7 @@ SELECT DISTINCT o.schema
 SELECT p.oid::regprocedure AS function, p.proconfig, p.prosecdef
   FROM pg_proc p WHERE p.pronamespace = 'telemetry'::regnamespace
    AND p.prolang IN (SELECT oid FROM pg_language WHERE lanname IN ('plpgsql', 'sql'))
- ORDER BY 1;
+ ORDER BY p.oid::regprocedure::text COLLATE "C";
 
 -- A schema telemetry created beforehand by an ordinary role is refused. (CREATE EXTENSION
 -- creates the schema when it is missing, and DROP EXTENSION leaves it.)

@@ -6,7 +6,8 @@ SELECT rolname, rolcanlogin, rolsuper FROM pg_roles WHERE rolname LIKE 'telemetr
 -- Nobody is a member of the pipeline role: only the entry points run as it.
 SELECT count(*) AS members_of_pipeline FROM pg_auth_members WHERE roleid = 'telemetry_pipeline'::regrole;
 SELECT p.oid::regprocedure AS function, p.prosecdef, p.proowner::regrole AS owner, p.proconfig
-  FROM pg_proc p WHERE p.pronamespace = 'telemetry'::regnamespace AND p.prosecdef ORDER BY 1;
+  FROM pg_proc p WHERE p.pronamespace = 'telemetry'::regnamespace AND p.prosecdef
+ ORDER BY p.oid::regprocedure::text COLLATE "C";
 INSERT INTO telemetry.series (site_id, asset_id, metric) VALUES ('roles-site', 'inv-01', 'active_power') RETURNING series_id AS sid \gset
 INSERT INTO telemetry.readings (time, series_id, value) VALUES ('2025-06-01 12:00:00+00', :sid, 1.5);
 CREATE ROLE regress_writer LOGIN IN ROLE telemetry_writer;
