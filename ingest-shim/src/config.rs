@@ -233,7 +233,7 @@ sections! {
         max_bytes: usize = 4 << 20,
         /// Most of the publish-to-alarm latency (seed 004 wants critical alarms within 100 ms),
         /// and short enough that batches still hold hundreds of messages at production rates.
-        max_delay_ms: u64 = 20,
+        max_delay_ms: u64 = 10,
     }
 
     Http {
