@@ -141,6 +141,8 @@ SELECT bool_and(packet_id = event_id % 65535 + 1) AS packet_ids, bool_or(receive
   FROM telemetry.alarm_outbox_pending(1000);
 SELECT telemetry.alarm_outbox_received(ARRAY(SELECT event_id FROM telemetry.alarm_outbox_pending(2))) AS received;
 SELECT telemetry.alarm_outbox_received(ARRAY(SELECT event_id FROM telemetry.alarm_outbox_pending(2))) AS received_again;
+SELECT telemetry.alarm_outbox_received(ARRAY[-1, NULL]::bigint[]) AS received_nothing,
+       telemetry.alarm_outbox_received(NULL) AS received_from_null;
 SELECT count(*) FILTER (WHERE received) AS marked FROM telemetry.alarm_outbox_pending(1000);
 SELECT telemetry.alarm_outbox_session_lost() AS forgotten;
 SELECT count(*) FILTER (WHERE received) AS marked FROM telemetry.alarm_outbox_pending(1000);
@@ -166,6 +168,10 @@ RESET ROLE;
 SELECT count(*) = :pending - 3 AS three_fewer FROM telemetry.alarm_outbox;
 SET ROLE telemetry_writer;
 SELECT count(*) FROM telemetry.alarm_outbox_pending();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT telemetry.alarm_outbox_received(ARRAY[1::bigint]);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT telemetry.alarm_outbox_session_lost();
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT * FROM telemetry.load_vocabulary();
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
