@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
 usage_if_help "$@"
 port=${1:?usage: tests/upgrade/upgrade.sh PORT}
 here="$ROOT/tests/upgrade"
-releases=(0.1.0 0.2.0 0.3.0 0.4.0)
+releases=(0.1.0 0.2.0 0.3.0 0.4.0 0.5.0)
 for from in "${releases[@]}"; do
   install -m 644 "$here/telemetry--$from.sql" "$(pg_config --sharedir)/extension/"
 done

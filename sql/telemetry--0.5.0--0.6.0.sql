@@ -1,0 +1,63 @@
+-- telemetry 0.5.0 to 0.6.0. The functions' code comes with the new library.
+
+-- First: the same check of the schema as at the top of sql/bootstrap.sql, then the same
+-- pinned search_path as the install.
+SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+DO $$
+DECLARE
+  ns pg_catalog.oid;
+  schema_owner pg_catalog.oid;
+  acl pg_catalog.aclitem[];
+  foreign_object text;
+BEGIN
+  SELECT n.oid, n.nspowner, n.nspacl INTO ns, schema_owner, acl
+    FROM pg_catalog.pg_namespace n WHERE n.nspname = 'telemetry';
+  IF pg_catalog.pg_get_userbyid(schema_owner) <> current_user
+     AND NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid = schema_owner) THEN
+    RAISE EXCEPTION 'schema telemetry already exists and is owned by %, who is not a superuser', pg_catalog.pg_get_userbyid(schema_owner)
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'Its owner could have put objects in it that the install would run as superuser. Inspect it and drop it (DROP SCHEMA telemetry CASCADE), or make it yours (ALTER SCHEMA telemetry OWNER TO ' || pg_catalog.quote_ident(current_user) || ') once you trust what it holds, then try again.';
+  END IF;
+  SELECT pg_catalog.string_agg(CASE a.grantee WHEN 0 THEN 'PUBLIC'
+                               ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END, ', ')
+    INTO foreign_object
+    FROM pg_catalog.aclexplode(acl) a
+   WHERE a.privilege_type = 'CREATE' AND a.grantee <> schema_owner;
+  IF foreign_object IS NOT NULL THEN
+    RAISE EXCEPTION 'schema telemetry already exists and lets % create objects in it', foreign_object
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'Only its owner may create in the schema of the extension. Check what those roles put in it, REVOKE CREATE ON SCHEMA telemetry FROM them, then try again.';
+  END IF;
+  -- Functions, operators, types and relations (a table's row type is a type too), but not what
+  -- our own scripts made: members of the extension (an upgrade finds the ingest entry points
+  -- owned by telemetry_pipeline).
+  SELECT pg_catalog.format('%s (owned by %s)', pg_catalog.pg_describe_object(o.classid, o.objid, 0),
+                           pg_catalog.pg_get_userbyid(o.owner))
+    INTO foreign_object
+    FROM (SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass, p.oid, p.proowner
+            FROM pg_catalog.pg_proc p WHERE p.pronamespace = ns
+          UNION ALL
+          SELECT 'pg_catalog.pg_operator'::pg_catalog.regclass, o.oid, o.oprowner
+            FROM pg_catalog.pg_operator o WHERE o.oprnamespace = ns
+          UNION ALL
+          SELECT 'pg_catalog.pg_type'::pg_catalog.regclass, t.oid, t.typowner
+            FROM pg_catalog.pg_type t WHERE t.typnamespace = ns AND t.typrelid = 0 AND t.typcategory <> 'A'
+          UNION ALL
+          SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, c.oid, c.relowner
+            FROM pg_catalog.pg_class c WHERE c.relnamespace = ns AND c.relkind NOT IN ('i', 'I', 't')
+         ) AS o (classid, objid, owner)
+    JOIN pg_catalog.pg_roles r ON r.oid = o.owner
+   WHERE NOT r.rolsuper
+     AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+                      WHERE d.classid = o.classid AND d.objid = o.objid AND d.deptype = 'e'
+                        AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
+                        AND e.extname = 'telemetry')
+   ORDER BY 1 LIMIT 1;
+  IF foreign_object IS NOT NULL THEN
+    RAISE EXCEPTION 'schema telemetry holds % of a role that is not a superuser', foreign_object
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'It would be used with superuser rights. Drop it, or the schema (DROP SCHEMA telemetry CASCADE), then try again.';
+  END IF;
+END $$;
+
+SELECT pg_catalog.set_config('search_path', 'telemetry, pg_catalog, pg_temp', true);
