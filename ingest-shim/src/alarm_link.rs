@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use rumqttc::{ConnectionError, Packet, PubRel, Publish, QoS, StateError};
 
+use crate::backoff::Backoff;
 use crate::client::{self, EventLoop, MqttError, Purpose, Version};
 use crate::config::Config;
 
@@ -46,12 +47,10 @@ pub enum Report {
     Down,
 }
 
-const FIRST_RETRY: Duration = Duration::from_millis(100);
-
 /// Connects again after each loss, until the publisher stops listening.
 pub async fn run(config: Arc<Config>, reports: mpsc::UnboundedSender<Report>) {
     let mqtt = &config.mqtt;
-    let mut backoff = FIRST_RETRY;
+    let mut backoff = Backoff::new(Duration::from_secs(mqtt.reconnect_max_secs));
     loop {
         let error = match client::new(mqtt, Purpose::Alarms, 16) {
             Ok((_client, mut eventloop)) => {
@@ -66,9 +65,9 @@ pub async fn run(config: Arc<Config>, reports: mpsc::UnboundedSender<Report>) {
         if reports.send(Report::Down).is_err() {
             return;
         }
-        tracing::warn!(%error, retry_in = ?backoff, "alarm publisher: no MQTT connection");
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(mqtt.reconnect_max_secs));
+        let pause = backoff.next();
+        tracing::warn!(%error, retry_in = ?pause, "alarm publisher: no MQTT connection");
+        tokio::time::sleep(pause).await;
     }
 }
 
@@ -78,13 +77,13 @@ async fn serve(
     eventloop: &mut EventLoop,
     keep_alive: Duration,
     reports: &mpsc::UnboundedSender<Report>,
-    backoff: &mut Duration,
+    backoff: &mut Backoff,
 ) -> Result<(), MqttError> {
     let session_present = match eventloop.poll(&Gauge::default()).await? {
         client::Event::Connected(present) => present,
         _ => return Err(MqttError::Protocol("a first packet other than CONNACK")),
     };
-    *backoff = FIRST_RETRY;
+    backoff.reset();
     let (commands, mut requests) = mpsc::unbounded_channel();
     if reports.send(Report::Up(commands, session_present)).is_err() {
         return Ok(());

@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Instant, MissedTickBehavior};
 
 use crate::alarm_link::{self, Command, Report};
+use crate::backoff::Backoff;
 use crate::client::{self, Purpose};
 use crate::config::Config;
 use crate::error::{describe, CopyError};
@@ -57,7 +58,6 @@ const CONFIRM: &str = "SELECT telemetry.alarm_outbox_confirm($1)";
 
 /// How long a stop waits for the PUBACKs of what is in flight; the rest goes out next time.
 const STOP_GRACE: Duration = Duration::from_secs(2);
-const FIRST_RETRY: Duration = Duration::from_millis(100);
 
 /// Runs until `stop` changes (the writers have committed their last batches), or until it
 /// finds that the login may not deliver alarms, which it logs; ingest goes on either way.
@@ -66,6 +66,7 @@ pub async fn run(config: Arc<Config>, metrics: Arc<Metrics>, stop: watch::Receiv
     let link = tokio::spawn(alarm_link::run(config.clone(), tx));
     let client_id = client::client_id(&config.mqtt, Purpose::Alarms);
     tracing::info!(client_id, topic = ?config.alarms.topic, "alarm publisher started");
+    let backoff = Backoff::new(Duration::from_secs(config.postgres.retry_max_secs));
     let mut publisher = Publisher {
         config,
         metrics,
@@ -76,7 +77,7 @@ pub async fn run(config: Arc<Config>, metrics: Arc<Metrics>, stop: watch::Receiv
         flight: Flight::default(),
         due: false,
         retry_at: Instant::now(),
-        backoff: FIRST_RETRY,
+        backoff,
     };
     match publisher.serve(stop).await {
         Ok(()) => tracing::info!(
@@ -116,7 +117,7 @@ struct Publisher {
     due: bool,
     /// The next attempt to connect to PostgreSQL, and the pause after it if it fails.
     retry_at: Instant,
-    backoff: Duration,
+    backoff: Backoff,
 }
 
 impl Publisher {
@@ -131,7 +132,7 @@ impl Publisher {
                     Ok(db) => {
                         tracing::info!("alarm publisher listening on telemetry_alarms");
                         (self.db, standby, self.due) = (Some(db), false, true);
-                        self.backoff = FIRST_RETRY;
+                        self.backoff.reset();
                         self.flight.rewind();
                     }
                     Err(error @ (AlarmError::Role(_) | AlarmError::Extension)) => {
@@ -229,12 +230,11 @@ impl Publisher {
         self.metrics.alarms_in_flight.set(self.flight.len() as i64);
     }
 
-    /// Backs off: 100 ms doubling up to `postgres.retry_max_secs`.
+    /// Backs off up to `postgres.retry_max_secs`.
     fn retry_later(&mut self, error: &AlarmError, what: &str) {
-        tracing::warn!(%error, retry_in = ?self.backoff, "alarm publisher: {what}");
-        self.retry_at = Instant::now() + self.backoff;
-        let max = Duration::from_secs(self.config.postgres.retry_max_secs);
-        self.backoff = (self.backoff * 2).min(max);
+        let pause = self.backoff.next();
+        tracing::warn!(%error, retry_in = ?pause, "alarm publisher: {what}");
+        self.retry_at = Instant::now() + pause;
     }
 
     /// Records what the broker has received and releases it, confirms what it has delivered,

@@ -4,6 +4,7 @@
 mod ack;
 mod alarm_link;
 mod alarms;
+mod backoff;
 mod batch;
 mod client;
 mod config;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::ack::Acker;
+use crate::backoff::Backoff;
 use crate::client::{self, Client, Event, EventLoop, MqttError, Purpose};
 use crate::config;
 use crate::message::{Claim, Message};
@@ -59,7 +60,7 @@ impl Session {
         metrics: Arc<Metrics>,
     ) {
         let mut router = Some(router);
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::new(self.reconnect_max);
         let mut connections = 0u64;
         let mut disconnecting = false;
         let mut held_since: Option<Instant> = None;
@@ -94,7 +95,7 @@ impl Session {
             match event {
                 Ok(Event::Connected(session_present)) => {
                     connections += 1;
-                    backoff = Duration::from_millis(100);
+                    backoff.reset();
                     self.connected(session_present, connections > 1, &metrics);
                 }
                 Ok(Event::Subscribed(0)) => {
@@ -125,9 +126,9 @@ impl Session {
                 Ok(Event::Other) => {}
                 Err(error) => {
                     self.lost(&metrics);
-                    tracing::warn!(%error, retry_in = ?backoff, "MQTT connection lost");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(self.reconnect_max);
+                    let pause = backoff.next();
+                    tracing::warn!(%error, retry_in = ?pause, "MQTT connection lost");
+                    tokio::time::sleep(pause).await;
                 }
             }
         }

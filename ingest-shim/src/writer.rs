@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, watch};
 
 use crate::ack::Acker;
+use crate::backoff::Backoff;
 use crate::batch;
 use crate::config::Config;
 use crate::copy::{Connection, Counts};
@@ -137,7 +138,7 @@ impl Writer {
                 return Err(error);
             }
             self.metrics.batch_failures.inc();
-            tracing::warn!(writer = self.id, %error, messages = part.len(), retry_in = ?retry.backoff, "batch not committed");
+            tracing::warn!(writer = self.id, %error, messages = part.len(), retry_in = ?retry.backoff.upcoming(), "batch not committed");
             retry.pause(&self.stop, parts.remaining()).await?;
         }
         Ok(())
@@ -261,11 +262,10 @@ impl Writer {
     }
 }
 
-/// The pause between attempts: 100 ms doubling up to `retry_max_secs`, and once stopping, no
-/// longer than what is left of the shutdown timeout.
+/// The pause between attempts, up to `retry_max_secs`, and once stopping, no longer than what
+/// is left of the shutdown timeout.
 struct Retry {
-    backoff: Duration,
-    max: Duration,
+    backoff: Backoff,
     shutdown: Duration,
     stopping_since: Option<Instant>,
 }
@@ -273,8 +273,7 @@ struct Retry {
 impl Retry {
     fn new(config: &Config) -> Retry {
         Retry {
-            backoff: Duration::from_millis(100),
-            max: Duration::from_secs(config.postgres.retry_max_secs),
+            backoff: Backoff::new(Duration::from_secs(config.postgres.retry_max_secs)),
             shutdown: config.shutdown.timeout(),
             stopping_since: None,
         }
@@ -287,7 +286,7 @@ impl Retry {
         stop: &watch::Receiver<bool>,
         remaining: usize,
     ) -> Result<(), CopyError> {
-        let mut pause = self.backoff;
+        let mut pause = self.backoff.next();
         if *stop.borrow() {
             let since = *self.stopping_since.get_or_insert_with(Instant::now);
             let left = self.shutdown.saturating_sub(since.elapsed());
@@ -297,7 +296,6 @@ impl Retry {
             pause = pause.min(left);
         }
         tokio::time::sleep(pause).await;
-        self.backoff = (self.backoff * 2).min(self.max);
         Ok(())
     }
 }
