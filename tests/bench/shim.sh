@@ -5,9 +5,11 @@
 # figures; 72,000 both as single readings and batched 20 per message). Then the highest
 # sustainable rate, found by stepping the offered load up (batched 20 per message, then single
 # readings) until the shim no longer sustains it: a step is sustained when the shim commits at
-# least 0.8 of the rate mosquitto_sub receives and its p99 stays under 1 s. Last, two flat-out
-# bursts (the load generator as fast as it can): not sustainable rates, shown for the peak RSS
-# and for what mosquitto_sub drains.
+# least 0.8 of the rate mosquitto_sub receives and its p99 stays under 1 s. Last, seed 000's
+# bursts: 20-reading messages offered for BURST_SECONDS (default 60) at 3x and 10x the highest
+# batched rate sustained (or BURST_BASE readings/s), with the backlog the broker held, the peak
+# RSS of the shim and of Mosquitto, and how long the shim took to drain it; every reading must
+# be stored.
 # Per load: readings/s offered, published, committed by the shim and received by mosquitto_sub,
 # the shim/subscriber ratio, p50 / p99 publish-to-commit latency (each row's commit timestamp
 # minus the reading's due publish time, which is its source time), checkpoints during the run,
@@ -19,7 +21,7 @@
 # Targets from issue 4: ratio >= 0.8; p99 < 250 ms at 72,000 readings/s batched; RSS < 64 MiB.
 # From issue 13: the shim at most 2x mosquitto_sub's CPU per message; the shim and PostgreSQL
 # together at most 1.3x the pipeline alone per reading.
-# Usage: [ONLY=TEXT] [EVENT_ID_WINDOW=SECONDS] tests/bench/shim.sh [SECONDS per offered load, default 20; steps take half]
+# Usage: [ONLY=TEXT] [EVENT_ID_WINDOW=SECONDS] [BURST_SECONDS=60] [BURST_BASE=RATE] tests/bench/shim.sh [SECONDS per offered load, default 20; steps take half]
 # (ONLY runs just the loads whose name contains TEXT.)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../shim/lib.sh"
@@ -181,8 +183,57 @@ step_up() {
     awk -v p="$P99" 'BEGIN {exit !(p < 1000)}' || break
     best=$rate
   done
+  SUSTAINED=$best
   [ "$best" != none ] || best="below $1"
   say "highest sustained offered load, $label: $best readings/s (shim >= 0.8 of mosquitto_sub, p99 < 1 s)"
+}
+
+# burst FACTOR: 20-reading messages offered at FACTOR times the base rate for BURST_SECONDS.
+# The shim is slower than the offered rate, so the broker's backlog for it (messages published
+# minus those the shim received) is largest when the burst ends. Mosquitto's RSS is sampled each
+# second. Every reading must be stored; the readings are then dropped, to keep the disk free.
+burst() {
+  local factor=$1 base=${BURST_BASE:-${BATCHED_BEST:-none}} burst_seconds=${BURST_SECONDS:-60} name
+  name="burst ${factor}x"
+  if [ -n "${ONLY:-}" ] && [[ "$name" != *"$ONLY"* ]]; then
+    return 0
+  fi
+  if [ "$base" = none ]; then
+    base=72000
+    say "no sustained batched rate measured in this run (ONLY=$ONLY); bursts are based on 72,000 readings/s (set BURST_BASE)"
+  fi
+  local rate=$((base * factor)) site messages readings end drained sampler
+  site=burst-${factor}x
+  messages=$((rate * burst_seconds / 24 / 20))
+  readings=$((messages * 24 * 20))
+  start_shim --writers 2 --client-id "bench-$site" --subscribe "telemetry/$site/#" ${SHIM_FLAGS:-}
+  ( while sleep 1; do awk '/^VmRSS/ {print $2}' "/proc/$MQ_PID/status"; done >"$WORK/broker.rss" ) &
+  sampler=$!
+  loadgen --site "$site" --rate "$rate" --messages "$messages" --producers 24 --shape array --per-message 20 >"$WORK/loadgen.out"
+  end=$(now)
+  local published received_at_end backlog
+  published=$(sed -n 's/.* messages=\([0-9]*\) .*/\1/p' "$WORK/loadgen.out")
+  received_at_end=$(metric messages_received_total)
+  backlog=$((published - received_at_end))
+  local i timeout=$((readings / 20000 + 300))
+  for i in $(seq $((timeout * 5))); do
+    [ "$(metric readings_committed_total)" -ge "$readings" ] 2>/dev/null && break
+    sleep 0.2
+  done
+  drained=$(now)
+  kill "$sampler"
+  wait "$sampler" 2>/dev/null || true
+  local stored rss mq_rss
+  stored=$(stored_rows "$site")
+  rss=$(awk '/^VmHWM/ {print $2}' "/proc/$SHIM_PID/status")
+  mq_rss=$(awk 'BEGIN {m = 0} $1 > m {m = $1} END {print m}' "$WORK/broker.rss")
+  stop_shim
+  mosquitto_sub -p "$MQ_PORT" -i "bench-$site" -t "telemetry/$site/#" -E
+  psql_t -c "TRUNCATE telemetry.readings, telemetry.recent_events" -c "CHECKPOINT"
+  printf '%-34s offered %d readings/s for %d s (%sx %d), published %s readings/s; broker backlog at the end %d messages (%d readings); drained %.0f s after the burst; peak RSS shim %d MiB, Mosquitto %d MiB; stored %d of %d\n' \
+    "$name" "$rate" "$burst_seconds" "$factor" "$base" "$(sed -n 's/.* readings_per_s=\([0-9]*\) .*/\1/p' "$WORK/loadgen.out")" \
+    "$backlog" $((backlog * 20)) "$(awk -v a="$drained" -v b="$end" 'BEGIN {print a - b}')" $((rss / 1024)) $((mq_rss / 1024)) "$stored" "$readings"
+  [ "$stored" = "$readings" ] || die "bench" "$name: $stored of $readings readings stored"
 }
 
 step "ingest-shim benchmark: ${seconds}s per offered load, 2 writers, release build"
@@ -193,9 +244,10 @@ run "72k single" 72000 $((72000 * seconds / 24)) 24
 run "72k batched 20" 72000 $((72000 * seconds / 24 / 20)) 24 --shape array --per-message 20
 SUB=no run "72k batched 20, shim alone" 72000 $((72000 * seconds / 24 / 20)) 24 --shape array --per-message 20
 step_up "batched 20" 20 96000 120000 144000 168000 192000
+BATCHED_BEST=$SUSTAINED
 step_up "single" 1 15000 20000 25000 30000 40000
-run "flat-out burst, single" 0 $((72000 * seconds / 24)) 24
-run "flat-out burst, batched 20" 0 $((72000 * seconds / 24 / 20)) 24 --shape array --per-message 20
+burst 3
+burst 10
 
 # What the shipped broker persistence costs, against persistence off (ingest-shim/README.md,
 # "Broker crashes").
