@@ -4,7 +4,7 @@
 # same run. Offered loads of 800, 10,000 and 72,000 readings/s (seed 000's pilot and production
 # figures; 72,000 both as single readings and batched 20 per message). Then the highest
 # sustainable rate, found by stepping the offered load up (batched 20 per message, then single
-# readings) until the shim no longer sustains it: a step is sustained when the shim commits at
+# readings, up to 72,000/s) until the shim no longer sustains it: a step is sustained when the shim commits at
 # least 0.8 of the rate mosquitto_sub receives and its p99 stays under 1 s. Last, seed 000's
 # bursts: 20-reading messages offered for BURST_SECONDS (default 60) at 3x and 10x the highest
 # batched rate sustained (or BURST_BASE readings/s), with the backlog the broker held, the peak
@@ -84,7 +84,7 @@ say "in-database pipeline alone (tests/bench/ingest.sql, 200,000 readings): $DB_
 
 # run NAME RATE MESSAGES_PER_PRODUCER PRODUCERS [LOADGEN ARGS...]; with SUB=no, without the
 # mosquitto_sub baseline (on 2 cores it takes CPU from the shim, the broker and PostgreSQL).
-# Prints the row and leaves RATIO, P99 and PUBLISHED set, for the steps.
+# Prints the row and leaves RATIO, P99, PUBLISHED and RSS_MIB set, for the steps.
 run() {
   local name=$1 rate=$2 messages=$3 producers=$4 site
   shift 4
@@ -139,7 +139,7 @@ run() {
       FROM r")
   local published shim_rate sub_rate=-
   published=$(sed -n 's/.* readings_per_s=\([0-9]*\) .*/\1/p' "$WORK/loadgen.out")
-  PUBLISHED=$published
+  PUBLISHED=$published RSS_MIB=$((rss / 1024))
   shim_rate=$(awk -v n="$readings" -v s="$shim_seconds" 'BEGIN {printf "%d", n / s}')
   RATIO=-
   if [ "${SUB:-yes}" = yes ]; then
@@ -168,13 +168,19 @@ run() {
 
 # step_up LABEL PER_MESSAGE RATE...: runs each offered load for half the time until one is not
 # sustained, or until the load generator cannot publish it (below 0.95 of it; the latency then
-# includes the generator's lag); prints the highest sustained one.
+# includes the generator's lag); prints the highest sustained one, and for single readings the
+# steps that meet issue 13's targets.
 step_up() {
-  local label=$1 per=$2 best=none rate shape=(--shape array --per-message "$2")
+  local label=$1 per=$2 best=none rate shape=(--shape array --per-message "$2") met=() missed=()
   shift 2
   [ "$per" = 1 ] && shape=()
   for rate in "$@"; do
     run "step $label $rate" "$rate" $((rate * seconds / 2 / 24 / per)) 24 "${shape[@]}"
+    if awk -v r="$RATIO" -v p="$P99" -v m="$RSS_MIB" 'BEGIN {exit !(r >= 0.95 && p < 250 && m < 64)}'; then
+      met+=("$rate")
+    else
+      missed+=("$rate")
+    fi
     awk -v r="$RATIO" 'BEGIN {exit !(r >= 0.8)}' || break
     if [ "$PUBLISHED" -lt $((rate * 95 / 100)) ]; then
       say "the load generator published $PUBLISHED of $rate readings/s: its limit on this machine"
@@ -186,6 +192,8 @@ step_up() {
   SUSTAINED=$best
   [ "$best" != none ] || best="below $1"
   say "highest sustained offered load, $label: $best readings/s (shim >= 0.8 of mosquitto_sub, p99 < 1 s)"
+  [ "$per" != 1 ] || [ -n "${ONLY:-}" ] \
+    || say "issue 13, single readings (shim >= 0.95 of mosquitto_sub, p99 < 250 ms, RSS < 64 MiB): met at ${met[*]:-none}; missed at ${missed[*]:-none}"
 }
 
 # burst FACTOR: 20-reading messages offered at FACTOR times the base rate for BURST_SECONDS.
@@ -245,7 +253,7 @@ run "72k batched 20" 72000 $((72000 * seconds / 24 / 20)) 24 --shape array --per
 SUB=no run "72k batched 20, shim alone" 72000 $((72000 * seconds / 24 / 20)) 24 --shape array --per-message 20
 step_up "batched 20" 20 96000 120000 144000 168000 192000
 BATCHED_BEST=$SUSTAINED
-step_up "single" 1 15000 20000 25000 30000 40000
+step_up "single" 1 15000 25000 40000 56000 72000
 burst 3
 burst 10
 
