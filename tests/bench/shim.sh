@@ -4,12 +4,12 @@
 # same run. Offered loads of 800, 10,000 and 72,000 readings/s (seed 000's pilot and production
 # figures; 72,000 both as single readings and batched 20 per message). Then the highest
 # sustainable rate, found by stepping the offered load up (batched 20 per message, then single
-# readings, up to 72,000/s) until the shim no longer sustains it: a step is sustained when the shim commits at
-# least 0.8 of the rate mosquitto_sub receives and its p99 stays under 1 s. Last, seed 000's
-# bursts: 20-reading messages offered for BURST_SECONDS (default 60) at 3x and 10x the highest
-# batched rate sustained (or BURST_BASE readings/s), with the backlog the broker held, the peak
-# RSS of the shim and of Mosquitto, and how long the shim took to drain it; every reading must
-# be stored.
+# readings up to 72,000/s) until the shim no longer sustains it: a step is sustained when the
+# shim commits at least 0.8 of the rate mosquitto_sub receives and its p99 stays under 1 s.
+# Last, seed 000's bursts: 20-reading messages offered for BURST_SECONDS (default 60) at 3x and
+# 10x the highest batched rate sustained (or BURST_BASE readings/s), with the backlog the broker
+# held, the peak RSS of the shim and of Mosquitto, and how long the shim took to drain it; every
+# reading must be stored.
 # Per load: readings/s offered, published, committed by the shim and received by mosquitto_sub,
 # the shim/subscriber ratio, p50 / p99 publish-to-commit latency (each row's commit timestamp
 # minus the reading's due publish time, which is its source time), checkpoints during the run,
