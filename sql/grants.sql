@@ -139,6 +139,8 @@ REVOKE ALL ON FUNCTION telemetry.rename_series(integer, text, text, text, text, 
 GRANT EXECUTE ON FUNCTION telemetry.rename_series(integer, text, text, text, text, text) TO telemetry_admin;
 GRANT SELECT ON telemetry.series_renames TO telemetry_reader;
 REVOKE ALL ON FUNCTION telemetry.series_guard() FROM PUBLIC;
+-- Run by the install and upgrade scripts only.
+REVOKE ALL ON FUNCTION telemetry.disown_compressed_readings() FROM PUBLIC;
 
 -- Analysis (sql/analysis.sql) and the quality report. The aggregates and the functions over
 -- arrays read no table and are everyone's; those that read the readings are the readers'

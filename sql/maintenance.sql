@@ -50,6 +50,30 @@ AS $$ SELECT coalesce(pg_catalog.current_setting('timescaledb.license', true), '
 COMMENT ON FUNCTION telemetry.timescaledb_license() IS
   'The license of the running TimescaleDB: apache (no compression, continuous aggregates or policies) or timescale (Community). Read at run time.';
 
+-- Turning compression on creates TimescaleDB's table for the compressed rows, which would then
+-- belong to this extension: pg_dump would leave it out (its compressed chunks could not be
+-- restored) and DROP EXTENSION would take it. It is TimescaleDB's, so it is given back.
+CREATE FUNCTION telemetry.disown_compressed_readings() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  compressed regclass;
+BEGIN
+  SELECT pg_catalog.format('%I.%I', c.schema_name, c.table_name)::pg_catalog.regclass INTO compressed
+    FROM _timescaledb_catalog.hypertable h JOIN _timescaledb_catalog.hypertable c ON c.id = h.compressed_hypertable_id
+   WHERE h.schema_name = 'telemetry' AND h.table_name = 'readings';
+  IF compressed IS NOT NULL AND EXISTS (
+       SELECT FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+        WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = compressed
+          AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND d.deptype = 'e'
+          AND e.extname = 'telemetry') THEN
+    EXECUTE pg_catalog.format('ALTER EXTENSION telemetry DROP TABLE %s', compressed);
+  END IF;
+END $$;
+COMMENT ON FUNCTION telemetry.disown_compressed_readings() IS
+  'Internal, run by the install and upgrade scripts on the Community edition: makes TimescaleDB''s table of compressed readings TimescaleDB''s again rather than a member of this extension, so that pg_dump keeps it and DROP EXTENSION leaves it to TimescaleDB.';
+
 -- The license is read when the extension is created, never when it is built: the Community
 -- edition compresses old chunks of readings; the Apache edition keeps them as they are.
 -- add_compression_policy is called in TimescaleDB's schema, which sql/bootstrap.sql checked (and
@@ -64,5 +88,6 @@ BEGIN
       (SELECT n.nspname FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
         WHERE e.extname = 'timescaledb'),
       'telemetry.readings', '7 days');
+    PERFORM telemetry.disown_compressed_readings();
   END IF;
 END $$;

@@ -1,4 +1,5 @@
--- telemetry 0.5.0 to 0.6.0. The functions' code comes with the new library.
+-- telemetry 0.5.0 to 0.6.0: on the Community edition, TimescaleDB's table of compressed readings
+-- is no longer a member of this extension. The functions' code comes with the new library.
 
 -- First: the same check of the schema as at the top of sql/bootstrap.sql, then the same
 -- pinned search_path as the install.
@@ -61,3 +62,30 @@ BEGIN
 END $$;
 
 SELECT pg_catalog.set_config('search_path', 'telemetry, pg_catalog, pg_temp', true);
+
+-- Turning compression on creates TimescaleDB's table for the compressed rows, which would then
+-- belong to this extension: pg_dump would leave it out (its compressed chunks could not be
+-- restored) and DROP EXTENSION would take it. It is TimescaleDB's, so it is given back.
+CREATE FUNCTION telemetry.disown_compressed_readings() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  compressed regclass;
+BEGIN
+  SELECT pg_catalog.format('%I.%I', c.schema_name, c.table_name)::pg_catalog.regclass INTO compressed
+    FROM _timescaledb_catalog.hypertable h JOIN _timescaledb_catalog.hypertable c ON c.id = h.compressed_hypertable_id
+   WHERE h.schema_name = 'telemetry' AND h.table_name = 'readings';
+  IF compressed IS NOT NULL AND EXISTS (
+       SELECT FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+        WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = compressed
+          AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND d.deptype = 'e'
+          AND e.extname = 'telemetry') THEN
+    EXECUTE pg_catalog.format('ALTER EXTENSION telemetry DROP TABLE %s', compressed);
+  END IF;
+END $$;
+COMMENT ON FUNCTION telemetry.disown_compressed_readings() IS
+  'Internal, run by the install and upgrade scripts on the Community edition: makes TimescaleDB''s table of compressed readings TimescaleDB''s again rather than a member of this extension, so that pg_dump keeps it and DROP EXTENSION leaves it to TimescaleDB.';
+
+REVOKE ALL ON FUNCTION telemetry.disown_compressed_readings() FROM PUBLIC;
+SELECT telemetry.disown_compressed_readings() WHERE telemetry.timescaledb_license() = 'timescale';
