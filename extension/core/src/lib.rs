@@ -2,7 +2,7 @@
 //!
 //! Names and their checks, payload decoding (JSON and Sparkplug B), topic routes, the unit and
 //! metric catalogues as plain data, validation, quality scoring and the quality report, reading
-//! keys, the `clean_row` arguments, the analysis of (time, value) rows (counters,
+//! keys and the generations of recent event ids, the `clean_row` arguments, the analysis of (time, value) rows (counters,
 //! time-weighted averages, gap filling, smoothing) and the mergeable rollup summaries.
 //! Everything takes its parameters as arguments and never reads a setting; the pgrx crate
 //! `telemetry` is the thin PostgreSQL layer over it, and plain

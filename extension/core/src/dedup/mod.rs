@@ -1,8 +1,11 @@
-//! De-duplication: a stable key for a reading.
+//! De-duplication: a stable key for a reading, and the record of recent payload event ids
+//! ([`events`]).
 //!
 //! The key is a UUID version 5 (RFC 9562) in a namespace of our own, over the length-prefixed
 //! identity fields and the source time in Unix microseconds. Any client, in any language, can
 //! compute the same key, and no two different field splits collide ("ab","c" vs "a","bc").
+
+pub mod events;
 
 use uuid::Uuid;
 
