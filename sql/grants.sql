@@ -66,7 +66,12 @@ GRANT SELECT, INSERT, UPDATE ON telemetry.alarm_states TO telemetry_pipeline;
 GRANT SELECT, INSERT ON telemetry.alarm_events TO telemetry_pipeline;
 GRANT SELECT, INSERT, DELETE, UPDATE (received_at) ON telemetry.alarm_outbox TO telemetry_pipeline;
 GRANT USAGE ON SEQUENCE telemetry.alarm_events_event_id_seq TO telemetry_pipeline;
-GRANT SELECT, INSERT, UPDATE, DELETE ON telemetry.recent_events TO telemetry_pipeline;
+-- Event ids are recorded in the partitions directly, and a partition is emptied whole once
+-- expired; TRUNCATE on the parent is for the lock each batch takes on it (LOCK TABLE in SHARE
+-- mode asks for UPDATE, DELETE or TRUNCATE).
+GRANT SELECT, INSERT, TRUNCATE ON telemetry.recent_events_0, telemetry.recent_events_1, telemetry.recent_events_2
+  TO telemetry_pipeline;
+GRANT TRUNCATE ON telemetry.recent_events TO telemetry_pipeline;
 GRANT USAGE ON SEQUENCE telemetry.series_series_id_seq, telemetry.dead_letters_dead_letter_id_seq,
   telemetry.dead_letter_messages_message_id_seq, telemetry.ingest_batches_batch_id_seq TO telemetry_pipeline;
 -- The staging table is a temporary table the pipeline creates for each session.

@@ -89,3 +89,40 @@ COMMENT ON FUNCTION telemetry.disown_compressed_readings() IS
 
 REVOKE ALL ON FUNCTION telemetry.disown_compressed_readings() FROM PUBLIC;
 SELECT telemetry.disown_compressed_readings() WHERE telemetry.timescaledb_license() = 'timescale';
+
+-- The record of payload event ids, in generations of the window (sql/dedup.sql), instead of a
+-- row per id with its time, an index on that time and a delete of expired rows in every batch.
+-- The ids still within the window carry over, each into the generation of when it was seen;
+-- the older ones would have been deleted by the next batch. When the check is off (a window of
+-- 0) nothing carries over: no id is looked up then, and the record starts afresh when it is
+-- turned on. The window is the database's setting as this session sees it (1 hour unless set).
+ALTER TABLE telemetry.recent_events RENAME TO recent_events_until_0_6;
+CREATE TABLE telemetry.recent_events (
+    generation bigint NOT NULL,
+    series_id  integer NOT NULL,
+    event_id   text COLLATE "C" NOT NULL
+) PARTITION BY LIST ((generation % 3));
+DO $$
+BEGIN
+  FOR s IN 0 .. 2 LOOP
+    EXECUTE pg_catalog.format(
+      'CREATE TABLE telemetry.%I PARTITION OF telemetry.recent_events (PRIMARY KEY (generation, series_id, event_id)) FOR VALUES IN (%s)',
+      'recent_events_' || s, s);
+    EXECUTE pg_catalog.format('COMMENT ON TABLE telemetry.%I IS %L', 'recent_events_' || s,
+      'The event ids of the generations g with g % 3 = ' || s || ' (see telemetry.recent_events); emptied whole once expired.');
+  END LOOP;
+END $$;
+COMMENT ON TABLE telemetry.recent_events IS
+  'Payload event_ids seen as new, per series, in generations of telemetry.event_id_window: a reading with one of them again is a duplicate even when its timestamp differs, for at least the window after the id was first seen and at most twice it. Each partition holds every third generation and is emptied whole once its ids have expired. Batches of neighbouring generations lock this table (not its partitions) in conflicting modes, so that they never race on an id.';
+COMMENT ON COLUMN telemetry.recent_events.generation IS
+  'floor(Unix time / telemetry.event_id_window) when the event_id was recorded as new.';
+COMMENT ON COLUMN telemetry.recent_events.event_id IS 'The event_id (or message_id) field of the payload.';
+INSERT INTO telemetry.recent_events (generation, series_id, event_id)
+SELECT pg_catalog.floor(EXTRACT(epoch FROM o.seen_at) / w.seconds)::bigint, o.series_id, o.event_id
+  FROM telemetry.recent_events_until_0_6 o,
+       (SELECT EXTRACT(epoch FROM COALESCE(pg_catalog.current_setting('telemetry.event_id_window', true), '1h')::pg_catalog.interval) AS seconds) w
+ WHERE w.seconds > 0 AND o.seen_at >= pg_catalog.now() - pg_catalog.make_interval(secs => w.seconds);
+DROP TABLE telemetry.recent_events_until_0_6;
+GRANT SELECT, INSERT, TRUNCATE ON telemetry.recent_events_0, telemetry.recent_events_1, telemetry.recent_events_2
+  TO telemetry_pipeline;
+GRANT TRUNCATE ON telemetry.recent_events TO telemetry_pipeline;

@@ -1,6 +1,8 @@
-//! Mapping of core errors to PostgreSQL errors with the right SQLSTATE.
+//! Mapping of core errors to PostgreSQL errors with the right SQLSTATE, and running a step in
+//! a subtransaction that catches the errors it expects (`in_subtransaction`).
 
-use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::pg_sys::panic::{CaughtError, ErrorReport};
+use pgrx::pg_sys::PgTryBuilder;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
 
 pub use telemetry_core::names::echo;
@@ -115,4 +117,69 @@ pub fn require_trigger(
 /// Raise an internal error (XX000) for a broken invariant in the extension's own tables.
 pub fn internal(message: String) -> ! {
     raise(Class::Internal, message, None)
+}
+
+/// Run `f` in a subtransaction, as PL/pgSQL runs a block with an EXCEPTION clause: `Err`
+/// with the error when it failed with a code `caught` accepts and was rolled back; any other
+/// error propagates.
+pub fn in_subtransaction<R>(
+    caught: fn(PgSqlErrorCode) -> bool,
+    f: impl FnOnce() -> R,
+) -> Result<R, (PgSqlErrorCode, String)> {
+    use pgrx::pg_sys;
+    let (context, owner) = unsafe { (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner) };
+    let restore = move || unsafe {
+        pg_sys::MemoryContextSwitchTo(context);
+        pg_sys::CurrentResourceOwner = owner;
+    };
+    unsafe {
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(context);
+    }
+    PgTryBuilder::new(std::panic::AssertUnwindSafe(|| {
+        let out = f();
+        unsafe { pg_sys::ReleaseCurrentSubTransaction() };
+        restore();
+        Ok(out)
+    }))
+    .catch_others(|e| {
+        unsafe { pg_sys::RollbackAndReleaseCurrentSubTransaction() };
+        restore();
+        let report = match &e {
+            CaughtError::PostgresError(r)
+            | CaughtError::ErrorReport(r)
+            | CaughtError::RustPanic { ereport: r, .. } => r,
+        };
+        if caught(report.sql_error_code()) {
+            Err((report.sql_error_code(), report.message().to_string()))
+        } else {
+            e.rethrow()
+        }
+    })
+    .execute()
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use super::*;
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn a_caught_error_rolls_back_only_its_subtransaction() {
+        Spi::run("CREATE TEMP TABLE t (n int PRIMARY KEY); INSERT INTO t VALUES (1)").unwrap();
+        let unique: fn(PgSqlErrorCode) -> bool =
+            |code| code == PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION;
+        let caught = in_subtransaction(unique, || {
+            Spi::run("INSERT INTO t VALUES (2)").unwrap();
+            Spi::run("INSERT INTO t VALUES (1)").unwrap();
+        });
+        let (code, message) = caught.unwrap_err();
+        assert_eq!(code, PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION);
+        assert!(message.contains("duplicate key"), "{message}");
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM t"), Ok(Some(1)));
+        let kept = in_subtransaction(unique, || Spi::run("INSERT INTO t VALUES (3)").unwrap());
+        assert!(kept.is_ok());
+        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM t"), Ok(Some(2)));
+    }
 }

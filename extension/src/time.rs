@@ -50,3 +50,8 @@ pub fn timestamp(unix_micros: i64) -> TimestampWithTimeZone {
 pub fn interval_micros(i: pgrx::datum::Interval) -> i64 {
     (i64::from(i.months()) * 30 + i64::from(i.days())) * 86_400_000_000 + i.micros()
 }
+
+/// Unix microseconds now, `clock_timestamp()` in SQL.
+pub fn clock() -> i64 {
+    (unsafe { pgrx::pg_sys::GetCurrentTimestamp() }) + PG_EPOCH_UNIX_MICROS
+}

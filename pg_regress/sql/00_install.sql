@@ -14,9 +14,10 @@ SELECT pg_describe_object(classid, objid, 0) AS uncommented
    AND classid <> 'pg_type'::regclass
    AND obj_description(objid, classid::regclass::text) IS NULL
  ORDER BY 1;
+-- (A partition's columns are those of its parent, which has the comments.)
 SELECT 'telemetry.' || c.relname || '.' || a.attname AS column_without_comment
   FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
- WHERE c.relnamespace = 'telemetry'::regnamespace AND c.relkind = 'r'
+ WHERE c.relnamespace = 'telemetry'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
    AND a.attnum > 0 AND NOT a.attisdropped
    AND col_description(c.oid, a.attnum) IS NULL
    AND a.attname NOT IN ('site_id', 'asset_id', 'name', 'alias', 'unit', 'metric', 'description',

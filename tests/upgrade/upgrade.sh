@@ -41,6 +41,9 @@ for from in "${releases[@]}"; do
   esac
   q -d upgraded -c "INSERT INTO telemetry.series (site_id, asset_id, metric) VALUES ('upgrade-site', 'pump-1', 'pressure');
                     INSERT INTO telemetry.readings (time, series_id, value) SELECT '2025-06-01', series_id, 250 FROM telemetry.series;
+                    INSERT INTO telemetry.recent_events (series_id, event_id, seen_at)
+                      SELECT series_id, e, now() - age FROM telemetry.series,
+                             (VALUES ('recent-event', interval '1 minute'), ('expired-event', interval '2 days')) AS v (e, age);
                     $letter;
                     $spark"
   # The new library refuses to ingest into the old tables, and says what to do.
@@ -66,6 +69,13 @@ for from in "${releases[@]}"; do
                                   ($in_rollups)")
   [ "$kept" = "1/1/9223372036854775808/1" ] \
     || die "upgrade" "rows stored under $from: expected 1 reading (in the rollups too, once materialized), 1 dead letter and alias 2^63, found $kept"
+  # The event id seen a minute before the update is still recognised after it, in a reading
+  # stamped otherwise; the one of two days ago had expired and is new.
+  resent=$(q -d upgraded -c "SELECT string_agg(readings || '+' || duplicates, ' ' ORDER BY e) FROM unnest(ARRAY['expired-event', 'recent-event']) AS e,
+                               telemetry.ingest('telemetry/upgrade-site/pump-1/pressure',
+                                                convert_to(format('{\"event_id\": \"%s\", \"value\": 251, \"ts\": \"%s\"}', e, now() - interval '1 hour' * (1 + (e = 'expired-event')::int)), 'UTF8'))")
+  [ "$resent" = "1+0 0+1" ] \
+    || die "upgrade" "event ids recorded under $from: expected the expired one new (1+0) and the recent one a duplicate (0+1), found $resent"
   # Ingest works on the updated database, broker metadata included, and as the writer.
   q -d upgraded -c "SET ROLE telemetry_writer" \
     -c "INSERT INTO telemetry.inbox (topic, payload, packet_id, redelivered) VALUES ('no/route', '\x00', 7, true)"

@@ -30,7 +30,8 @@ pub use telemetry_core::batch::{Broker, Counts, Message};
 use telemetry_core::clean::{clean, Cleaned, Limits, SparkplugState};
 
 use crate::dead_letters;
-use crate::errors::{internal, raise, Class};
+use crate::dedup;
+use crate::errors::{in_subtransaction, internal, raise, Class};
 use crate::gucs;
 use crate::registry::{self, Registry};
 use crate::time::{timestamp, transaction_start};
@@ -129,7 +130,7 @@ fn sqlstate(code: PgSqlErrorCode) -> String {
 /// that fail, which become dead letters with the error. The others are stored as if the
 /// offenders had never come. Halves run in arrival order, so births still precede data.
 fn isolate(reg: &Registry, messages: &[Message], offset: usize) -> Counts {
-    let (code, error) = match store::in_subtransaction(is_data_error, || process(reg, messages)) {
+    let (code, error) = match in_subtransaction(is_data_error, || process(reg, messages)) {
         Ok(counts) => return counts,
         Err(caught) => caught,
     };
@@ -191,7 +192,7 @@ fn process(reg: &Registry, messages: &[Message]) -> Counts {
         let rows = first_of_each_key(&cleaned, &series, &mut dead, &mut counts);
         // A payload event_id seen again within the window is a duplicate even with another
         // timestamp (a device that re-stamps what it resends).
-        let repeated = store::repeated_events(client, &rows, &cleaned, &series)?;
+        let repeated = dedup::events::repeated(client, &rows, &cleaned, &series)?;
         let rows: Vec<usize> = rows.into_iter().filter(|i| !repeated.contains(i)).collect();
         counts.duplicates += repeated.len() as i32;
         let stored = store::store(

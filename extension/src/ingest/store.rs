@@ -1,17 +1,15 @@
 //! Store: insert a batch's readings in one statement, in one global key order; tell the
 //! redeliveries of stored keys (duplicates) from conflicts (another value: dead-lettered with
-//! both); and recognise a payload event_id seen again within `telemetry.event_id_window`.
+//! both). (A payload event_id seen again is recognised before, by `crate::dedup::events`.)
 
-use pgrx::pg_sys::panic::CaughtError;
-use pgrx::pg_sys::PgTryBuilder;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use pgrx::PgSqlErrorCode;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use telemetry_core::batch::{conflict, Clean, Counts, DeadLetter};
 
-use crate::gucs;
+use crate::errors::in_subtransaction;
 use crate::time::{timestamp, unix_micros};
 
 /// Insert the readings; keys already stored are redeliveries (a harmless duplicate) or
@@ -150,130 +148,4 @@ fn differing_values(
         .collect::<Result<_, pgrx::spi::Error>>()?;
     differing.sort_unstable_by_key(|&(k, _)| k);
     Ok(differing)
-}
-
-/// The rows whose (series, event_id) was recorded within `telemetry.event_id_window`; the
-/// others are recorded now. Within the batch the first occurrence counts as the new one.
-pub fn repeated_events(
-    client: &mut SpiClient<'_>,
-    rows: &[usize],
-    cleaned: &[Clean],
-    series: &[Option<i32>],
-) -> Result<HashSet<usize>, pgrx::spi::Error> {
-    let window = gucs::event_id_window_seconds();
-    let mut first: HashMap<(i32, &str), usize> = HashMap::new();
-    let mut repeated = HashSet::new();
-    for &i in rows {
-        if let (Some(event), Some(id)) = (cleaned[i].event_id.as_deref(), series[i]) {
-            if window == 0 {
-                continue;
-            }
-            match first.entry((id, event)) {
-                std::collections::hash_map::Entry::Occupied(_) => {
-                    repeated.insert(i);
-                }
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(i);
-                }
-            }
-        }
-    }
-    if first.is_empty() {
-        return Ok(repeated);
-    }
-    let (keys, events): (Vec<i32>, Vec<String>) =
-        first.keys().map(|&(id, e)| (id, e.to_string())).unzip();
-    // An expired record is renewed and counts as new; RETURNING lists the new ones.
-    let fresh: HashSet<(i32, String)> = client
-        .update(
-            "INSERT INTO telemetry.recent_events AS r (series_id, event_id, seen_at)
-             SELECT s, e, pg_catalog.now() FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int4[]), pg_catalog.unnest($2::pg_catalog.text[])) AS k (s, e) ORDER BY s, e
-             ON CONFLICT (series_id, event_id) DO UPDATE SET seen_at = EXCLUDED.seen_at
-              WHERE r.seen_at < pg_catalog.now() - pg_catalog.make_interval(secs => $3)
-             RETURNING series_id, event_id",
-            None,
-            &[keys.into(), events.into(), f64::from(window).into()],
-        )?
-        .map(|row| {
-            Ok((
-                row.get::<i32>(1)?.unwrap_or_default(),
-                row.get::<String>(2)?.unwrap_or_default(),
-            ))
-        })
-        .collect::<Result<_, pgrx::spi::Error>>()?;
-    for ((id, event), i) in first {
-        if !fresh.contains(&(id, event.to_string())) {
-            repeated.insert(i);
-        }
-    }
-    client.update(
-        "DELETE FROM telemetry.recent_events WHERE seen_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1)",
-        None,
-        &[f64::from(window).into()],
-    )?;
-    Ok(repeated)
-}
-
-/// Run `f` in a subtransaction, as PL/pgSQL runs a block with an EXCEPTION clause: `Err`
-/// with the error when it failed with a code `caught` accepts and was rolled back; any other
-/// error propagates.
-pub fn in_subtransaction<R>(
-    caught: fn(PgSqlErrorCode) -> bool,
-    f: impl FnOnce() -> R,
-) -> Result<R, (PgSqlErrorCode, String)> {
-    use pgrx::pg_sys;
-    let (context, owner) = unsafe { (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner) };
-    let restore = move || unsafe {
-        pg_sys::MemoryContextSwitchTo(context);
-        pg_sys::CurrentResourceOwner = owner;
-    };
-    unsafe {
-        pg_sys::BeginInternalSubTransaction(std::ptr::null());
-        pg_sys::MemoryContextSwitchTo(context);
-    }
-    PgTryBuilder::new(std::panic::AssertUnwindSafe(|| {
-        let out = f();
-        unsafe { pg_sys::ReleaseCurrentSubTransaction() };
-        restore();
-        Ok(out)
-    }))
-    .catch_others(|e| {
-        unsafe { pg_sys::RollbackAndReleaseCurrentSubTransaction() };
-        restore();
-        let report = match &e {
-            CaughtError::PostgresError(r)
-            | CaughtError::ErrorReport(r)
-            | CaughtError::RustPanic { ereport: r, .. } => r,
-        };
-        if caught(report.sql_error_code()) {
-            Err((report.sql_error_code(), report.message().to_string()))
-        } else {
-            e.rethrow()
-        }
-    })
-    .execute()
-}
-
-#[cfg(any(test, feature = "pg_test"))]
-#[pg_schema]
-mod tests {
-    use super::*;
-
-    #[pg_test]
-    fn a_caught_error_rolls_back_only_its_subtransaction() {
-        Spi::run("CREATE TEMP TABLE t (n int PRIMARY KEY); INSERT INTO t VALUES (1)").unwrap();
-        let unique: fn(PgSqlErrorCode) -> bool =
-            |code| code == PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION;
-        let caught = in_subtransaction(unique, || {
-            Spi::run("INSERT INTO t VALUES (2)").unwrap();
-            Spi::run("INSERT INTO t VALUES (1)").unwrap();
-        });
-        let (code, message) = caught.unwrap_err();
-        assert_eq!(code, PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION);
-        assert!(message.contains("duplicate key"), "{message}");
-        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM t"), Ok(Some(1)));
-        let kept = in_subtransaction(unique, || Spi::run("INSERT INTO t VALUES (3)").unwrap());
-        assert!(kept.is_ok());
-        assert_eq!(Spi::get_one::<i64>("SELECT count(*) FROM t"), Ok(Some(2)));
-    }
 }

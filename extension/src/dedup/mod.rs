@@ -1,9 +1,12 @@
-//! `telemetry.reading_key` in SQL, over `telemetry_core::dedup::reading_key`.
+//! De-duplication: `telemetry.reading_key` in SQL, over `telemetry_core::dedup::reading_key`,
+//! and the record of recent payload event ids ([`events`]).
+
+pub mod events;
 
 use pgrx::prelude::*;
 
 use crate::registry;
-pub use telemetry_core::dedup::*;
+use telemetry_core::dedup::reading_key;
 
 /// A stable key for a reading: the same site, asset, sensor, metric (under any alias) and
 /// source time always give the same UUID, so a redelivered or repeated reading is recognised.
