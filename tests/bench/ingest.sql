@@ -5,8 +5,10 @@
 -- readings (the stage takes a shared advisory lock and reads the watermark once per
 -- transaction, timed here on its own against the pipeline), and the same batches all late
 -- (every reading before the 1-minute watermark: one invalidation statement per batch) against
--- in order. Same run, same 1,000,000 readings over 10,000 series (override with -v readings=N
--- -v series=N).
+-- in order; and the same messages with a payload event_id in every reading (as the load
+-- generator of tests/bench/shim.sh sends them), which the pipeline looks up and records within
+-- telemetry.event_id_window, against the same without. Same run, same 1,000,000 readings over
+-- 10,000 series (override with -v readings=N -v series=N).
 \set ON_ERROR_STOP 1
 \if :{?readings}
 \else
@@ -50,6 +52,15 @@ SELECT row_number() OVER (ORDER BY time, series_id) AS n,
        format('telemetry/%s/%s/%s', site_id, asset_id, metric) AS topic,
        convert_to(format('{"value": %s, "ts": %s}', value, extract(epoch FROM time)::bigint), 'UTF8') AS payload
 FROM bench_ingest.decoded;
+-- The same messages with an event_id in each reading (for a multi-metric object, in the object:
+-- its readings are told apart by their series).
+CREATE TABLE bench_ingest.raw_multi_events AS
+SELECT n, topic, convert_to(regexp_replace(convert_from(payload, 'UTF8'), '\{"assetId" : "([^"]*)", "ts" : ([0-9]+)',
+                                           '{"event_id" : "\1/\2", "assetId" : "\1", "ts" : \2', 'g'), 'UTF8') AS payload
+  FROM bench_ingest.raw_multi;
+CREATE TABLE bench_ingest.raw_single_events AS
+SELECT n, topic, convert_to('{"event_id": "e-' || n || '", ' || substr(convert_from(payload, 'UTF8'), 2), 'UTF8') AS payload
+  FROM bench_ingest.raw_single;
 
 -- Batches close at the shim's defaults, 5,000 messages or 4 MiB. Each is written to a file in
 -- COPY's binary format, as the shim sends it, so the timed loop below is what the shim makes
@@ -72,6 +83,8 @@ BEGIN
 END $$;
 SELECT bench_ingest.write_batches('bench_ingest.raw_multi', :multi_batch) \gset
 SELECT bench_ingest.write_batches('bench_ingest.raw_single', :single_batch) \gset
+SELECT bench_ingest.write_batches('bench_ingest.raw_multi_events', :multi_batch) \gset
+SELECT bench_ingest.write_batches('bench_ingest.raw_single_events', :single_batch) \gset
 
 -- The baseline: a bare hypertable shaped like telemetry.readings with the same unique index.
 CREATE TABLE bench_ingest.baseline (LIKE telemetry.readings INCLUDING DEFAULTS, UNIQUE (series_id, time));
@@ -150,7 +163,8 @@ END $$;
 -- its life: all of them are registered here, untimed, by one batch through the inbox.
 CREATE FUNCTION bench_ingest.reset() RETURNS void LANGUAGE sql AS $$
   TRUNCATE telemetry.readings, telemetry.dead_letters, telemetry.dead_letter_messages, telemetry.ingest_batches,
-    telemetry.alarm_states, telemetry.alarm_events, telemetry.alarm_outbox, telemetry.rollup_invalidations;
+    telemetry.alarm_states, telemetry.alarm_events, telemetry.alarm_outbox, telemetry.rollup_invalidations,
+    telemetry.recent_events;
 $$;
 -- In order: the readings (of 2025-06-01) come after the 1-minute watermark; late: before it.
 -- Raw retention is lengthened so that late readings of 2025 count as within it.
@@ -186,16 +200,17 @@ SELECT count(*) AS registered FROM telemetry.series \gset
 \endif
 
 CREATE TABLE bench_ingest.times (round int, what text, ms float8);
--- One round of the pipeline, one reading and 20 per message, recorded under a suffix.
-CREATE PROCEDURE bench_ingest.both(r int, suffix text, readings bigint, multi_batch int, single_batch int)
+-- One round of the pipeline, one reading and 20 per message, recorded under a suffix; the
+-- messages are those of the tables raw_single and raw_multi with `source` appended to the name.
+CREATE PROCEDURE bench_ingest.both(r int, suffix text, readings bigint, multi_batch int, single_batch int, source text DEFAULT '')
 LANGUAGE plpgsql AS $$
 DECLARE ms float8;
 BEGIN
-  CALL bench_ingest.pipeline('bench_ingest.raw_single', single_batch, 1, ms);
+  CALL bench_ingest.pipeline(('bench_ingest.raw_single' || source)::regclass, single_batch, 1, ms);
   PERFORM bench_ingest.check(readings);
   INSERT INTO bench_ingest.times VALUES (r, 'single' || suffix, ms);
   ms := NULL;
-  CALL bench_ingest.pipeline('bench_ingest.raw_multi', multi_batch, 1, ms);
+  CALL bench_ingest.pipeline(('bench_ingest.raw_multi' || source)::regclass, multi_batch, 1, ms);
   PERFORM bench_ingest.check(readings);
   INSERT INTO bench_ingest.times VALUES (r, 'multi' || suffix, ms);
 END $$;
@@ -208,6 +223,7 @@ BEGIN
     CALL bench_ingest.copy(1, ms);
     INSERT INTO bench_ingest.times VALUES (r, 'copy', ms);
     CALL bench_ingest.both(r, '', readings, multi_batch, single_batch);
+    CALL bench_ingest.both(r, '_events', readings, multi_batch, single_batch, '_events');
     UPDATE telemetry.alarm_rules SET enabled = true;
     COMMIT;
     CALL bench_ingest.both(r, '_alarms', readings, multi_batch, single_batch);
@@ -232,6 +248,7 @@ END $$;
 CALL bench_ingest.rounds(:runs, :readings, :multi_batch, :single_batch);
 SELECT min(ms) FILTER (WHERE what = 'copy') AS copy_ms, min(ms) FILTER (WHERE what = 'multi') AS multi_ms,
        min(ms) FILTER (WHERE what = 'single') AS single_ms, min(ms) FILTER (WHERE what = 'multi_alarms') AS multi_alarms_ms,
+       min(ms) FILTER (WHERE what = 'multi_events') AS multi_events_ms, min(ms) FILTER (WHERE what = 'single_events') AS single_events_ms,
        min(ms) FILTER (WHERE what = 'single_alarms') AS single_alarms_ms,
        min(ms) FILTER (WHERE what = 'multi_late') AS multi_late_ms,
        min(ms) FILTER (WHERE what = 'single_late') AS single_late_ms,
@@ -265,6 +282,12 @@ SELECT name, round(:readings / (ms / 1000)) AS readings_per_s, round((:copy_ms /
   FROM (VALUES ('binary COPY, decoded rows (baseline)', :copy_ms::float8, ''),
                ('pipeline, 20 readings per message', :multi_ms::float8, '>= 0.6'),
                ('pipeline, 1 reading per message', :single_ms::float8, '>= 0.4')) AS r (name, ms, target);
+\echo
+\echo 'Payload event ids: the same messages with an event_id in each reading (as the load generator sends them), looked up and recorded within telemetry.event_id_window, against the same without'
+SELECT name, round(:readings / (ms / 1000)) AS readings_per_s, round((base / ms)::numeric, 2) AS ratio_to_without,
+       round((100 * (ms - base) / base)::numeric, 1) AS overhead_percent
+  FROM (VALUES ('pipeline with event ids, 20 readings per message', :multi_events_ms::float8, :multi_ms::float8),
+               ('pipeline with event ids, 1 reading per message', :single_events_ms::float8, :single_ms::float8)) AS r (name, ms, base);
 \echo
 \echo 'Alarm rules: one per metric, every series watched (' :alarm_states 'alarm states); the pipeline with them against the pipeline without, in the same rounds'
 SELECT name, round(:readings / (ms / 1000)) AS readings_per_s, round((base / ms)::numeric, 2) AS ratio_to_no_rules,

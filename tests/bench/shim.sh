@@ -17,12 +17,16 @@
 # (acks_deferred_total).
 # Under each row, the CPU seconds per million readings of each process (loadgen, Mosquitto, the
 # shim, PostgreSQL's processes, mosquitto_sub), against the in-database pipeline alone measured
-# first by tests/bench/ingest.sql in the same cluster.
+# first by tests/bench/ingest.sql in the same cluster: from its payloads as they are, and from
+# the same with an event_id in each reading, as the load generator sends them. The 72,000/s
+# loads run again with the check of payload event_ids off (telemetry.event_id_window = 0), to
+# show what it costs in the same run.
 # Targets from issue 4: ratio >= 0.8; p99 < 250 ms at 72,000 readings/s batched; RSS < 64 MiB.
 # From issue 13: the shim at most 2x mosquitto_sub's CPU per message; the shim and PostgreSQL
 # together at most 1.3x the pipeline alone per reading.
-# Usage: [ONLY=TEXT] [EVENT_ID_WINDOW=SECONDS] [BURST_SECONDS=60] [BURST_BASE=RATE] tests/bench/shim.sh [SECONDS per offered load, default 20; steps take half]
-# (ONLY runs just the loads whose name contains TEXT.)
+# Usage: [ONLY=TEXT] [EVENT_ID_WINDOW=SECONDS] [SHIM_FLAGS=...] [BURST_SECONDS=60] [BURST_BASE=RATE] tests/bench/shim.sh [SECONDS per offered load, default 20; steps take half]
+# (ONLY runs just the loads whose name contains TEXT; EVENT_ID_WINDOW sets the window of all the
+# others; SHIM_FLAGS are added to the shim's command line.)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../shim/lib.sh"
 usage_if_help "$@"
@@ -79,11 +83,16 @@ PGOPTIONS='-c client_min_messages=error' psql -X -q -h /tmp -p "$PG_PORT" -U pos
 pipeline_cpu() { awk -F'|' -v n="$1" '$1 == n {printf "%.1f", 1e6 / $2}' "$WORK/pipeline.out"; }
 DB_SINGLE=$(pipeline_cpu "pipeline, 1 reading per message")
 DB_MULTI=$(pipeline_cpu "pipeline, 20 readings per message")
-[ -n "$DB_SINGLE" ] && [ -n "$DB_MULTI" ] || die "bench" "tests/bench/ingest.sql gave no pipeline figures: $(tail -n 3 "$WORK/pipeline.out")"
+DB_SINGLE_EVENTS=$(pipeline_cpu "pipeline with event ids, 1 reading per message")
+DB_MULTI_EVENTS=$(pipeline_cpu "pipeline with event ids, 20 readings per message")
+[ -n "$DB_SINGLE" ] && [ -n "$DB_MULTI" ] && [ -n "$DB_SINGLE_EVENTS" ] && [ -n "$DB_MULTI_EVENTS" ] \
+  || die "bench" "tests/bench/ingest.sql gave no pipeline figures: $(tail -n 3 "$WORK/pipeline.out")"
 say "in-database pipeline alone (tests/bench/ingest.sql, 200,000 readings): $DB_SINGLE CPU s per million readings at 1 per message, $DB_MULTI at 20"
+say "the same with an event_id in each reading: $DB_SINGLE_EVENTS at 1 per message, $DB_MULTI_EVENTS at 20"
 
 # run NAME RATE MESSAGES_PER_PRODUCER PRODUCERS [LOADGEN ARGS...]; with SUB=no, without the
-# mosquitto_sub baseline (on 2 cores it takes CPU from the shim, the broker and PostgreSQL).
+# mosquitto_sub baseline (on 2 cores it takes CPU from the shim, the broker and PostgreSQL); with
+# WINDOW=SECONDS, the shim's sessions run with that telemetry.event_id_window.
 # Prints the row and leaves RATIO, P99, PUBLISHED and RSS_MIB set, for the steps.
 run() {
   local name=$1 rate=$2 messages=$3 producers=$4 site
@@ -93,6 +102,7 @@ run() {
     return 0
   fi
   site=$(tr -c 'a-z0-9\n' - <<<"$name")
+  [ -z "${WINDOW:-}" ] || psql_t -c "ALTER DATABASE $DB SET telemetry.event_id_window = $WINDOW"
   # Only this run's topics: a shim's persistent session outlives the run, and subscribed to
   # everything it would have Mosquitto queue every later run's messages for it.
   # shellcheck disable=SC2086
@@ -129,6 +139,7 @@ run() {
   # A clean connection under the shim's client id ends its session, so that messages left
   # un-acknowledged do not stay in Mosquitto, which saves them every 5 s.
   mosquitto_sub -p "$MQ_PORT" -i "bench-$site" -t "telemetry/$site/#" -E
+  [ -z "${WINDOW:-}" ] || psql_t -c "ALTER DATABASE $DB SET telemetry.event_id_window = ${EVENT_ID_WINDOW:-DEFAULT}"
   ckpt=$(( $(checkpoints) - ckpt ))
   read -r shim_seconds p50 P99 < <(psql_t -c "
     WITH r AS (SELECT pg_xact_commit_timestamp(r.xmin) AS committed, r.time
@@ -150,20 +161,21 @@ run() {
     "$RATIO" "$p50" "$P99" "$ckpt" $((rss / 1024)) "$acks_deferred"
   # CPU seconds per million readings, per process, and the two ratios of issue 13 (per message
   # against mosquitto_sub; shim and PostgreSQL per reading against the pipeline alone).
-  local shim_m broker_m pg_m server_m loadgen_m sub_m=- db_m=$DB_SINGLE vs_sub=- vs_db
+  local shim_m broker_m pg_m server_m loadgen_m sub_m=- db_m=$DB_SINGLE db_events_m=$DB_SINGLE_EVENTS vs_sub=- vs_db vs_db_events
   shim_m=$(per_million "$(awk -v t="$shim_cpu" -v hz="$HZ" 'BEGIN {print t / hz}')" "$readings")
   broker_m=$(per_million "$(awk -v t="$broker_cpu" -v hz="$HZ" 'BEGIN {print t / hz}')" "$readings")
   pg_m=$(per_million "$(awk -v t="$backends_cpu" -v hz="$HZ" 'BEGIN {print t / hz}')" "$readings")
   server_m=$(per_million "$(awk -v t="$server_cpu" -v hz="$HZ" 'BEGIN {print t / hz}')" "$readings")
   loadgen_m=$(per_million "$(children_seconds "$WORK/loadgen.times")" "$readings")
-  [ "$per" = 1 ] || db_m=$DB_MULTI
+  [ "$per" = 1 ] || db_m=$DB_MULTI db_events_m=$DB_MULTI_EVENTS
   vs_db=$(awk -v a="$shim_m" -v b="$pg_m" -v c="$db_m" 'BEGIN {printf "%.2f", (a + b) / c}')
+  vs_db_events=$(awk -v a="$shim_m" -v b="$pg_m" -v c="$db_events_m" 'BEGIN {printf "%.2f", (a + b) / c}')
   if [ -f "$WORK/sub.times" ]; then
     sub_m=$(per_million "$(children_seconds "$WORK/sub.times")" "$readings")
     vs_sub=$(awk -v a="$shim_m" -v b="$sub_m" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
   fi
-  printf '%-34s   CPU s per million readings: loadgen %s, broker %s, shim %s, PostgreSQL backends %s (its own processes %s), mosquitto_sub %s; shim/mosquitto_sub %s (target <= 2), (shim + backends)/pipeline alone %s (target <= 1.3)\n' \
-    "" "$loadgen_m" "$broker_m" "$shim_m" "$pg_m" "$server_m" "$sub_m" "$vs_sub" "$vs_db"
+  printf '%-34s   CPU s per million readings: loadgen %s, broker %s, shim %s, PostgreSQL backends %s (its own processes %s), mosquitto_sub %s; shim/mosquitto_sub %s (target <= 2), (shim + backends)/pipeline alone %s (target <= 1.3), /pipeline alone with event ids %s\n' \
+    "" "$loadgen_m" "$broker_m" "$shim_m" "$pg_m" "$server_m" "$sub_m" "$vs_sub" "$vs_db" "$vs_db_events"
 }
 
 # step_up LABEL PER_MESSAGE RATE...: runs each offered load for half the time until one is not
@@ -249,7 +261,9 @@ printf '%-34s %8s %9s %9s %9s %6s %7s %7s %5s %8s %6s\n' "load (readings/s)" off
 run "pilot 800 single" 800 $((800 * seconds / 8)) 8
 run "10k single" 10000 $((10000 * seconds / 10)) 10
 run "72k single" 72000 $((72000 * seconds / 24)) 24
+WINDOW=0 run "72k single, event_id check off" 72000 $((72000 * seconds / 24)) 24
 run "72k batched 20" 72000 $((72000 * seconds / 24 / 20)) 24 --shape array --per-message 20
+WINDOW=0 run "72k batched 20, event_id check off" 72000 $((72000 * seconds / 24 / 20)) 24 --shape array --per-message 20
 SUB=no run "72k batched 20, shim alone" 72000 $((72000 * seconds / 24 / 20)) 24 --shape array --per-message 20
 step_up "batched 20" 20 96000 120000 144000 168000 192000
 BATCHED_BEST=$SUSTAINED
@@ -258,5 +272,5 @@ burst 3
 burst 10
 
 # What the shipped broker persistence costs, against persistence off (ingest-shim/README.md,
-# "Broker crashes").
-"$ROOT/tests/bench/broker_persistence.sh" "$((seconds / 2))"
+# "Broker crashes"); not when ONLY picks some loads.
+[ -n "${ONLY:-}" ] || "$ROOT/tests/bench/broker_persistence.sh" "$((seconds / 2))"
