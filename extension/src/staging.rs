@@ -2,7 +2,7 @@
 //! it and calls `telemetry.ingest_staged()` in the same transaction.
 //!
 //! Both functions run as the extension's pipeline role (SECURITY DEFINER), so the table they
-//! read, truncate and create must be theirs: `prepare_staging()` creates it owned by that role,
+//! read, empty and create must be theirs: `prepare_staging()` creates it owned by that role,
 //! with only INSERT granted on, and `ingest_staged()` refuses a table it does not own. A table
 //! of the caller's own could carry triggers, rules or children that would run with the
 //! pipeline's rights.
@@ -199,7 +199,9 @@ fn ingest_staged() -> TableIterator<
         )
     };
     let messages = read_staging(relid);
-    Spi::run("TRUNCATE pg_temp.telemetry_staging")
+    // DELETE rather than TRUNCATE: a TRUNCATE makes new files at every batch (0.39 ms against
+    // 0.11), and ON COMMIT DELETE ROWS empties the table's files at commit anyway.
+    Spi::run("DELETE FROM pg_temp.telemetry_staging")
         .unwrap_or_else(|e| internal(format!("cannot empty the staging table: {e}")));
     let row: CountsRow = counts_row(run(&messages));
     TableIterator::once(row)
