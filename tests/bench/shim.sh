@@ -98,7 +98,7 @@ run() {
   local name=$1 rate=$2 messages=$3 producers=$4 site
   shift 4
   if [ -n "${ONLY:-}" ] && [[ "$name" != *"$ONLY"* ]]; then
-    RATIO=- P99=- PUBLISHED=0
+    RATIO=- P99=- PUBLISHED=0 RSS_MIB=0
     return 0
   fi
   site=$(tr -c 'a-z0-9\n' - <<<"$name")
