@@ -1,5 +1,6 @@
 -- telemetry: rollup tiers that are always fresh and exact, without the pipeline writing them.
--- Each tier is a view, telemetry.rollup_<tier> (series_id, bucket, summary), over three parts:
+-- Each tier is a view, telemetry.rollup_<tier> (series_id, bucket, summary), read series by
+-- series of telemetry.series, over three parts:
 -- the rows maintenance materialized in bulk into the table telemetry.rollup_<tier>_materialized
 -- for the closed buckets below the tier's watermark (telemetry.rollup_watermarks), except those
 -- with late readings since (telemetry.rollup_invalidations, recorded by the ingest pipeline,
@@ -54,13 +55,10 @@ COMMENT ON TABLE telemetry.rollup_invalidations IS
   'The 1-minute buckets of late readings: readings stored for a bucket that was already materialized (its time before the 1-minute watermark). The ingest pipeline records them, one row per series and minute, in the batch''s transaction; until telemetry.materialize_rollups() re-materializes them (and the buckets of every tier that hold them) and deletes the rows, the views compute those buckets from the raw readings.';
 COMMENT ON COLUMN telemetry.rollup_invalidations.bucket IS 'Start of the 1-minute bucket.';
 
-CREATE FUNCTION telemetry.rollup_watermark(tier text)
-RETURNS timestamptz
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT w.materialized_until FROM telemetry.rollup_watermarks w WHERE w.tier = rollup_watermark.tier $$;
+-- telemetry.rollup_watermark(tier) is a Rust function (extension/src/rollups/watermark.rs): the
+-- views call it for every series, and it reads the table once per snapshot.
 COMMENT ON FUNCTION telemetry.rollup_watermark(text) IS
-  'rollup_watermark(tier): the tier''s materialized_until in telemetry.rollup_watermarks (NULL: nothing materialized, or no such tier); what the views telemetry.rollup_<tier> read.';
+  'rollup_watermark(tier): the tier''s materialized_until in telemetry.rollup_watermarks (NULL: nothing materialized, or no such tier); what the views telemetry.rollup_<tier> read, once per series. It reads the table once per snapshot.';
 
 -- The materialized rows: one hypertable per tier, keyed (series_id, bucket), written only by
 -- materialize_rollups() and rebuild_rollups() (owned by the pipeline, see sql/grants.sql);
@@ -107,39 +105,39 @@ BEGIN
     summary := CASE WHEN t.percentiles THEN 'telemetry.summarize(r.time, r.value, r.quality, r.flags, r.source_quality)'
                     ELSE 'telemetry.without_percentiles(telemetry.summarize(r.time, r.value, r.quality, r.flags, r.source_quality))' END;
     watermark := pg_catalog.format('telemetry.rollup_watermark(%L)', t.tier);
-    -- The parts from raw go series by series (and bucket by bucket) through the index on
-    -- (series_id, time): readings has no index on time alone (OFFSET 0 keeps the planner from
-    -- flattening the lateral scan into a join it might hash over a whole chunk). There the
-    -- watermark is a stable function, so TimescaleDB leaves out the chunks before it at
-    -- executor startup; in the filters it is a subquery, evaluated once.
+    -- Series by series, so that a query for some series (by id, or by site through a join with
+    -- telemetry.series) reads only theirs, every part through an index on (series_id, time or
+    -- bucket): the materialized rows below the watermark that no late reading invalidated, the
+    -- buckets at or above it from the raw readings, and the invalidated ones from the raw
+    -- readings. The watermark is a stable function: TimescaleDB leaves out the chunks before
+    -- it at executor startup.
     EXECUTE pg_catalog.format(
       'CREATE VIEW telemetry.%1$I AS
-       SELECT m.series_id, m.bucket, m.summary
-         FROM telemetry.%2$I m
-        WHERE m.bucket < (SELECT %3$s)
-          AND NOT EXISTS (SELECT FROM telemetry.rollup_invalidations i
-                           WHERE i.series_id = m.series_id AND i.bucket >= m.bucket AND i.bucket < m.bucket + %4$s)
-       UNION ALL
-       SELECT r.series_id, pg_catalog.date_bin(%4$s, r.time, timestamptz %6$L) AS bucket, %5$s AS summary
+       SELECT s.series_id, x.bucket, x.summary
          FROM telemetry.series s
         CROSS JOIN LATERAL (
-              SELECT r.series_id, r.time, r.value, r.quality, r.flags, r.source_quality
+              SELECT m.bucket, m.summary
+                FROM telemetry.%2$I m
+               WHERE m.series_id = s.series_id AND m.bucket < %3$s
+                 AND NOT EXISTS (SELECT FROM telemetry.rollup_invalidations i
+                                  WHERE i.series_id = s.series_id AND i.bucket >= m.bucket AND i.bucket < m.bucket + %4$s)
+              UNION ALL
+              SELECT pg_catalog.date_bin(%4$s, r.time, timestamptz %6$L), %5$s
                 FROM telemetry.readings r
                WHERE r.series_id = s.series_id AND r.time >= coalesce(%3$s, ''-infinity'')
-              OFFSET 0) r
-        GROUP BY 1, 2
-       UNION ALL
-       SELECT i.series_id, i.bucket, x.summary
-         FROM (SELECT DISTINCT i.series_id, pg_catalog.date_bin(%4$s, i.bucket, timestamptz %6$L) AS bucket
-                 FROM telemetry.rollup_invalidations i) i
-        CROSS JOIN LATERAL (
-              SELECT %5$s AS summary
-                FROM telemetry.readings r
-               WHERE r.series_id = i.series_id AND r.time >= i.bucket AND r.time < i.bucket + %4$s) x
-        WHERE i.bucket < (SELECT %3$s) AND x.summary IS NOT NULL',
+               GROUP BY 1
+              UNION ALL
+              SELECT i.bucket, x.summary
+                FROM (SELECT DISTINCT pg_catalog.date_bin(%4$s, i.bucket, timestamptz %6$L) AS bucket
+                        FROM telemetry.rollup_invalidations i WHERE i.series_id = s.series_id) i
+               CROSS JOIN LATERAL (
+                     SELECT %5$s AS summary
+                       FROM telemetry.readings r
+                      WHERE r.series_id = s.series_id AND r.time >= i.bucket AND r.time < i.bucket + %4$s) x
+               WHERE i.bucket < %3$s AND x.summary IS NOT NULL) x',
       'rollup_' || t.tier, 'rollup_' || t.tier || '_materialized', watermark, width, summary, '1970-01-01 00:00:00+00');
     EXECUTE pg_catalog.format('COMMENT ON VIEW telemetry.%I IS %L', 'rollup_' || t.tier,
-      pg_catalog.format('The %s rollup tier: one telemetry.summary per series and %s bucket%s, exactly the raw readings at any moment: the materialized rows (telemetry.rollup_%s_materialized) below the watermark that no late reading invalidated, and the rest summarised from telemetry.readings as it is read. Read it with the accessors (telemetry.mean(summary), ...), combine rows with telemetry.rollup(summary), or use telemetry.sensor_readings_%s by name.',
+      pg_catalog.format('The %s rollup tier: one telemetry.summary per series (of telemetry.series) and %s bucket%s, exactly the raw readings at any moment: the materialized rows (telemetry.rollup_%s_materialized) below the watermark that no late reading invalidated, and the rest summarised from telemetry.readings as it is read. Read it with the accessors (telemetry.mean(summary), ...), combine rows with telemetry.rollup(summary), or use telemetry.sensor_readings_%s by name.',
         t.tier, t.bucket_width, CASE WHEN t.percentiles THEN ', with a percentile sketch' ELSE ', without percentiles' END,
         t.tier, t.tier));
     EXECUTE pg_catalog.format(

@@ -126,3 +126,64 @@ DROP TABLE telemetry.recent_events_until_0_6;
 GRANT SELECT, INSERT, TRUNCATE ON telemetry.recent_events_0, telemetry.recent_events_1, telemetry.recent_events_2
   TO telemetry_pipeline;
 GRANT TRUNCATE ON telemetry.recent_events TO telemetry_pipeline;
+
+-- The rollup views read series by series (a query for one site reads only its series, every
+-- part through an index), and the watermark they read once per series is a Rust function that
+-- reads telemetry.rollup_watermarks once per snapshot. Summaries are now stored in a compact
+-- layout (2) and read in place; the rows 0.5.0 stored (layout 1) are read as they are.
+CREATE OR REPLACE FUNCTION telemetry.rollup_watermark("tier" TEXT) RETURNS timestamp with time zone
+STABLE STRICT PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'rollup_watermark_wrapper';
+COMMENT ON FUNCTION telemetry.rollup_watermark(text) IS
+  'rollup_watermark(tier): the tier''s materialized_until in telemetry.rollup_watermarks (NULL: nothing materialized, or no such tier); what the views telemetry.rollup_<tier> read, once per series. It reads the table once per snapshot.';
+DO $$
+DECLARE
+  t record;
+  width text;
+  summary text;
+  watermark text;
+BEGIN
+  FOR t IN SELECT r.tier, r.bucket_width, r.percentiles FROM telemetry.rollup_tiers() r LOOP
+    -- Widths as seconds, so that bucket + width is the same in every time zone.
+    width := pg_catalog.format('interval %L', pg_catalog.date_part('epoch', t.bucket_width)::bigint || ' seconds');
+    summary := CASE WHEN t.percentiles THEN 'telemetry.summarize(r.time, r.value, r.quality, r.flags, r.source_quality)'
+                    ELSE 'telemetry.without_percentiles(telemetry.summarize(r.time, r.value, r.quality, r.flags, r.source_quality))' END;
+    watermark := pg_catalog.format('telemetry.rollup_watermark(%L)', t.tier);
+    -- Series by series, so that a query for some series (by id, or by site through a join with
+    -- telemetry.series) reads only theirs, every part through an index on (series_id, time or
+    -- bucket): the materialized rows below the watermark that no late reading invalidated, the
+    -- buckets at or above it from the raw readings, and the invalidated ones from the raw
+    -- readings. The watermark is a stable function: TimescaleDB leaves out the chunks before
+    -- it at executor startup.
+    EXECUTE pg_catalog.format(
+      'CREATE OR REPLACE VIEW telemetry.%1$I AS
+       SELECT s.series_id, x.bucket, x.summary
+         FROM telemetry.series s
+        CROSS JOIN LATERAL (
+              SELECT m.bucket, m.summary
+                FROM telemetry.%2$I m
+               WHERE m.series_id = s.series_id AND m.bucket < %3$s
+                 AND NOT EXISTS (SELECT FROM telemetry.rollup_invalidations i
+                                  WHERE i.series_id = s.series_id AND i.bucket >= m.bucket AND i.bucket < m.bucket + %4$s)
+              UNION ALL
+              SELECT pg_catalog.date_bin(%4$s, r.time, timestamptz %6$L), %5$s
+                FROM telemetry.readings r
+               WHERE r.series_id = s.series_id AND r.time >= coalesce(%3$s, ''-infinity'')
+               GROUP BY 1
+              UNION ALL
+              SELECT i.bucket, x.summary
+                FROM (SELECT DISTINCT pg_catalog.date_bin(%4$s, i.bucket, timestamptz %6$L) AS bucket
+                        FROM telemetry.rollup_invalidations i WHERE i.series_id = s.series_id) i
+               CROSS JOIN LATERAL (
+                     SELECT %5$s AS summary
+                       FROM telemetry.readings r
+                      WHERE r.series_id = s.series_id AND r.time >= i.bucket AND r.time < i.bucket + %4$s) x
+               WHERE i.bucket < %3$s AND x.summary IS NOT NULL) x',
+      'rollup_' || t.tier, 'rollup_' || t.tier || '_materialized', watermark, width, summary, '1970-01-01 00:00:00+00');
+    EXECUTE pg_catalog.format('COMMENT ON VIEW telemetry.%I IS %L', 'rollup_' || t.tier,
+      pg_catalog.format('The %s rollup tier: one telemetry.summary per series (of telemetry.series) and %s bucket%s, exactly the raw readings at any moment: the materialized rows (telemetry.rollup_%s_materialized) below the watermark that no late reading invalidated, and the rest summarised from telemetry.readings as it is read. Read it with the accessors (telemetry.mean(summary), ...), combine rows with telemetry.rollup(summary), or use telemetry.sensor_readings_%s by name.',
+        t.tier, t.bucket_width, CASE WHEN t.percentiles THEN ', with a percentile sketch' ELSE ', without percentiles' END,
+        t.tier, t.tier));
+  END LOOP;
+END $$;

@@ -165,6 +165,7 @@ extension_sql_file!(
         rollups::rollup_trans,
         rollups::summary_final,
         rollups::rollup_tiers,
+        rollups::watermark::rollup_watermark,
         rollups::accessors::num_vals,
         rollups::accessors::mean,
         rollups::accessors::min_val,

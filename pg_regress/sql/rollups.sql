@@ -212,6 +212,22 @@ SELECT series_renamed, readings_moved FROM telemetry.merge_metric('humidity_frac
 SELECT telemetry.mean(summary), telemetry.max_val(summary) FROM telemetry.sensor_readings_1h WHERE asset_id = 'asset-9';
 SELECT * FROM pg_temp.mismatches();
 
+-- The views read the watermark once per snapshot: a change is seen by the next statement of
+-- the same transaction, and is gone after a rollback.
+SELECT telemetry.rollup_watermark('1h') AS watermark_1h \gset
+BEGIN;
+UPDATE telemetry.rollup_watermarks SET materialized_until = '2001-01-01 00:00+00' WHERE tier = '1h';
+SELECT telemetry.rollup_watermark('1h') = '2001-01-01 00:00+00' AS seen_in_the_transaction;
+ROLLBACK;
+SELECT telemetry.rollup_watermark('1h') IS NOT DISTINCT FROM :'watermark_1h'::timestamptz AS back_after_rollback,
+       telemetry.rollup_watermark('no such tier') IS NULL AS unknown_tier_is_null;
+-- Accessors read a stored summary in place; through its text form it is decoded whole. Both
+-- give the same.
+SELECT count(*) > 0 AS compared,
+       count(*) FILTER (WHERE (telemetry.percentile(summary, 0.9), telemetry.mean(summary), telemetry.percentile_error(summary))
+                              IS DISTINCT FROM (telemetry.percentile(t, 0.9), telemetry.mean(t), telemetry.percentile_error(t))) AS differing
+  FROM telemetry.rollup_5m_materialized, LATERAL (SELECT summary::text::telemetry.summary AS t) x;
+
 -- Bad arguments.
 \set VERBOSITY sqlstate
 SELECT telemetry.percentile(summary, 1.5) FROM telemetry.rollup_5m LIMIT 1;

@@ -3,87 +3,87 @@
 
 use pgrx::prelude::*;
 
-use super::Summary;
-use crate::errors::{raise, Class};
+use super::datum::StoredSummary;
+use crate::errors::{internal, raise, Class};
 use crate::time::timestamp;
 
 #[pg_extern(immutable, strict, parallel_safe)]
-fn num_vals(summary: Summary) -> i64 {
-    summary.0.count
+fn num_vals(summary: StoredSummary) -> i64 {
+    summary.0.scalars().count
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]
-fn mean(summary: Summary) -> f64 {
-    summary.0.mean
+fn mean(summary: StoredSummary) -> f64 {
+    summary.0.scalars().mean
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]
-fn variance(summary: Summary, population: default!(bool, false)) -> Option<f64> {
-    summary.0.variance(population)
+fn variance(summary: StoredSummary, population: default!(bool, false)) -> Option<f64> {
+    summary.0.scalars().variance(population)
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]
-fn stddev(summary: Summary, population: default!(bool, false)) -> Option<f64> {
-    summary.0.variance(population).map(f64::sqrt)
+fn stddev(summary: StoredSummary, population: default!(bool, false)) -> Option<f64> {
+    summary.0.scalars().variance(population).map(f64::sqrt)
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]
-fn min_val(summary: Summary) -> f64 {
-    summary.0.min
+fn min_val(summary: StoredSummary) -> f64 {
+    summary.0.scalars().min
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]
-fn max_val(summary: Summary) -> f64 {
-    summary.0.max
+fn max_val(summary: StoredSummary) -> f64 {
+    summary.0.scalars().max
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]
-fn first_val(summary: Summary) -> f64 {
-    summary.0.first_value
+fn first_val(summary: StoredSummary) -> f64 {
+    summary.0.scalars().first_value
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]
-fn last_val(summary: Summary) -> f64 {
-    summary.0.last_value
+fn last_val(summary: StoredSummary) -> f64 {
+    summary.0.scalars().last_value
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]
-fn first_time(summary: Summary) -> TimestampWithTimeZone {
-    timestamp(summary.0.first_time)
+fn first_time(summary: StoredSummary) -> TimestampWithTimeZone {
+    timestamp(summary.0.scalars().first_time)
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]
-fn last_time(summary: Summary) -> TimestampWithTimeZone {
-    timestamp(summary.0.last_time)
+fn last_time(summary: StoredSummary) -> TimestampWithTimeZone {
+    timestamp(summary.0.scalars().last_time)
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]
-fn good_count(summary: Summary) -> i64 {
-    summary.0.good
+fn good_count(summary: StoredSummary) -> i64 {
+    summary.0.scalars().good
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]
-fn uncertain_count(summary: Summary) -> i64 {
-    summary.0.uncertain
+fn uncertain_count(summary: StoredSummary) -> i64 {
+    summary.0.scalars().uncertain
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]
-fn bad_count(summary: Summary) -> i64 {
-    summary.0.bad
+fn bad_count(summary: StoredSummary) -> i64 {
+    summary.0.scalars().bad
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]
-fn mean_quality(summary: Summary) -> Option<f64> {
-    summary.0.mean_quality()
+fn mean_quality(summary: StoredSummary) -> Option<f64> {
+    summary.0.scalars().mean_quality()
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]
-fn flags_seen(summary: Summary) -> i32 {
-    summary.0.flags
+fn flags_seen(summary: StoredSummary) -> i32 {
+    summary.0.scalars().flags
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]
-fn percentile(summary: Summary, fraction: f64) -> Option<f64> {
+fn percentile(summary: StoredSummary, fraction: f64) -> Option<f64> {
     if !(0.0..=1.0).contains(&fraction) {
         raise(
             Class::InvalidParameter,
@@ -91,10 +91,13 @@ fn percentile(summary: Summary, fraction: f64) -> Option<f64> {
             Some("0.95 is the 95th percentile."),
         );
     }
-    summary.0.quantile(fraction)
+    summary
+        .0
+        .quantile(fraction)
+        .unwrap_or_else(|e| internal(format!("a stored telemetry.summary is damaged: {e}")))
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]
-fn percentile_error(summary: Summary) -> Option<f64> {
-    summary.0.sketch.as_ref().map(|s| s.relative_error())
+fn percentile_error(summary: StoredSummary) -> Option<f64> {
+    summary.0.relative_error()
 }

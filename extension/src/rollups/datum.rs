@@ -10,7 +10,7 @@ use pgrx::datum::{Datum, FromDatum, IntoDatum, UnboxDatum};
 use pgrx::pg_sys;
 
 use super::Summary;
-use telemetry_core::rollups as summaries;
+use telemetry_core::rollups::{self as summaries, Stored};
 
 use crate::errors::{internal, raise, Class};
 
@@ -96,4 +96,46 @@ unsafe impl<'fcx> ArgAbi<'fcx> for Summary {
         unsafe { arg.unbox_arg_using_from_datum() }
             .unwrap_or_else(|| pgrx::error!("argument {index} must not be null"))
     }
+}
+
+/// A `telemetry.summary` argument read in place (`telemetry_core::rollups::Stored`): what the
+/// accessors take, so that reading a mean or a percentile copies and allocates nothing.
+pub struct StoredSummary<'a>(pub Stored<'a>);
+
+impl<'a> FromDatum for StoredSummary<'a> {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        typoid: pg_sys::Oid,
+    ) -> Option<Self> {
+        let bytes = unsafe { <&'a [u8]>::from_polymorphic_datum(datum, is_null, typoid) }?;
+        match Stored::new(bytes) {
+            Ok(s) => Some(StoredSummary(s)),
+            Err(e) => internal(format!("a stored telemetry.summary is damaged: {e}")),
+        }
+    }
+}
+
+unsafe impl<'fcx> ArgAbi<'fcx> for StoredSummary<'fcx> {
+    unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
+        let index = arg.index();
+        unsafe { arg.unbox_arg_using_from_datum() }
+            .unwrap_or_else(|| pgrx::error!("argument {index} must not be null"))
+    }
+}
+
+// The same SQL type as `Summary`, so that the schema generator orders the accessors after it.
+unsafe impl pgrx::pgrx_sql_entity_graph::metadata::SqlTranslatable for StoredSummary<'_> {
+    const TYPE_IDENT: &'static str =
+        <Summary as pgrx::pgrx_sql_entity_graph::metadata::SqlTranslatable>::TYPE_IDENT;
+    const TYPE_ORIGIN: pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin =
+        pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin::ThisExtension;
+    const ARGUMENT_SQL: Result<
+        pgrx::pgrx_sql_entity_graph::metadata::SqlMappingRef,
+        pgrx::pgrx_sql_entity_graph::metadata::ArgumentError,
+    > = <Summary as pgrx::pgrx_sql_entity_graph::metadata::SqlTranslatable>::ARGUMENT_SQL;
+    const RETURN_SQL: Result<
+        pgrx::pgrx_sql_entity_graph::metadata::ReturnsRef,
+        pgrx::pgrx_sql_entity_graph::metadata::ReturnsError,
+    > = Err(pgrx::pgrx_sql_entity_graph::metadata::ReturnsError::Datum);
 }

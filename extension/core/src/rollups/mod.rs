@@ -10,6 +10,7 @@ mod codec;
 pub mod sketch;
 mod tiers;
 
+pub use codec::Stored;
 pub use sketch::Sketch;
 pub use tiers::{late_buckets, Tier, TIERS};
 

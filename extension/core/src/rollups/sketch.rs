@@ -196,48 +196,64 @@ impl Sketch {
         out
     }
 
-    fn estimate(&self, index: i32) -> f64 {
-        let g = gamma(self.level);
-        2.0 * g.powi(index) / (g + 1.0)
-    }
-
-    /// The estimate of the value of rank `rank` (0-based, ascending), if there is one.
-    fn value_at(&self, rank: u64) -> Option<f64> {
-        let mut seen = 0;
-        let ascending = self
-            .negative
+    /// The buckets as ((sign, index), count), ascending by value, the zero bucket included
+    /// (sign 0).
+    fn ascending(&self) -> impl Iterator<Item = ((i8, i32), u64)> + '_ {
+        self.negative
             .iter()
             .rev()
-            .map(|&(i, c)| (-self.estimate(i), c))
-            .chain(std::iter::once((0.0, self.zero)))
-            .chain(self.positive.iter().map(|&(i, c)| (self.estimate(i), c)));
-        for (value, count) in ascending {
-            seen += count;
-            if rank < seen {
-                return Some(value);
-            }
-        }
-        None
+            .map(|&(i, c)| ((-1, i), c))
+            .chain(std::iter::once(((0, 0), self.zero)))
+            .chain(self.positive.iter().map(|&(i, c)| ((1, i), c)))
     }
 
     /// The `q` quantile, interpolated between the two nearest ranks as `percentile_cont` does:
     /// within [`Sketch::relative_error`] of the exact value when those two readings have the
     /// same sign and are at least [`ZERO`] from zero. None when empty or `q` is outside 0..1.
     pub fn quantile(&self, q: f64) -> Option<f64> {
-        let n = self.count();
-        if n == 0 || !(0.0..=1.0).contains(&q) {
-            return None;
-        }
-        let rank = q * (n - 1) as f64;
-        let low = rank.floor();
-        let below = self.value_at(low as u64)?;
-        let fraction = rank - low;
-        if fraction == 0.0 {
-            return Some(below);
-        }
-        let above = self.value_at(low as u64 + 1)?;
-        Some(below + fraction * (above - below))
+        let level = self.level;
+        quantile_of(self.ascending(), self.count(), q, |(sign, i)| {
+            f64::from(sign) * estimate(level, i)
+        })
     }
+}
+
+/// The estimate of any value of bucket `index` at a collapse level.
+pub(super) fn estimate(level: u8, index: i32) -> f64 {
+    let g = gamma(level);
+    2.0 * g.powi(index) / (g + 1.0)
+}
+
+/// The `q` quantile of `n` values counted in buckets given ascending by value, as
+/// [`Sketch::quantile`] defines it, `value` giving a bucket's estimate (computed for the two
+/// buckets needed only); shared with the stored form, which walks its bytes.
+pub(super) fn quantile_of<K: Copy>(
+    ascending: impl Iterator<Item = (K, u64)>,
+    n: u64,
+    q: f64,
+    value: impl Fn(K) -> f64,
+) -> Option<f64> {
+    if n == 0 || !(0.0..=1.0).contains(&q) {
+        return None;
+    }
+    let rank = q * (n - 1) as f64;
+    let low = rank.floor() as u64;
+    let fraction = rank - low as f64;
+    let (mut seen, mut below) = (0u64, None);
+    for (key, count) in ascending {
+        seen = seen.saturating_add(count);
+        if below.is_none() && low < seen {
+            let b = value(key);
+            if fraction == 0.0 {
+                return Some(b);
+            }
+            below = Some(b);
+        }
+        if let Some(b) = below.filter(|_| low + 1 < seen) {
+            return Some(b + fraction * (value(key) - b));
+        }
+    }
+    None
 }
 
 #[cfg(test)]
