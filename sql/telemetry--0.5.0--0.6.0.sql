@@ -132,7 +132,7 @@ GRANT TRUNCATE ON telemetry.recent_events TO telemetry_pipeline;
 -- reads telemetry.rollup_watermarks once per snapshot. Summaries are now stored in a compact
 -- layout (2) and read in place; the rows 0.5.0 stored (layout 1) are read as they are.
 CREATE OR REPLACE FUNCTION telemetry.rollup_watermark("tier" TEXT) RETURNS timestamp with time zone
-STABLE STRICT PARALLEL SAFE
+STABLE STRICT PARALLEL RESTRICTED
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'rollup_watermark_wrapper';
 COMMENT ON FUNCTION telemetry.rollup_watermark(text) IS

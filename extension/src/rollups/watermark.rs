@@ -71,7 +71,9 @@ fn load() -> Watermarks {
     .unwrap_or_else(|e| internal(format!("cannot read telemetry.rollup_watermarks: {e}")))
 }
 
-#[pg_extern(stable, strict, parallel_safe)]
+/// Parallel restricted: its read of the table is an SPI query, which a parallel worker of a
+/// transaction that has written cannot run.
+#[pg_extern(stable, strict, parallel_restricted)]
 fn rollup_watermark(tier: &str) -> Option<TimestampWithTimeZone> {
     let find = |w: &Watermarks| w.iter().find(|(t, _)| t == tier).and_then(|(_, at)| *at);
     let key = snapshot_key();

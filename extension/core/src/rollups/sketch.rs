@@ -212,7 +212,7 @@ impl Sketch {
     /// same sign and are at least [`ZERO`] from zero. None when empty or `q` is outside 0..1.
     pub fn quantile(&self, q: f64) -> Option<f64> {
         let level = self.level;
-        quantile_of(self.ascending(), self.count(), q, |(sign, i)| {
+        quantile_of(self.ascending(), self.count(), q, false, |(sign, i)| {
             f64::from(sign) * estimate(level, i)
         })
     }
@@ -224,13 +224,15 @@ pub(super) fn estimate(level: u8, index: i32) -> f64 {
     2.0 * g.powi(index) / (g + 1.0)
 }
 
-/// The `q` quantile of `n` values counted in buckets given ascending by value, as
-/// [`Sketch::quantile`] defines it, `value` giving a bucket's estimate (computed for the two
-/// buckets needed only); shared with the stored form, which walks its bytes.
+/// The `q` quantile of `n` values counted in buckets given in order of value, ascending or
+/// (`descending`) not, as [`Sketch::quantile`] defines it; `value` gives a bucket's estimate,
+/// computed for the buckets needed only. Shared with the stored form, which walks its bytes
+/// from the largest value down, so that high percentiles read few buckets.
 pub(super) fn quantile_of<K: Copy>(
-    ascending: impl Iterator<Item = (K, u64)>,
+    walk: impl Iterator<Item = (K, u64)>,
     n: u64,
     q: f64,
+    descending: bool,
     value: impl Fn(K) -> f64,
 ) -> Option<f64> {
     if n == 0 || !(0.0..=1.0).contains(&q) {
@@ -239,18 +241,27 @@ pub(super) fn quantile_of<K: Copy>(
     let rank = q * (n - 1) as f64;
     let low = rank.floor() as u64;
     let fraction = rank - low as f64;
-    let (mut seen, mut below) = (0u64, None);
-    for (key, count) in ascending {
+    // The ascending ranks interpolated between, and where the walk meets them.
+    let high = if fraction > 0.0 { low + 1 } else { low };
+    let (near, far) = if descending {
+        (n - 1 - high, n - 1 - low)
+    } else {
+        (low, high)
+    };
+    let (mut seen, mut at_near) = (0u64, None);
+    for (key, count) in walk {
         seen = seen.saturating_add(count);
-        if below.is_none() && low < seen {
-            let b = value(key);
-            if fraction == 0.0 {
-                return Some(b);
-            }
-            below = Some(b);
+        if at_near.is_none() && near < seen {
+            at_near = Some(value(key));
         }
-        if let Some(b) = below.filter(|_| low + 1 < seen) {
-            return Some(b + fraction * (value(key) - b));
+        if let Some(a) = at_near.filter(|_| far < seen) {
+            let b = if near < seen - count { value(key) } else { a };
+            let (below, above) = if descending { (b, a) } else { (a, b) };
+            return Some(if fraction == 0.0 {
+                below
+            } else {
+                below + fraction * (above - below)
+            });
         }
     }
     None
