@@ -109,18 +109,23 @@ BEGIN
     -- telemetry.series) reads only theirs, every part through an index on (series_id, time or
     -- bucket): the materialized rows below the watermark that no late reading invalidated, the
     -- buckets at or above it from the raw readings, and the invalidated ones from the raw
-    -- readings. The watermark is a stable function: TimescaleDB leaves out the chunks before
-    -- it at executor startup.
+    -- readings. The series' invalidated buckets are read once, as an array, not probed for
+    -- every materialized row (once the empty table is analyzed, the planner would probe it by
+    -- a scan per row). The watermark is a stable function: TimescaleDB leaves out the chunks
+    -- before it at executor startup. Plans that read these views are not JIT-compiled
+    -- (extension/src/rollups/jit.rs).
     EXECUTE pg_catalog.format(
       'CREATE VIEW telemetry.%1$I AS
        SELECT s.series_id, x.bucket, x.summary
          FROM telemetry.series s
         CROSS JOIN LATERAL (
+              SELECT pg_catalog.array_agg(DISTINCT pg_catalog.date_bin(%4$s, i.bucket, timestamptz %6$L)) AS buckets
+                FROM telemetry.rollup_invalidations i WHERE i.series_id = s.series_id) late
+        CROSS JOIN LATERAL (
               SELECT m.bucket, m.summary
                 FROM telemetry.%2$I m
                WHERE m.series_id = s.series_id AND m.bucket < %3$s
-                 AND NOT EXISTS (SELECT FROM telemetry.rollup_invalidations i
-                                  WHERE i.series_id = s.series_id AND i.bucket >= m.bucket AND i.bucket < m.bucket + %4$s)
+                 AND (late.buckets IS NULL OR m.bucket <> ALL (late.buckets))
               UNION ALL
               SELECT pg_catalog.date_bin(%4$s, r.time, timestamptz %6$L), %5$s
                 FROM telemetry.readings r

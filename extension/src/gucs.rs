@@ -1,8 +1,9 @@
 //! Every `telemetry.*` setting, in one place.
 //!
-//! Each decides how data is judged or admitted, so each is the DBA's: `Suset`, settable by a
+//! Each that decides how data is judged or admitted is the DBA's: `Suset`, settable by a
 //! superuser in postgresql.conf, `ALTER DATABASE`/`ALTER ROLE ... SET`, or a superuser's session
 //! (or a role granted `SET` on the parameter). A writer cannot loosen how its own data is judged.
+//! `telemetry.rollup_jit`, which only changes how queries run, is any session's.
 
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
 use telemetry_core::quality::{Params, Weights};
@@ -29,6 +30,8 @@ static UNKNOWN_METRICS: GucSetting<UnknownMetrics> =
 static MAINTENANCE_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(10);
 static MAINTENANCE_DATABASE: GucSetting<Option<std::ffi::CString>> =
     GucSetting::<Option<std::ffi::CString>>::new(Some(c"postgres"));
+/// Off: plans that read the rollup tiers are not JIT-compiled (see `crate::rollups::jit`).
+static ROLLUP_JIT: GucSetting<bool> = GucSetting::<bool>::new(false);
 /// Bounds what a publisher of made-up names can add before a DBA looks.
 static MAX_PENDING_METRICS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 
@@ -230,6 +233,19 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    // How queries run, not how data is judged: any session may choose.
+    GucRegistry::define_bool_guc(
+        c"telemetry.rollup_jit",
+        c"Whether plans that read the rollup tiers may be JIT-compiled.",
+        c"Off (the default): PostgreSQL's jit settings do not apply to them; their estimated cost grows with series times raw chunks, and compiling cost more than it saved.",
+        &ROLLUP_JIT,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+}
+
+pub fn rollup_jit() -> bool {
+    ROLLUP_JIT.get()
 }
 
 /// How many metrics a batch may register on first sight, given how many await review now;

@@ -204,6 +204,7 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     registry::init();
     inbox::init();
+    rollups::jit::init();
     maintenance::worker::register();
 }
 

@@ -228,6 +228,31 @@ SELECT count(*) > 0 AS compared,
                               IS DISTINCT FROM (telemetry.percentile(t, 0.9), telemetry.mean(t), telemetry.percentile_error(t))) AS differing
   FROM telemetry.rollup_5m_materialized, LATERAL (SELECT summary::text::telemetry.summary AS t) x;
 
+-- Plans that read the rollups are not JIT-compiled (their estimated cost grows with series
+-- times raw chunks), unless telemetry.rollup_jit is on; other plans are left alone.
+CREATE FUNCTION pg_temp.jit_used(query text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+  plan json;
+BEGIN
+  EXECUTE 'EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ' || query INTO plan;
+  RETURN plan -> 0 -> 'JIT' IS NOT NULL;
+END $$;
+SET jit = on;
+SET jit_above_cost = 0;
+SELECT pg_jit_available() AS jit_available,
+       pg_temp.jit_used('SELECT count(*) FROM telemetry.rollup_5m') AS rollups_compiled,
+       pg_temp.jit_used('SELECT count(*) FROM telemetry.sensor_readings_1h') AS by_name_compiled,
+       pg_temp.jit_used('SELECT count(*) FROM telemetry.readings') AS readings_compiled;
+SET telemetry.rollup_jit = on;
+SELECT pg_temp.jit_used('SELECT count(*) FROM telemetry.rollup_5m') AS rollups_compiled_when_on;
+RESET telemetry.rollup_jit;
+RESET jit_above_cost;
+RESET jit;
+-- The rollups stay exact once the empty table of invalidations has statistics (the plan then
+-- differs).
+ANALYZE telemetry.rollup_invalidations;
+SELECT * FROM pg_temp.mismatches();
+
 -- Bad arguments.
 \set VERBOSITY sqlstate
 SELECT telemetry.percentile(summary, 1.5) FROM telemetry.rollup_5m LIMIT 1;

@@ -16,6 +16,13 @@
 \else
   \set runs 3
 \endif
+-- Days of raw chunks, as 90 days of raw retention leave them: one chunk per day, the older ones
+-- holding one reading each. A plan that reads the rollups has a scan per chunk in its
+-- per-series part, so this is what its planning (and JIT compiling, if allowed) costs.
+\if :{?raw_days}
+\else
+  \set raw_days 90
+\endif
 SET client_min_messages = warning;
 SET max_parallel_workers_per_gather = 0;
 SET timezone = 'UTC';
@@ -39,7 +46,10 @@ SELECT timestamptz '2025-06-01 00:00+00' + k * make_interval(secs => :step), s, 
 INSERT INTO telemetry.readings (time, series_id, value)
 SELECT timestamptz '2025-06-01 00:00+00' + k * interval '1 minute', s, 50 + 10 * sin(s + k * 0.1)
   FROM generate_series(1000, 9999) s, generate_series(0, 59) k;
+INSERT INTO telemetry.readings (time, series_id, value)
+SELECT timestamptz '2025-06-01 00:00+00' - d * interval '1 day', 9999, 1 FROM generate_series(1, :raw_days - 1) d;
 SELECT count(*) AS readings FROM telemetry.readings \gset
+SELECT count(*) AS raw_chunks FROM timescaledb_information.chunks WHERE hypertable_schema = 'telemetry' AND hypertable_name = 'readings' \gset
 SELECT clock_timestamp() AS t0 \gset
 SELECT sum(buckets) AS rollup_rows FROM telemetry.materialize_rollups(max_buckets => 1000000000) \gset
 SELECT round(1000 * extract(epoch FROM clock_timestamp() - :'t0'::timestamptz)) AS materialize_ms \gset
@@ -77,7 +87,8 @@ CREATE FUNCTION bench_rollups.cpu_ms() RETURNS float8 LANGUAGE sql VOLATILE AS $
   SELECT 10.0 * (f[12]::bigint + f[13]::bigint)
     FROM (SELECT string_to_array(split_part(pg_read_file('/proc/self/stat'), ') ', 2), ' ') AS f) x $$;
 CREATE TABLE bench_rollups.times (what text, ms float8, cpu_ms float8, buckets bigint, mean_sum float8, p95_sum float8);
-CREATE PROCEDURE bench_rollups.time(what text, runs int) LANGUAGE plpgsql AS $$
+-- label: what the row is called (the view's name unless given).
+CREATE PROCEDURE bench_rollups.time(what text, runs int, label text DEFAULT NULL) LANGUAGE plpgsql AS $$
 DECLARE t timestamptz; c float8; n bigint; m float8; p float8;
 BEGIN
   FOR r IN 1 .. runs LOOP
@@ -85,7 +96,7 @@ BEGIN
     t := clock_timestamp();
     EXECUTE format('SELECT count(*), sum(mean), sum(p95) FROM bench_rollups.%I', what) INTO n, m, p;
     INSERT INTO bench_rollups.times
-    VALUES (what, 1000 * extract(epoch FROM clock_timestamp() - t), bench_rollups.cpu_ms() - c, n, m, p);
+    VALUES (coalesce(label, what), 1000 * extract(epoch FROM clock_timestamp() - t), bench_rollups.cpu_ms() - c, n, m, p);
     COMMIT;
   END LOOP;
 END $$;
@@ -93,7 +104,12 @@ END $$;
 CALL bench_rollups.time('from_raw', 1);
 CALL bench_rollups.time('from_rollups', :runs);
 CALL bench_rollups.time('from_raw', :runs - 1);
+-- The same rollup query with JIT left to PostgreSQL's settings, as before 0.6.0.
+SET telemetry.rollup_jit = on;
+CALL bench_rollups.time('from_rollups', 1, 'from_rollups_jit');
+RESET telemetry.rollup_jit;
 SELECT min(ms) FILTER (WHERE what = 'from_raw') AS raw_ms, min(ms) FILTER (WHERE what = 'from_rollups') AS rollup_ms,
+       min(ms) FILTER (WHERE what = 'from_rollups_jit') AS rollup_jit_ms,
        min(cpu_ms) FILTER (WHERE what = 'from_raw') AS raw_cpu_ms, min(cpu_ms) FILTER (WHERE what = 'from_rollups') AS rollup_cpu_ms,
        max(buckets) FILTER (WHERE what = 'from_raw') AS raw_buckets, max(buckets) FILTER (WHERE what = 'from_rollups') AS rollup_buckets,
        max(mean_sum) FILTER (WHERE what = 'from_raw') AS raw_mean_sum, max(mean_sum) FILTER (WHERE what = 'from_rollups') AS rollup_mean_sum,
@@ -116,12 +132,14 @@ SELECT pg_size_pretty(hypertable_size('telemetry.readings')) AS raw_size,
        (SELECT round(avg(pg_column_size(summary))) FROM telemetry.rollup_5m_materialized) AS bytes_per_5m_summary \gset
 
 \echo
-\echo :readings 'readings over 10,000 series (site-0: 1,000 series, 24 h every' :step 's);' :rollup_rows 'rollup rows materialized in' :materialize_ms 'ms; best of' :runs
+\echo :readings 'readings over 10,000 series (site-0: 1,000 series, 24 h every' :step 's) in' :raw_chunks 'chunks;' :rollup_rows 'rollup rows materialized in' :materialize_ms 'ms; best of' :runs
 SELECT name, round(ms::numeric, 1) AS ms, round(cpu_ms::numeric) AS cpu_ms, buckets,
        round((:raw_ms / ms)::numeric, 1) AS speedup, round((:raw_cpu_ms / greatest(cpu_ms, 10))::numeric, 1) AS cpu_speedup, target
   FROM (VALUES ('raw readings: avg and percentile_cont per 5 minutes (baseline)', :raw_ms::float8, :raw_cpu_ms::float8, :raw_buckets::bigint, ''),
                ('rollup_5m view (materialized + last 5 min from raw): mean and percentile(0.95)', :rollup_ms::float8, :rollup_cpu_ms::float8,
-                :rollup_buckets::bigint, '>= 50')) AS r (name, ms, cpu_ms, buckets, target);
+                :rollup_buckets::bigint, '>= 50'),
+               ('the same with telemetry.rollup_jit = on (PostgreSQL''s JIT settings decide)', :rollup_jit_ms::float8, NULL,
+                :rollup_buckets::bigint, '')) AS r (name, ms, cpu_ms, buckets, target);
 SELECT :compared AS buckets_compared, :mean_error AS max_relative_error_mean, round(:p95_error::numeric, 5) AS max_relative_error_p95,
        round(:p95_mean_error::numeric, 5) AS mean_relative_error_p95, 0.01 AS guaranteed_bound;
 SELECT :'raw_size' AS readings_size, :'size_5m' AS rollup_5m_size, :bytes_per_5m_summary AS bytes_per_5m_summary;

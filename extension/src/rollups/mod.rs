@@ -7,6 +7,7 @@
 
 pub mod accessors;
 mod datum;
+pub mod jit;
 pub mod watermark;
 
 use pgrx::prelude::*;
