@@ -135,6 +135,12 @@ CREATE OR REPLACE FUNCTION telemetry.rollup_watermark("tier" TEXT) RETURNS times
 STABLE STRICT PARALLEL RESTRICTED
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'rollup_watermark_wrapper';
+CREATE FUNCTION telemetry.rollup_origin() RETURNS timestamp with time zone
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'rollup_origin_wrapper';
+COMMENT ON FUNCTION telemetry.rollup_origin() IS
+  'rollup_origin(): 1970-01-01 00:00 UTC, where the buckets of every rollup tier start counting, as pg_catalog.date_bin(width, time, telemetry.rollup_origin()) places them.';
 COMMENT ON FUNCTION telemetry.rollup_watermark(text) IS
   'rollup_watermark(tier): the tier''s materialized_until in telemetry.rollup_watermarks (NULL: nothing materialized, or no such tier); what the views telemetry.rollup_<tier> read, once per series. It reads the table once per snapshot.';
 DO $$
@@ -158,13 +164,14 @@ BEGIN
     -- every materialized row (once the empty table is analyzed, the planner would probe it by
     -- a scan per row). The watermark is a stable function: TimescaleDB leaves out the chunks
     -- before it at executor startup. Plans that read these views are not JIT-compiled
-    -- (extension/src/rollups/jit.rs).
+    -- (extension/src/rollups/jit.rs); the origin is telemetry.rollup_origin(), which planning
+    -- evaluates, so that the library making that rule is loaded before the plan runs.
     EXECUTE pg_catalog.format(
       'CREATE OR REPLACE VIEW telemetry.%1$I AS
        SELECT s.series_id, x.bucket, x.summary
          FROM telemetry.series s
         CROSS JOIN LATERAL (
-              SELECT pg_catalog.array_agg(DISTINCT pg_catalog.date_bin(%4$s, i.bucket, timestamptz %6$L)) AS buckets
+              SELECT pg_catalog.array_agg(DISTINCT pg_catalog.date_bin(%4$s, i.bucket, telemetry.rollup_origin())) AS buckets
                 FROM telemetry.rollup_invalidations i WHERE i.series_id = s.series_id) late
         CROSS JOIN LATERAL (
               SELECT m.bucket, m.summary
@@ -172,20 +179,20 @@ BEGIN
                WHERE m.series_id = s.series_id AND m.bucket < %3$s
                  AND (late.buckets IS NULL OR m.bucket <> ALL (late.buckets))
               UNION ALL
-              SELECT pg_catalog.date_bin(%4$s, r.time, timestamptz %6$L), %5$s
+              SELECT pg_catalog.date_bin(%4$s, r.time, telemetry.rollup_origin()), %5$s
                 FROM telemetry.readings r
                WHERE r.series_id = s.series_id AND r.time >= coalesce(%3$s, ''-infinity'')
                GROUP BY 1
               UNION ALL
               SELECT i.bucket, x.summary
-                FROM (SELECT DISTINCT pg_catalog.date_bin(%4$s, i.bucket, timestamptz %6$L) AS bucket
+                FROM (SELECT DISTINCT pg_catalog.date_bin(%4$s, i.bucket, telemetry.rollup_origin()) AS bucket
                         FROM telemetry.rollup_invalidations i WHERE i.series_id = s.series_id) i
                CROSS JOIN LATERAL (
                      SELECT %5$s AS summary
                        FROM telemetry.readings r
                       WHERE r.series_id = s.series_id AND r.time >= i.bucket AND r.time < i.bucket + %4$s) x
                WHERE i.bucket < %3$s AND x.summary IS NOT NULL) x',
-      'rollup_' || t.tier, 'rollup_' || t.tier || '_materialized', watermark, width, summary, '1970-01-01 00:00:00+00');
+      'rollup_' || t.tier, 'rollup_' || t.tier || '_materialized', watermark, width, summary);
     EXECUTE pg_catalog.format('COMMENT ON VIEW telemetry.%I IS %L', 'rollup_' || t.tier,
       pg_catalog.format('The %s rollup tier: one telemetry.summary per series (of telemetry.series) and %s bucket%s, exactly the raw readings at any moment: the materialized rows (telemetry.rollup_%s_materialized) below the watermark that no late reading invalidated, and the rest summarised from telemetry.readings as it is read. Read it with the accessors (telemetry.mean(summary), ...), combine rows with telemetry.rollup(summary), or use telemetry.sensor_readings_%s by name.',
         t.tier, t.bucket_width, CASE WHEN t.percentiles THEN ', with a percentile sketch' ELSE ', without percentiles' END,

@@ -166,6 +166,7 @@ extension_sql_file!(
         rollups::summary_final,
         rollups::rollup_tiers,
         rollups::watermark::rollup_watermark,
+        rollups::jit::rollup_origin,
         rollups::accessors::num_vals,
         rollups::accessors::mean,
         rollups::accessors::min_val,

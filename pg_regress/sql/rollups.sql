@@ -275,3 +275,16 @@ SELECT count(*) FROM pg_temp.materialize();
 RESET ROLE;
 \set VERBOSITY default
 UPDATE telemetry.retention SET keep = interval '90 days' WHERE tier = 'raw';
+-- Nor is a session's first rollup query: planning the view evaluates telemetry.rollup_origin(),
+-- which loads the library, and with it the rule, before the plan runs.
+\c
+CREATE FUNCTION pg_temp.jit_used(query text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+  plan json;
+BEGIN
+  EXECUTE 'EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ' || query INTO plan;
+  RETURN plan -> 0 -> 'JIT' IS NOT NULL;
+END $$;
+SET jit = on;
+SET jit_above_cost = 0;
+SELECT pg_temp.jit_used('SELECT count(*) FROM telemetry.rollup_1h') AS first_rollup_query_compiled;

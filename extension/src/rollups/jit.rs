@@ -6,8 +6,10 @@
 //! site's day that runs in 0.2 s; with one chunk, 30 ms of 170. The plan runs many small
 //! rescans, which compiled code does not speed up.
 //!
-//! A planner hook, set when the library is loaded (first use in a session, or at start with
-//! `shared_preload_libraries` / `session_preload_libraries`).
+//! The rule is applied as a plan starts to run (an `ExecutorStart` hook, so cached and
+//! prepared plans follow it too), once the library is loaded. The views make sure it is loaded
+//! in time: their buckets' origin is `telemetry.rollup_origin()`, an immutable function that
+//! PostgreSQL evaluates while planning, so even a session's first rollup query is covered.
 
 use std::ffi::{c_char, c_int, CStr};
 
@@ -17,37 +19,38 @@ use pgrx::PgList;
 
 use crate::gucs;
 
-static mut PREVIOUS: pg_sys::planner_hook_type = None;
+static mut PREVIOUS: pg_sys::ExecutorStart_hook_type = None;
 
 pub fn init() {
     unsafe {
-        PREVIOUS = pg_sys::planner_hook;
-        pg_sys::planner_hook = Some(plan);
+        PREVIOUS = pg_sys::ExecutorStart_hook;
+        pg_sys::ExecutorStart_hook = Some(executor_start);
     }
 }
 
 #[pg_guard]
-unsafe extern "C-unwind" fn plan(
-    parse: *mut pg_sys::Query,
-    query_string: *const c_char,
-    cursor_options: c_int,
-    bound_params: pg_sys::ParamListInfo,
-) -> *mut pg_sys::PlannedStmt {
-    let stmt = unsafe {
-        match PREVIOUS {
-            Some(previous) => previous(parse, query_string, cursor_options, bound_params),
-            None => pg_sys::standard_planner(parse, query_string, cursor_options, bound_params),
+unsafe extern "C-unwind" fn executor_start(query: *mut pg_sys::QueryDesc, eflags: c_int) {
+    unsafe {
+        let stmt = if query.is_null() {
+            std::ptr::null_mut()
+        } else {
+            (*query).plannedstmt
+        };
+        // Only plans PostgreSQL would compile pay for the look at their relations.
+        if !stmt.is_null() && (*stmt).jitFlags != 0 && !gucs::rollup_jit() && reads_rollups(stmt) {
+            (*stmt).jitFlags = 0;
         }
-    };
-    // Only plans PostgreSQL would compile pay for the look at their relations.
-    if !stmt.is_null()
-        && unsafe { (*stmt).jitFlags } != 0
-        && !gucs::rollup_jit()
-        && unsafe { reads_rollups(stmt) }
-    {
-        unsafe { (*stmt).jitFlags = 0 };
+        match PREVIOUS {
+            Some(previous) => previous(query, eflags),
+            None => pg_sys::standard_ExecutorStart(query, eflags),
+        }
     }
-    stmt
+}
+
+/// 1970-01-01 00:00 UTC, where every tier's buckets start (as `date_bin` counts them).
+#[pg_extern(immutable, parallel_safe)]
+fn rollup_origin() -> TimestampWithTimeZone {
+    crate::time::timestamp(0)
 }
 
 /// Whether the plan reads a `telemetry.rollup_<tier>_materialized` table: what every rollup
