@@ -90,6 +90,20 @@ DB_MULTI_EVENTS=$(pipeline_cpu "pipeline with event ids, 20 readings per message
 say "in-database pipeline alone (tests/bench/ingest.sql, 200,000 readings): $DB_SINGLE CPU s per million readings at 1 per message, $DB_MULTI at 20"
 say "the same with an event_id in each reading: $DB_SINGLE_EVENTS at 1 per message, $DB_MULTI_EVENTS at 20"
 
+# session_start SITE / session_end SITE: a shim subscribed to this load's topics only (a shim's
+# persistent session outlives the load, and subscribed to everything it would have Mosquitto
+# queue every later load's messages for it); then stopped, and its session ended by a clean
+# connection under its client id, so that messages left un-acknowledged do not stay in
+# Mosquitto, which saves them every 5 s.
+session_start() {
+  # shellcheck disable=SC2086
+  start_shim --writers 2 --client-id "bench-$1" --subscribe "telemetry/$1/#" ${SHIM_FLAGS:-}
+}
+session_end() {
+  stop_shim
+  mosquitto_sub -p "$MQ_PORT" -i "bench-$1" -t "telemetry/$1/#" -E
+}
+
 # run NAME RATE MESSAGES_PER_PRODUCER PRODUCERS [LOADGEN ARGS...]; with SUB=no, without the
 # mosquitto_sub baseline (on 2 cores it takes CPU from the shim, the broker and PostgreSQL); with
 # WINDOW=SECONDS, the shim's sessions run with that telemetry.event_id_window.
@@ -103,10 +117,7 @@ run() {
   fi
   site=$(tr -c 'a-z0-9\n' - <<<"$name")
   [ -z "${WINDOW:-}" ] || psql_t -c "ALTER DATABASE $DB SET telemetry.event_id_window = $WINDOW"
-  # Only this run's topics: a shim's persistent session outlives the run, and subscribed to
-  # everything it would have Mosquitto queue every later run's messages for it.
-  # shellcheck disable=SC2086
-  start_shim --writers 2 --client-id "bench-$site" --subscribe "telemetry/$site/#" ${SHIM_FLAGS:-}
+  session_start "$site"
   local readings per=1 sub_pid start sub_end ckpt
   [[ " $* " == *" --per-message "* ]] && per=$(sed -E 's/.*--per-message ([0-9]+).*/\1/' <<<"$*")
   readings=$((messages * producers * per))
@@ -135,10 +146,7 @@ run() {
   read -r backends_cpu server_cpu < <(pg_delta "$WORK/pg.before" "$WORK/pg.after")
   rss=$(awk '/^VmHWM/ {print $2}' "/proc/$SHIM_PID/status")
   acks_deferred=$(metric acks_deferred_total)
-  stop_shim
-  # A clean connection under the shim's client id ends its session, so that messages left
-  # un-acknowledged do not stay in Mosquitto, which saves them every 5 s.
-  mosquitto_sub -p "$MQ_PORT" -i "bench-$site" -t "telemetry/$site/#" -E
+  session_end "$site"
   [ -z "${WINDOW:-}" ] || psql_t -c "ALTER DATABASE $DB SET telemetry.event_id_window = ${EVENT_ID_WINDOW:-DEFAULT}"
   ckpt=$(( $(checkpoints) - ckpt ))
   read -r shim_seconds p50 P99 < <(psql_t -c "
@@ -226,7 +234,7 @@ burst() {
   site=burst-${factor}x
   messages=$((rate * burst_seconds / 24 / 20))
   readings=$((messages * 24 * 20))
-  start_shim --writers 2 --client-id "bench-$site" --subscribe "telemetry/$site/#" ${SHIM_FLAGS:-}
+  session_start "$site"
   ( while sleep 1; do awk '/^VmRSS/ {print $2}' "/proc/$MQ_PID/status"; done >"$WORK/broker.rss" ) &
   sampler=$!
   loadgen --site "$site" --rate "$rate" --messages "$messages" --producers 24 --shape array --per-message 20 >"$WORK/loadgen.out"
@@ -244,11 +252,11 @@ burst() {
   kill "$sampler"
   wait "$sampler" 2>/dev/null || true
   local stored rss mq_rss
+  # Counted in the database, not taken from the shim's own metric: what "nothing lost" means.
   stored=$(stored_rows "$site")
   rss=$(awk '/^VmHWM/ {print $2}' "/proc/$SHIM_PID/status")
   mq_rss=$(awk 'BEGIN {m = 0} $1 > m {m = $1} END {print m}' "$WORK/broker.rss")
-  stop_shim
-  mosquitto_sub -p "$MQ_PORT" -i "bench-$site" -t "telemetry/$site/#" -E
+  session_end "$site"
   psql_t -c "TRUNCATE telemetry.readings, telemetry.recent_events" -c "CHECKPOINT"
   printf '%-34s offered %d readings/s for %d s (%sx %d), published %s readings/s; broker backlog at the end %d messages (%d readings); drained %.0f s after the burst; peak RSS shim %d MiB, Mosquitto %d MiB; stored %d of %d\n' \
     "$name" "$rate" "$burst_seconds" "$factor" "$base" "$(sed -n 's/.* readings_per_s=\([0-9]*\) .*/\1/p' "$WORK/loadgen.out")" \
