@@ -8,9 +8,8 @@
 //! order of value (the positive ones by descending index, then the negative ones by ascending
 //! index), each as its distance from the previous index (the first of a store zigzag-encoded)
 //! and its count. A percentile is found walking down from the largest value, so the 95th reads
-//! a few buckets. A 5-minute bucket of 5-second readings takes
-//! about 170 bytes instead of layout 1's 364 (12 bytes per bucket); layout 1, what 0.5.0
-//! stored, is still read.
+//! a few buckets. A 5-minute bucket of 5-second readings takes about 165 bytes instead of
+//! layout 1's 364 (12 bytes per bucket); layout 1, what 0.5.0 stored, is still read.
 
 use super::sketch::{alpha, estimate, quantile_of, MAX_BUCKETS, MAX_LEVEL};
 use super::{Sketch, Summary};
