@@ -3,8 +3,8 @@
 
 use pgrx::prelude::*;
 
-use super::datum::StoredSummary;
-use crate::errors::{internal, raise, Class};
+use super::datum::{damaged, StoredSummary};
+use crate::errors::{raise, Class};
 use crate::time::timestamp;
 
 #[pg_extern(immutable, strict, parallel_safe)]
@@ -91,10 +91,7 @@ fn percentile(summary: StoredSummary, fraction: f64) -> Option<f64> {
             Some("0.95 is the 95th percentile."),
         );
     }
-    summary
-        .0
-        .quantile(fraction)
-        .unwrap_or_else(|e| internal(format!("a stored telemetry.summary is damaged: {e}")))
+    summary.0.quantile(fraction).unwrap_or_else(|e| damaged(e))
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]

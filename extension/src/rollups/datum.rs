@@ -64,10 +64,9 @@ impl FromDatum for Summary {
         typoid: pg_sys::Oid,
     ) -> Option<Self> {
         let bytes = unsafe { <&[u8]>::from_polymorphic_datum(datum, is_null, typoid) }?;
-        match summaries::Summary::decode(bytes) {
-            Ok(s) => Some(Summary(s)),
-            Err(e) => internal(format!("a stored telemetry.summary is damaged: {e}")),
-        }
+        Some(Summary(
+            summaries::Summary::decode(bytes).unwrap_or_else(|e| damaged(e)),
+        ))
     }
 }
 
@@ -92,10 +91,20 @@ unsafe impl UnboxDatum for Summary {
 
 unsafe impl<'fcx> ArgAbi<'fcx> for Summary {
     unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
-        let index = arg.index();
-        unsafe { arg.unbox_arg_using_from_datum() }
-            .unwrap_or_else(|| pgrx::error!("argument {index} must not be null"))
+        unsafe { required(arg) }
     }
+}
+
+/// The error for stored bytes that are not a summary (what no function of ours wrote).
+pub fn damaged(e: String) -> ! {
+    internal(format!("a stored telemetry.summary is damaged: {e}"))
+}
+
+/// A summary argument, which the functions declared strict never see NULL.
+unsafe fn required<'fcx, T: FromDatum>(arg: Arg<'_, 'fcx>) -> T {
+    let index = arg.index();
+    unsafe { arg.unbox_arg_using_from_datum() }
+        .unwrap_or_else(|| pgrx::error!("argument {index} must not be null"))
 }
 
 /// A `telemetry.summary` argument read in place (`telemetry_core::rollups::Stored`): what the
@@ -109,18 +118,15 @@ impl<'a> FromDatum for StoredSummary<'a> {
         typoid: pg_sys::Oid,
     ) -> Option<Self> {
         let bytes = unsafe { <&'a [u8]>::from_polymorphic_datum(datum, is_null, typoid) }?;
-        match Stored::new(bytes) {
-            Ok(s) => Some(StoredSummary(s)),
-            Err(e) => internal(format!("a stored telemetry.summary is damaged: {e}")),
-        }
+        Some(StoredSummary(
+            Stored::new(bytes).unwrap_or_else(|e| damaged(e)),
+        ))
     }
 }
 
 unsafe impl<'fcx> ArgAbi<'fcx> for StoredSummary<'fcx> {
     unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
-        let index = arg.index();
-        unsafe { arg.unbox_arg_using_from_datum() }
-            .unwrap_or_else(|| pgrx::error!("argument {index} must not be null"))
+        unsafe { required(arg) }
     }
 }
 
