@@ -12,15 +12,14 @@ use crate::errors::internal;
 /// What decides which rows a snapshot sees: its transaction and command, and which
 /// transactions it takes as running. Two snapshots alike in all of it see the same rows.
 /// (PostgreSQL's own completion counter is zeroed in the copies that queries run under.)
-#[derive(PartialEq)]
 struct SnapshotKey {
     lxid: u32,
     curcid: u32,
-    xmin: u32,
-    xmax: u32,
+    xmin: pg_sys::TransactionId,
+    xmax: pg_sys::TransactionId,
     suboverflowed: bool,
-    xip: Vec<u32>,
-    subxip: Vec<u32>,
+    xip: Vec<pg_sys::TransactionId>,
+    subxip: Vec<pg_sys::TransactionId>,
 }
 
 type Watermarks = Vec<(String, Option<TimestampWithTimeZone>)>;
@@ -29,31 +28,48 @@ thread_local! {
     static CACHE: RefCell<Option<(SnapshotKey, Watermarks)>> = const { RefCell::new(None) };
 }
 
-/// The active snapshot's key, or None when there is no active snapshot.
-fn snapshot_key() -> Option<SnapshotKey> {
+/// The active snapshot and this backend's local transaction id, or None without a snapshot.
+fn active_snapshot() -> Option<(u32, &'static pg_sys::SnapshotData)> {
     unsafe {
         if !pg_sys::ActiveSnapshotSet() || pg_sys::MyProc.is_null() {
             return None;
         }
-        let snapshot = &*pg_sys::GetActiveSnapshot();
-        let xids = |xip: *mut pg_sys::TransactionId, n: usize| -> Vec<u32> {
-            if xip.is_null() || n == 0 {
-                return Vec::new();
-            }
-            std::slice::from_raw_parts(xip, n)
-                .iter()
-                .map(|x| x.into_inner())
-                .collect()
-        };
-        Some(SnapshotKey {
-            lxid: (*pg_sys::MyProc).lxid,
-            curcid: snapshot.curcid,
-            xmin: snapshot.xmin.into_inner(),
-            xmax: snapshot.xmax.into_inner(),
-            suboverflowed: snapshot.suboverflowed,
-            xip: xids(snapshot.xip, snapshot.xcnt as usize),
-            subxip: xids(snapshot.subxip, snapshot.subxcnt.max(0) as usize),
-        })
+        // Read within this call only, while the snapshot stays active.
+        Some(((*pg_sys::MyProc).lxid, &*pg_sys::GetActiveSnapshot()))
+    }
+}
+
+/// The running transactions a snapshot lists.
+fn xids(xip: *mut pg_sys::TransactionId, n: i64) -> &'static [pg_sys::TransactionId] {
+    if xip.is_null() || n <= 0 {
+        return &[];
+    }
+    unsafe { std::slice::from_raw_parts(xip, n as usize) }
+}
+
+impl SnapshotKey {
+    fn of(lxid: u32, s: &pg_sys::SnapshotData) -> SnapshotKey {
+        SnapshotKey {
+            lxid,
+            curcid: s.curcid,
+            xmin: s.xmin,
+            xmax: s.xmax,
+            suboverflowed: s.suboverflowed,
+            xip: xids(s.xip, i64::from(s.xcnt)).to_vec(),
+            subxip: xids(s.subxip, i64::from(s.subxcnt)).to_vec(),
+        }
+    }
+
+    /// Whether `s` sees what the snapshot of this key saw; compared in place, as every call
+    /// of the views' asks.
+    fn matches(&self, lxid: u32, s: &pg_sys::SnapshotData) -> bool {
+        self.lxid == lxid
+            && self.curcid == s.curcid
+            && self.xmin == s.xmin
+            && self.xmax == s.xmax
+            && self.suboverflowed == s.suboverflowed
+            && self.xip == xids(s.xip, i64::from(s.xcnt))
+            && self.subxip == xids(s.subxip, i64::from(s.subxcnt))
     }
 }
 
@@ -76,17 +92,17 @@ fn load() -> Watermarks {
 #[pg_extern(stable, strict, parallel_restricted)]
 fn rollup_watermark(tier: &str) -> Option<TimestampWithTimeZone> {
     let find = |w: &Watermarks| w.iter().find(|(t, _)| t == tier).and_then(|(_, at)| *at);
-    let key = snapshot_key();
-    if let Some(at) = CACHE.with(|c| match &*c.borrow() {
-        Some((k, w)) if key.as_ref() == Some(k) => Some(find(w)),
+    let snapshot = active_snapshot();
+    if let Some(at) = CACHE.with(|c| match (&*c.borrow(), snapshot) {
+        (Some((key, w)), Some((lxid, s))) if key.matches(lxid, s) => Some(find(w)),
         _ => None,
     }) {
         return at;
     }
     let watermarks = load();
     let at = find(&watermarks);
-    if let Some(key) = key {
-        CACHE.with(|c| *c.borrow_mut() = Some((key, watermarks)));
+    if let Some((lxid, s)) = snapshot {
+        CACHE.with(|c| *c.borrow_mut() = Some((SnapshotKey::of(lxid, s), watermarks)));
     }
     at
 }
