@@ -230,7 +230,9 @@ SELECT count(*) > 0 AS compared,
 
 -- Plans that read the rollups are not JIT-compiled (their estimated cost grows with series
 -- times raw chunks), unless telemetry.rollup_jit is on; other plans are left alone.
-CREATE FUNCTION pg_temp.jit_used(query text) RETURNS boolean LANGUAGE plpgsql AS $$
+-- (In a schema of its own, not pg_temp: the check after a reconnect below uses it too.)
+CREATE SCHEMA rollups_jit;
+CREATE FUNCTION rollups_jit.used(query text) RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
   plan json;
 BEGIN
@@ -240,11 +242,11 @@ END $$;
 SET jit = on;
 SET jit_above_cost = 0;
 SELECT pg_jit_available() AS jit_available,
-       pg_temp.jit_used('SELECT count(*) FROM telemetry.rollup_5m') AS rollups_compiled,
-       pg_temp.jit_used('SELECT count(*) FROM telemetry.sensor_readings_1h') AS by_name_compiled,
-       pg_temp.jit_used('SELECT count(*) FROM telemetry.readings') AS readings_compiled;
+       rollups_jit.used('SELECT count(*) FROM telemetry.rollup_5m') AS rollups_compiled,
+       rollups_jit.used('SELECT count(*) FROM telemetry.sensor_readings_1h') AS by_name_compiled,
+       rollups_jit.used('SELECT count(*) FROM telemetry.readings') AS readings_compiled;
 SET telemetry.rollup_jit = on;
-SELECT pg_temp.jit_used('SELECT count(*) FROM telemetry.rollup_5m') AS rollups_compiled_when_on;
+SELECT rollups_jit.used('SELECT count(*) FROM telemetry.rollup_5m') AS rollups_compiled_when_on;
 RESET telemetry.rollup_jit;
 RESET jit_above_cost;
 RESET jit;
@@ -278,13 +280,7 @@ UPDATE telemetry.retention SET keep = interval '90 days' WHERE tier = 'raw';
 -- Nor is a session's first rollup query: planning the view evaluates telemetry.rollup_origin(),
 -- which loads the library, and with it the rule, before the plan runs.
 \c
-CREATE FUNCTION pg_temp.jit_used(query text) RETURNS boolean LANGUAGE plpgsql AS $$
-DECLARE
-  plan json;
-BEGIN
-  EXECUTE 'EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) ' || query INTO plan;
-  RETURN plan -> 0 -> 'JIT' IS NOT NULL;
-END $$;
 SET jit = on;
 SET jit_above_cost = 0;
-SELECT pg_temp.jit_used('SELECT count(*) FROM telemetry.rollup_1h') AS first_rollup_query_compiled;
+SELECT rollups_jit.used('SELECT count(*) FROM telemetry.rollup_1h') AS first_rollup_query_compiled;
+DROP SCHEMA rollups_jit CASCADE;
