@@ -78,14 +78,14 @@ SELECT r.series_id, r.bucket, telemetry.mean(r.summary) AS mean, telemetry.perce
   FROM telemetry.rollup_5m r JOIN telemetry.series s USING (series_id)
  WHERE s.site_id = 'site-0' AND r.bucket >= '2025-06-01' AND r.bucket < '2025-06-02';
 
--- Each run sums every bucket's mean and p95, so neither side can skip computing them (a bare
--- count(*) lets PostgreSQL leave out the aggregates and the accessors), and the sums are
--- compared afterwards.
 -- This backend's CPU time (user + system, in 10 ms ticks) from /proc: on a small shared
 -- machine it varies less than the wall clock.
 CREATE FUNCTION bench_rollups.cpu_ms() RETURNS float8 LANGUAGE sql VOLATILE AS $$
   SELECT 10.0 * (f[12]::bigint + f[13]::bigint)
     FROM (SELECT string_to_array(split_part(pg_read_file('/proc/self/stat'), ') ', 2), ' ') AS f) x $$;
+-- Each run sums every bucket's mean and p95, so neither side can skip computing them (a bare
+-- count(*) lets PostgreSQL leave out the aggregates and the accessors), and the sums are
+-- compared afterwards.
 CREATE TABLE bench_rollups.times (what text, ms float8, cpu_ms float8, buckets bigint, mean_sum float8, p95_sum float8);
 -- label: what the row is called (the view's name unless given).
 CREATE PROCEDURE bench_rollups.time(what text, runs int, label text DEFAULT NULL) LANGUAGE plpgsql AS $$
