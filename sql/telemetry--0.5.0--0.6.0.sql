@@ -160,12 +160,13 @@ BEGIN
     -- telemetry.series) reads only theirs, every part through an index on (series_id, time or
     -- bucket): the materialized rows below the watermark that no late reading invalidated, the
     -- buckets at or above it from the raw readings, and the invalidated ones from the raw
-    -- readings. The series' invalidated buckets are read once, as an array, not probed for
-    -- every materialized row (once the empty table is analyzed, the planner would probe it by
-    -- a scan per row). The watermark is a stable function: TimescaleDB leaves out the chunks
-    -- before it at executor startup. Plans that read these views are not JIT-compiled
-    -- (extension/src/rollups/jit.rs); the origin is telemetry.rollup_origin(), which planning
-    -- evaluates, so that the library making that rule is loaded before the plan runs.
+    -- readings. The series' invalidated buckets are read once, as an array that the first
+    -- part filters by and the third walks: were the table probed for every materialized row,
+    -- the planner would scan it per row once it is analyzed empty. The watermark is a stable
+    -- function: TimescaleDB leaves out the chunks before it at executor startup. Plans that
+    -- read these views are not JIT-compiled (extension/src/rollups/jit.rs); the origin is
+    -- telemetry.rollup_origin(), which planning evaluates, so that the library making that
+    -- rule is loaded before the plan runs.
     EXECUTE pg_catalog.format(
       'CREATE OR REPLACE VIEW telemetry.%1$I AS
        SELECT s.series_id, x.bucket, x.summary
@@ -185,8 +186,7 @@ BEGIN
                GROUP BY 1
               UNION ALL
               SELECT i.bucket, x.summary
-                FROM (SELECT DISTINCT pg_catalog.date_bin(%4$s, i.bucket, telemetry.rollup_origin()) AS bucket
-                        FROM telemetry.rollup_invalidations i WHERE i.series_id = s.series_id) i
+                FROM pg_catalog.unnest(late.buckets) i (bucket)
                CROSS JOIN LATERAL (
                      SELECT %5$s AS summary
                        FROM telemetry.readings r
