@@ -3,6 +3,7 @@
 //! and `v5` give those types one set of names, and `each!` writes the shim's use of them once.
 //! Two connections use it: the ingest session and the alarm publisher's (alarm_link.rs).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -158,7 +159,7 @@ pub fn client_id(config: &config::Mqtt, purpose: Purpose) -> String {
 /// Each request returns whether the client's request channel took it (it is full, or closed).
 impl Client {
     /// Never waits: the request channel has room for MAX_UNACKED acks and more.
-    pub fn ack(&self, pkid: u16) -> bool {
+    fn ack(&self, pkid: u16) -> bool {
         each!(self, c, m => c.try_ack(&m::publish(pkid)).is_ok())
     }
 
@@ -191,11 +192,48 @@ pub enum Event {
 }
 
 impl EventLoop {
-    /// Drops the PUBACKs waiting in the request channel; other requests wait for the next
-    /// connection. (rumqttc does this when it finds the connection lost, but commits go on
-    /// queueing acks until the acknowledger has been told.)
-    pub fn drop_queued_acks(&mut self) {
-        each!(self, l, _m => l.clean())
+    /// Sends the PUBACKs in `acks`, in order, on the current connection, and removes them
+    /// (dropped if it is down). MQTT 3.1.1 writes them all and flushes once: rumqttc's request
+    /// channel writes and flushes each request alone, a system call per message. rumqttc's
+    /// MQTT 5 event loop keeps its connection private, so there they go through the request
+    /// channel, and what it has no room for stays in `acks` for later.
+    pub async fn send_acks(
+        &mut self,
+        client: &Client,
+        acks: &mut VecDeque<u16>,
+    ) -> Result<(), MqttError> {
+        match (self, client) {
+            (Version::V3(l), _) => {
+                let timeout = Duration::from_secs(l.network_options().connection_timeout());
+                let Some(network) = l.network.as_mut() else {
+                    acks.clear();
+                    return Ok(());
+                };
+                let write = async {
+                    for pkid in acks.drain(..) {
+                        network
+                            .write(rumqttc::Packet::PubAck(rumqttc::PubAck::new(pkid)))
+                            .await?;
+                    }
+                    network.flush().await
+                };
+                let result = match tokio::time::timeout(timeout, write).await {
+                    Ok(result) => result.map_err(rumqttc::ConnectionError::MqttState),
+                    Err(_) => Err(rumqttc::ConnectionError::FlushTimeout),
+                };
+                if result.is_err() {
+                    // As rumqttc does on a failed write: the next poll connects again.
+                    l.clean();
+                }
+                result.map_err(|e| MqttError::Connection(Box::new(e)))
+            }
+            (Version::V5(_), c) => {
+                while acks.front().is_some_and(|&pkid| c.ack(pkid)) {
+                    acks.pop_front();
+                }
+                Ok(())
+            }
+        }
     }
 
     pub async fn poll(&mut self, in_hand: &Gauge) -> Result<Event, MqttError> {

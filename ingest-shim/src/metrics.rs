@@ -81,7 +81,8 @@ metrics! {
     rebirth_requests_suppressed: Counter, "Rebirth requests not sent because the node was asked less than rebirth.min_interval_secs ago";
     mqtt_reconnects: Counter, "MQTT connections established after the first";
     mqtt_sessions_lost: Counter, "MQTT connections on which the broker had kept no session for the shim (first start, or the broker lost it): what was published while no subscription existed was dropped by the broker";
-    acks_deferred: Counter, "Times a PUBACK found the MQTT client's request queue full and was kept, in order, to be sent at the next commit or MQTT event";
+    acks_deferred: Counter, "Times a PUBACK found the MQTT client's request queue full (MQTT 5, whose acks go through it) and was kept, in order, for the next MQTT event";
+    ack_writes: Counter, "Writes of PUBACKs to the broker, each carrying every ack released since the one before (MQTT 3.1.1; with MQTT 5, rumqttc writes each ack alone)";
     pg_connects: Counter, "PostgreSQL connections opened";
     messages_in_hand: Gauge, "Messages received and not yet acknowledged";
     bytes_in_hand: Gauge, "Memory of the messages held (received or replayed, not yet committed): topic, payload and 512 bytes each";

@@ -1,6 +1,7 @@
 //! The MQTT session: one persistent QoS 1 session (3.1.1 or 5), polled in its own task, which
 //! registers each message with the acknowledger and routes it to a writer.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +25,8 @@ pub struct Session {
     client: Client,
     eventloop: EventLoop,
     pub acker: Arc<Acker>,
+    /// Acks released but not yet taken by MQTT 5's request channel, in order.
+    unsent: VecDeque<u16>,
     subscriptions: Vec<String>,
     reconnect_max: Duration,
     keep_alive: Duration,
@@ -32,10 +35,11 @@ pub struct Session {
 
 impl Session {
     pub fn new(config: &config::Mqtt, metrics: Arc<Metrics>) -> Result<Session, MqttError> {
-        // Acks plus the subscribe, disconnect and rebirth requests.
+        // MQTT 5's acks plus the subscribe, disconnect and rebirth requests.
         let (client, eventloop) = client::new(config, Purpose::Ingest, MAX_UNACKED + 16)?;
         Ok(Session {
-            acker: Arc::new(Acker::new(client.clone(), metrics)),
+            acker: Arc::new(Acker::new(metrics)),
+            unsent: VecDeque::new(),
             client,
             eventloop,
             subscriptions: config.subscriptions.clone(),
@@ -74,6 +78,9 @@ impl Session {
             let hold =
                 over && held_since.get_or_insert_with(Instant::now).elapsed() < self.keep_alive / 2;
             let event = tokio::select! {
+                // Acks first: each one frees a slot of the broker's in-flight window.
+                biased;
+                _ = self.acker.wait() => Ok(Event::Other),
                 event = self.eventloop.poll(&metrics.bytes_in_hand), if !hold => event,
                 _ = tokio::time::sleep(Duration::from_millis(5)), if hold => continue,
                 _ = stop.changed(), if router.is_some() => {
@@ -83,15 +90,21 @@ impl Session {
                 }
                 _ = disconnect.changed(), if !disconnecting => {
                     disconnecting = true;
-                    if !self.client.disconnect() {
+                    // The writers have finished: their last acks go before the DISCONNECT.
+                    let acks = self.send_acks().await;
+                    if acks.is_err() || !self.client.disconnect() {
                         tracing::warn!("disconnect request failed");
                         return;
                     }
                     continue;
                 }
             };
-            // Each event, outgoing packets included, may have made room for deferred acks.
-            self.acker.flush();
+            // Whatever woke the loop, acks released meanwhile go out now, together; not after
+            // a loss, when MQTT 5's request channel would carry them to the next connection.
+            let event = match event {
+                Ok(event) => self.send_acks().await.map(|()| event),
+                Err(error) => Err(error),
+            };
             match event {
                 Ok(Event::Connected(session_present)) => {
                     connections += 1;
@@ -134,13 +147,35 @@ impl Session {
         }
     }
 
-    /// The connection is lost. No PUBACK for one of its messages may reach the next one: on a
-    /// fresh session its packet id would be another message's. Commits from now on ack nothing
-    /// of it, and what they queued meanwhile is dropped.
+    /// Sends the acks released since the last call, after any kept from before. A message
+    /// received on an earlier connection is never acknowledged (ack.rs), and no ack of one is
+    /// kept when a connection is lost: only this task sends them, and it clears them first.
+    async fn send_acks(&mut self) -> Result<(), MqttError> {
+        self.unsent.extend(self.acker.take());
+        if self.unsent.is_empty() {
+            return Ok(());
+        }
+        let metrics = &self.acker.metrics;
+        metrics.ack_writes.inc();
+        let result = self
+            .eventloop
+            .send_acks(&self.client, &mut self.unsent)
+            .await;
+        if !self.unsent.is_empty() {
+            metrics.acks_deferred.inc();
+            tracing::debug!(
+                kept = self.unsent.len(),
+                "acks deferred: the request channel is full"
+            );
+        }
+        result
+    }
+
+    /// The connection is lost: commits from now on ack nothing of it.
     fn lost(&mut self, metrics: &Metrics) {
         metrics.mqtt_ready.store(false, Ordering::Relaxed);
         self.acker.connected();
-        self.eventloop.drop_queued_acks();
+        self.unsent.clear();
     }
 
     /// A CONNACK: subscribes at once unless the broker kept the session (and so the
@@ -176,41 +211,4 @@ async fn pass_on(acker: &Acker, mut message: Message, router: &Router) -> bool {
         message.claim = Some(Claim::Ack(acker.register(message.packet_id)));
     }
     router.send(message).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::client::Version;
-    use crate::config::Protocol;
-
-    /// The requests waiting for the next connection, by kind.
-    fn pending(eventloop: &EventLoop) -> Vec<String> {
-        let kind = |r: &dyn std::fmt::Debug| format!("{r:?}").split('(').next().map(str::to_owned);
-        match eventloop {
-            Version::V3(l) => l.pending.iter().filter_map(|r| kind(r)).collect(),
-            Version::V5(l) => l.pending.iter().filter_map(|r| kind(r)).collect(),
-        }
-    }
-
-    #[test]
-    fn no_ack_for_a_lost_connection_reaches_the_next() {
-        for protocol in [Protocol::V3, Protocol::V5] {
-            let config = config::Mqtt {
-                protocol,
-                ..Default::default()
-            };
-            let (client, mut eventloop) = client::new(&config, Purpose::Ingest, 16).unwrap();
-            let acker = Acker::new(client.clone(), Arc::new(Metrics::new(1)));
-            acker.connected();
-            // Committed before the loss was noticed: its PUBACK waits in the request channel.
-            acker.complete([acker.register(1)]);
-            assert!(client.subscribe(&["a/#".to_owned()]));
-            // What the session does when the connection is lost (the acknowledger's side, that
-            // later commits ack nothing of it, is tested in ack.rs).
-            acker.connected();
-            eventloop.drop_queued_acks();
-            assert_eq!(pending(&eventloop), ["Subscribe"], "{protocol:?}");
-        }
-    }
 }
