@@ -80,7 +80,7 @@ impl Session {
             let event = tokio::select! {
                 // Acks first: each one frees a slot of the broker's in-flight window.
                 biased;
-                _ = self.acker.wait() => Ok(Event::Other),
+                _ = self.acker.wait() => self.send_acks().await.map(|()| Event::Other),
                 event = self.eventloop.poll(&metrics.bytes_in_hand), if !hold => event,
                 _ = tokio::time::sleep(Duration::from_millis(5)), if hold => continue,
                 _ = stop.changed(), if router.is_some() => {
@@ -99,11 +99,11 @@ impl Session {
                     continue;
                 }
             };
-            // Whatever woke the loop, acks released meanwhile go out now, together; not after
-            // a loss, when MQTT 5's request channel would carry them to the next connection.
+            // MQTT 5 acks its request channel had no room for: each event may have made room.
+            // Not after a loss, when the channel would carry them to the next connection.
             let event = match event {
-                Ok(event) => self.send_acks().await.map(|()| event),
-                Err(error) => Err(error),
+                Ok(event) if !self.unsent.is_empty() => self.send_acks().await.map(|()| event),
+                event => event,
             };
             match event {
                 Ok(Event::Connected(session_present)) => {
