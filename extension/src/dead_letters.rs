@@ -8,6 +8,7 @@
 use pgrx::spi::SpiClient;
 
 use crate::gucs;
+use crate::plans;
 use crate::time::{timestamp, transaction_start};
 use telemetry_core::batch::Message;
 
@@ -42,7 +43,7 @@ pub fn write(
     let size = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
     // Message ids are drawn first, in batch order, so that each letter can name its message
     // within the same statement.
-    client.update(
+    plans::update(client,
         "WITH m AS MATERIALIZED (
            SELECT pg_catalog.nextval('telemetry.dead_letter_messages_message_id_seq') AS message_id, u.*
              FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int4[]), pg_catalog.unnest($2::pg_catalog.timestamptz[]),
@@ -63,7 +64,6 @@ pub fn write(
                 WITH ORDINALITY AS d (i, reason, detail, n)
            JOIN m USING (i)
           ORDER BY d.n",
-        None,
         &[
             named.iter().map(|&i| size(i)).collect::<Vec<_>>().into(),
             named.iter().map(received).collect::<Vec<_>>().into(),

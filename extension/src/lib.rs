@@ -29,6 +29,7 @@ mod inbox;
 mod ingest;
 mod maintenance;
 mod metrics;
+mod plans;
 mod quality;
 mod quality_report;
 mod registry;

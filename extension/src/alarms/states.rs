@@ -12,6 +12,7 @@ use telemetry_core::alarms::anomaly::Stats;
 use telemetry_core::alarms::{AlarmState, Event, Severity};
 
 use crate::errors::internal;
+use crate::plans;
 use crate::time::{timestamp, unix_micros_checked};
 use pgrx::pg_sys;
 use rustc_hash::FxHashSet;
@@ -47,19 +48,18 @@ pub fn invalidate(relid: pg_sys::Oid) {
 pub fn existing(client: &SpiClient<'_>, keys: &[Key]) -> Result<Vec<Key>, pgrx::spi::Error> {
     let loaded = KNOWN.with(|k| k.borrow().is_some());
     if !loaded {
-        let relid = client
-            .select(
-                "SELECT 'telemetry.alarm_states'::pg_catalog.regclass::pg_catalog.oid",
-                None,
-                &[],
-            )?
-            .first()
-            .get_one::<pg_sys::Oid>()?
-            .unwrap_or_else(|| internal("telemetry.alarm_states has no OID".into()));
+        let relid = plans::select(
+            client,
+            "SELECT 'telemetry.alarm_states'::pg_catalog.regclass::pg_catalog.oid",
+            &[],
+        )?
+        .first()
+        .get_one::<pg_sys::Oid>()?
+        .unwrap_or_else(|| internal("telemetry.alarm_states has no OID".into()));
         let mut set = FxHashSet::default();
-        for row in client.select(
+        for row in plans::select(
+            client,
             "SELECT rule_id, series_id FROM telemetry.alarm_states",
-            None,
             &[],
         )? {
             set.insert((
@@ -102,7 +102,7 @@ pub fn lock(
             keys.iter().map(|k| k.1).collect::<Vec<_>>().into(),
         ]
     };
-    let rows = client.update(
+    let rows = plans::update(client,
         &format!(
             "SELECT s.rule_id, s.series_id, {COLUMNS}
                FROM telemetry.alarm_states s
@@ -111,7 +111,6 @@ pub fn lock(
               ORDER BY s.rule_id, s.series_id
                 FOR UPDATE OF s"
         ),
-        None,
         &args(),
     )?;
     let mut out = FxHashMap::with_capacity_and_hasher(keys.len(), Default::default());
@@ -159,14 +158,12 @@ pub fn create(
     if keys.is_empty() {
         return Ok(FxHashSet::default());
     }
-    client
-        .update(
+    plans::update(client,
             "INSERT INTO telemetry.alarm_states (rule_id, series_id)
              SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.int4[]))
              ORDER BY 1, 2
              ON CONFLICT DO NOTHING
              RETURNING rule_id, series_id",
-            None,
             &[
                 keys.iter().map(|k| k.0).collect::<Vec<_>>().into(),
                 keys.iter().map(|k| k.1).collect::<Vec<_>>().into(),
@@ -267,7 +264,7 @@ pub fn save(
             .collect::<Vec<_>>()
             .into(),
     ];
-    client.update(
+    plans::update(client,
         &format!(
             "UPDATE telemetry.alarm_states s
                 SET (status, {COLUMNS}) = (u.status, u.condition_active, u.unacknowledged, u.severity, u.raised_at,
@@ -289,7 +286,6 @@ pub fn save(
                     AS u (rule_id, series_id, status, {COLUMNS})
               WHERE s.rule_id = u.rule_id AND s.series_id = u.series_id"
         ),
-        None,
         &args,
     )?;
     Ok(())
@@ -350,7 +346,7 @@ pub fn record(
         text(|e| e.notify.as_ref().map(|n| n.method.name().into())).into(),
         note.into(),
     ];
-    client.update(
+    plans::update(client,
         "WITH e AS (
            INSERT INTO telemetry.alarm_events (time, rule_id, series_id, kind, from_status, to_status, value,
                                                severity, actor, level, target, method, note)
@@ -363,12 +359,11 @@ pub fn record(
                     pg_catalog.unnest($11::pg_catalog.text[]), pg_catalog.unnest($12::pg_catalog.text[])) AS u
            RETURNING event_id, time, severity)
          INSERT INTO telemetry.alarm_outbox (event_id, time, severity) SELECT * FROM e",
-        None,
         &args,
     )?;
-    client.update(
+    plans::update(
+        client,
         "SELECT pg_catalog.pg_notify('telemetry_alarms', '')",
-        None,
         &[],
     )?;
     Ok(events.len())

@@ -13,6 +13,7 @@ use telemetry_core::dedup::events::{expiring, looked_up, lookup, settle, slot};
 
 use crate::errors::in_subtransaction;
 use crate::gucs;
+use crate::plans;
 use crate::time::clock;
 
 thread_local! {
@@ -47,13 +48,12 @@ pub fn repeated(
         return Ok(repeated);
     }
     let generation = settle(window, clock, |mode| {
-        client
-            .update(
-                &format!("LOCK TABLE ONLY telemetry.recent_events IN {mode} MODE"),
-                None,
-                &[],
-            )
-            .map(drop)
+        plans::update(
+            client,
+            &format!("LOCK TABLE ONLY telemetry.recent_events IN {mode} MODE"),
+            &[],
+        )
+        .map(drop)
     })?;
     let seen = record(client, &batch.keys, generation)?;
     repeated.extend(seen.into_iter().map(|k| batch.keys[k].2));
@@ -88,19 +88,18 @@ fn record(
     let unique: fn(PgSqlErrorCode) -> bool =
         |code| code == PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION;
     let inserted = match in_subtransaction(unique, || {
-        client
-            .update(
-                &format!(
-                    "INSERT INTO {current} (generation, series_id, event_id)
+        plans::update(
+            client,
+            &format!(
+                "INSERT INTO {current} (generation, series_id, event_id)
                      SELECT $3, k.s, k.e
                        FROM (SELECT pg_catalog.unnest($1::pg_catalog.int4[]) AS s,
                                     pg_catalog.unnest($2::pg_catalog.text[]) AS e) AS k
                       WHERE {unseen}"
-                ),
-                None,
-                &args,
-            )
-            .map(|t| t.len())
+            ),
+            &args,
+        )
+        .map(|t| t.len())
     }) {
         Ok(n) => Some(n?),
         Err(_) => None,
@@ -119,8 +118,7 @@ fn record(
              SELECT k.i FROM k WHERE NOT EXISTS (SELECT FROM fresh f WHERE f.series_id = k.s AND f.event_id = k.e)"
         ),
     };
-    client
-        .update(&query, None, &args)?
+    plans::update(client, &query, &args)?
         .map(|row| {
             let ordinal = row.get::<i64>(1)?.unwrap_or_default();
             Ok(usize::try_from(ordinal - 1).unwrap_or_default())
@@ -138,9 +136,9 @@ fn expire(client: &mut SpiClient<'_>, generation: i64) -> Result<bool, pgrx::spi
     let busy: fn(PgSqlErrorCode) -> bool =
         |code| code == PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE;
     let locked = in_subtransaction(busy, || {
-        client.update(
+        plans::update(
+            client,
             &format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE NOWAIT"),
-            None,
             &[],
         )
     });
@@ -148,18 +146,16 @@ fn expire(client: &mut SpiClient<'_>, generation: i64) -> Result<bool, pgrx::spi
         Err(_) => return Ok(false),
         Ok(result) => result?,
     };
-    let (any, kept) = client
-        .select(
+    let (any, kept) = plans::select(client,
             &format!(
                 "SELECT EXISTS (SELECT FROM {table}), EXISTS (SELECT FROM {table} WHERE generation >= $1)"
             ),
-            None,
             &[oldest_kept.into()],
         )?
         .first()
         .get_two::<bool, bool>()?;
     if any == Some(true) && kept == Some(false) {
-        client.update(&format!("TRUNCATE {table}"), None, &[])?;
+        plans::update(client, &format!("TRUNCATE {table}"), &[])?;
     }
     Ok(any == Some(false))
 }

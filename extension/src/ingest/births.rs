@@ -12,6 +12,7 @@ use telemetry_core::payload::Declared;
 use telemetry_core::sparkplug::{self, Births, Declaration, Source};
 
 use crate::errors::internal;
+use crate::plans;
 use crate::time::{timestamp, unix_micros_checked};
 
 /// Reading and writing `telemetry.sparkplug_metrics` for a batch.
@@ -44,13 +45,12 @@ impl Stored for SparkplugState {
         }
         let column =
             |f: fn(&Source) -> &String| sources.iter().map(|s| f(s).clone()).collect::<Vec<_>>();
-        let rows = client.select(
+        let rows = plans::select(client,
             "SELECT a.group_id, a.edge_node_id, a.device_id, a.metric, a.alias::pg_catalog.text,
                     a.unit, a.eng_low, a.eng_high, a.born_at
                FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[]), pg_catalog.unnest($3::pg_catalog.text[]))
                     AS k (group_id, edge_node_id, device_id)
                JOIN telemetry.sparkplug_metrics a USING (group_id, edge_node_id, device_id)",
-            None,
             &[
                 column(|s| &s.group).into(),
                 column(|s| &s.edge_node).into(),
@@ -96,23 +96,22 @@ impl Stored for SparkplugState {
                     source.device.clone().into(),
                 ]
             };
-            client.update(
+            plans::update(
+                client,
                 "DELETE FROM telemetry.sparkplug_metrics
                   WHERE group_id = $1 AND edge_node_id = $2 AND device_id = $3",
-                None,
                 &args(),
             )?;
             let born_at = self.born_at.get(source).copied().map(timestamp);
             let [g, e, d] = args();
             let declared: Vec<(&String, &Declaration)> = births.iter().collect();
-            client.update(
+            plans::update(client,
                 "INSERT INTO telemetry.sparkplug_metrics
                         (group_id, edge_node_id, device_id, metric, alias, unit, eng_low, eng_high, born_at)
                  SELECT $1, $2, $3, m, a::pg_catalog.numeric, u, lo, hi, coalesce($9, pg_catalog.now())
                    FROM ROWS FROM (pg_catalog.unnest($4::pg_catalog.text[]), pg_catalog.unnest($5::pg_catalog.text[]),
                                    pg_catalog.unnest($6::pg_catalog.text[]), pg_catalog.unnest($7::pg_catalog.float8[]),
                                    pg_catalog.unnest($8::pg_catalog.float8[])) AS x (m, a, u, lo, hi)",
-                None,
                 &[
                     g,
                     e,

@@ -33,6 +33,7 @@ use crate::dead_letters;
 use crate::dedup;
 use crate::errors::{in_subtransaction, internal, raise, Class};
 use crate::gucs;
+use crate::plans;
 use crate::registry::{self, Registry};
 use crate::time::{timestamp, transaction_start};
 pub(crate) use alarms::evaluate as evaluate_alarms;
@@ -89,7 +90,7 @@ pub fn run(messages: &[Message]) -> Counts {
     let started = std::time::Instant::now();
     let reg = registry::get();
     let counts = isolate(&reg, messages, 0);
-    Spi::run_with_args(
+    Spi::connect_mut(|client| plans::update(client,
         "INSERT INTO telemetry.ingest_batches (started_at, finished_at, messages, readings, duplicates,
                                                conflicting_duplicates, dead_letters, series_created)
          VALUES (pg_catalog.now(), pg_catalog.now() + pg_catalog.make_interval(secs => $1),
@@ -103,7 +104,7 @@ pub fn run(messages: &[Message]) -> Counts {
             counts.dead_letters.into(),
             counts.series_created.into(),
         ],
-    )
+    ).map(drop))
     .unwrap_or_else(|e| internal(format!("cannot record the batch: {e}")));
     counts
 }

@@ -23,6 +23,7 @@ use pgrx::spi::SpiClient;
 use telemetry_core::batch::Clean;
 use telemetry_core::rollups::late_buckets;
 
+use crate::plans;
 use crate::time::{timestamp, unix_micros};
 
 /// The 1-minute watermark and the raw retention horizon, as this transaction read them.
@@ -63,11 +64,10 @@ pub fn invalidate(
         .map(|(id, bucket)| (id, timestamp(bucket)))
         .unzip();
     // In (series, bucket) order, so concurrent batches wait for each other, never deadlock.
-    client.update(
+    plans::update(client,
         "INSERT INTO telemetry.rollup_invalidations (series_id, bucket)
          SELECT pg_catalog.unnest($1::pg_catalog.int4[]), pg_catalog.unnest($2::pg_catalog.timestamptz[])
          ON CONFLICT (series_id, bucket) DO NOTHING",
-        None,
         &[ids.into(), buckets.into()],
     )?;
     Ok(())
@@ -80,16 +80,13 @@ fn horizons(client: &mut SpiClient<'_>) -> Result<Horizons, pgrx::spi::Error> {
     if let Some(h) = HORIZONS.get().filter(|h| h.transaction == transaction) {
         return Ok(h);
     }
-    client.select(
+    plans::select(client,
         "SELECT pg_catalog.pg_advisory_xact_lock_shared(pg_catalog.hashtext('telemetry.rollup_watermark'))",
-        None,
         &[],
     )?;
-    let row = client
-        .select(
+    let row = plans::select(client,
             "SELECT (SELECT w.materialized_until FROM telemetry.rollup_watermarks w WHERE w.tier = '1m'),
                     (SELECT pg_catalog.now() - r.keep FROM telemetry.retention r WHERE r.tier = 'raw')",
-            None,
             &[],
         )?
         .first();

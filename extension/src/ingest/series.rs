@@ -10,6 +10,7 @@ use telemetry_core::names::Name;
 
 use crate::errors::internal;
 use crate::gucs;
+use crate::plans;
 use crate::registry::Registry;
 
 /// The series id of each cleaned reading (`None`: not registered), each distinct key
@@ -61,12 +62,11 @@ fn resolve_series(
     let lookup = |client: &SpiClient<'_>,
                   ix: &[usize]|
      -> Result<Vec<(usize, i32)>, pgrx::spi::Error> {
-        let rows = client.select(
+        let rows = plans::select(client,
                 "SELECT k.i, s.series_id
                FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[]), pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.text[])) WITH ORDINALITY
                     AS k (site_id, asset_id, sensor_id, metric, i)
                JOIN telemetry.series s USING (site_id, asset_id, sensor_id, metric)",
-                None,
                 &[
                     column(ix, |k| &k.0).into(),
                     column(ix, |k| &k.1).into(),
@@ -98,22 +98,19 @@ fn resolve_series(
     if !new.is_empty() && gucs::auto_register_series() {
         // New series may come from sites and assets the registry has not seen: list them there,
         // so the DBA finds every publisher in telemetry.sites and telemetry.assets to describe.
-        client.update(
+        plans::update(client,
             "INSERT INTO telemetry.sites (site_id) SELECT DISTINCT pg_catalog.unnest($1::pg_catalog.text[]) ORDER BY 1 ON CONFLICT DO NOTHING",
-            None,
             &[column(&new, |k| &k.0).into()],
         )?;
-        client.update(
+        plans::update(client,
             "INSERT INTO telemetry.assets (site_id, asset_id)
              SELECT DISTINCT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[])) ORDER BY 1, 2 ON CONFLICT DO NOTHING",
-            None,
             &[column(&new, |k| &k.0).into(), column(&new, |k| &k.1).into()],
         )?;
-        let created = client.update(
+        let created = plans::update(client,
             "INSERT INTO telemetry.series (site_id, asset_id, sensor_id, metric)
              SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[]), pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.text[]))
              ON CONFLICT DO NOTHING",
-            None,
             &[
                 column(&new, |k| &k.0).into(),
                 column(&new, |k| &k.1).into(),

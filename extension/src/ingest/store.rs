@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use telemetry_core::batch::{conflict, Clean, Counts, DeadLetter};
 
 use crate::errors::in_subtransaction;
+use crate::plans;
 use crate::time::{timestamp, unix_micros};
 
 /// Insert the readings; keys already stored are redeliveries (a harmless duplicate) or
@@ -90,16 +91,16 @@ fn insert(
     let unique: fn(PgSqlErrorCode) -> bool =
         |code| code == PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION;
     if let Ok(done) = in_subtransaction(unique, || {
-        client.update(INSERT, None, &args).map(|_| rows.to_vec())
+        plans::update(client, INSERT, &args).map(|_| rows.to_vec())
     }) {
         let times = rows.iter().map(|&i| cleaned[i].time);
         (counts.oldest, counts.newest) = (times.clone().min(), times.max());
         return done;
     }
     let mut stored: HashSet<(i32, i64)> = HashSet::new();
-    for row in client.update(
+    for row in plans::update(
+        client,
         &format!("{INSERT} ON CONFLICT (series_id, time) DO NOTHING RETURNING series_id, time"),
-        None,
         &args,
     )? {
         if let (Some(id), Some(t)) = (row.get::<i32>(1)?, row.get::<TimestampWithTimeZone>(2)?) {
@@ -124,14 +125,12 @@ fn differing_values(
     rows: &[usize],
     id_of: &dyn Fn(usize) -> i32,
 ) -> Result<Vec<(usize, f64)>, pgrx::spi::Error> {
-    let mut differing: Vec<(usize, f64)> = client
-        .select(
+    let mut differing: Vec<(usize, f64)> = plans::select(client,
             "SELECT k.i, r.value
                FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int4[]), pg_catalog.unnest($2::pg_catalog.timestamptz[]), pg_catalog.unnest($3::pg_catalog.float8[]))
                     WITH ORDINALITY AS k (series_id, time, value, i)
                JOIN telemetry.readings r USING (series_id, time)
               WHERE r.value IS DISTINCT FROM k.value",
-            None,
             &[
                 rows.iter().map(|&i| id_of(i)).collect::<Vec<_>>().into(),
                 rows.iter().map(|&i| timestamp(cleaned[i].time)).collect::<Vec<_>>().into(),
