@@ -7,7 +7,8 @@
 #    the plain SQL written without them, over ROWS readings (tests/bench/analysis.sql).
 # 3. The ingest pipeline from raw JSON against binary COPY of the same ROWS readings, already
 #    decoded, into a bare hypertable; and bytes on disk per reading against seed 000's table
-#    (tests/bench/ingest.sql).
+#    (tests/bench/ingest.sql). And what a batch costs whatever its size, from single readings in
+#    batches of 5,000, 740 and 100 messages (tests/bench/batch_cost.sql).
 # 4. ingest-shim end to end, loadgen -> Mosquitto -> shim -> PostgreSQL, against a plain
 #    mosquitto_sub on the same stream (tests/bench/shim.sh, SHIM_SECONDS per load, default 20).
 # 5. Alarms end to end at 10,000 readings/s: publish-to-alarm-message latency, p50 and p99
@@ -37,6 +38,8 @@ step "Analysis functions against plain SQL ($ROWS rows over 100 series)"
 psql -X -q -h /tmp -p "$TEST_PORT" -U postgres -d bench -v rows="$ROWS" -f "$ROOT/tests/bench/analysis.sql"
 step "Ingest pipeline against binary COPY ($ROWS readings over 10,000 series)"
 psql -X -q -h /tmp -p "$TEST_PORT" -U postgres -d bench -v readings="$ROWS" -f "$ROOT/tests/bench/ingest.sql"
+step "What a batch costs whatever its size: single readings in batches of 5,000, 740 and 100 (tests/bench/batch_cost.sql)"
+psql -X -q -h /tmp -p "$TEST_PORT" -U postgres -d bench -f "$ROOT/tests/bench/batch_cost.sql"
 step "Rollups against raw readings: one site, 24 hours, 5-minute averages and p95 (tests/bench/rollups.sql)"
 psql -X -q -h /tmp -p "$TEST_PORT" -U postgres -d bench -f "$ROOT/tests/bench/rollups.sql"
 step "ingest-shim end to end against mosquitto_sub (tests/bench/shim.sh)"

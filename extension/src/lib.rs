@@ -11,7 +11,8 @@
 //! states, actions and maintenance (`alarms/`), the rollup summary type, its aggregates and
 //! accessors (`rollups/`), `telemetry.run_maintenance()` and its background worker
 //! (`maintenance/`), the registry cache ([`registry`], invalidated by PostgreSQL's own
-//! relcache machinery), every setting ([`gucs`]) and every SQLSTATE ([`errors`]).
+//! relcache machinery), every setting ([`gucs`]), every SQLSTATE ([`errors`]), and the
+//! statements the pipeline keeps prepared for the life of a backend ([`plans`]).
 
 // pgrx reads SQL signatures from the literal types of #[pg_extern] functions, so table-returning
 // functions cannot name their row type through an alias.

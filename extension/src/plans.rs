@@ -80,3 +80,35 @@ pub fn update<'conn>(
         None => client.update(sql, None, args),
     }
 }
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use super::*;
+    use pgrx::prelude::*;
+
+    fn sum(sql: &str) -> Option<i64> {
+        Spi::connect(|c| select(c, sql, &[])?.first().get_one::<i64>()).unwrap()
+    }
+
+    #[pg_test]
+    fn a_kept_plan_follows_its_table_through_drop_and_create() {
+        const SUM: &str = "SELECT sum(v)::pg_catalog.int8 FROM pg_temp.kept_t";
+        Spi::run("CREATE TEMP TABLE kept_t (v int); INSERT INTO kept_t VALUES (1), (2)").unwrap();
+        assert_eq!(sum(SUM), Some(3));
+        // Another table of the same name, its column elsewhere: planned again, not stale.
+        Spi::run("DROP TABLE kept_t; CREATE TEMP TABLE kept_t (pad text, v int8); INSERT INTO kept_t VALUES ('x', 40)")
+            .unwrap();
+        assert_eq!(sum(SUM), Some(40));
+        Spi::connect_mut(|c| update(c, "TRUNCATE pg_temp.kept_t", &[]).map(drop)).unwrap();
+        assert_eq!(sum(SUM), None);
+    }
+
+    #[pg_test]
+    fn texts_past_the_bound_still_run_unkept() {
+        for n in 0..(MAX_KEPT as i64 + 10) {
+            assert_eq!(sum(&format!("SELECT {n}::pg_catalog.int8")), Some(n));
+        }
+        assert!(KEPT.with_borrow(HashMap::len) <= MAX_KEPT);
+    }
+}
