@@ -1,5 +1,7 @@
 -- telemetry 0.5.0 to 0.6.0: on the Community edition, TimescaleDB's table of compressed readings
--- is no longer a member of this extension. The functions' code comes with the new library.
+-- is no longer a member of this extension; the staging table keeps its rows past commit, and
+-- ingest_staged() reads only those of its own transaction. The functions' code comes with the
+-- new library.
 
 -- First: the same check of the schema as at the top of sql/bootstrap.sql, then the same
 -- pinned search_path as the install.
@@ -199,3 +201,8 @@ BEGIN
         t.tier, t.tier));
   END LOOP;
 END $$;
+
+COMMENT ON FUNCTION telemetry.prepare_staging() IS
+  'prepare_staging(): create this session''s staging table pg_temp.telemetry_staging (received_at, topic, payload, and optionally payload_bytes, packet_id, retained, redelivered) if missing and return its name. telemetry.ingest_staged() reads only the rows staged in its own transaction.';
+COMMENT ON FUNCTION telemetry.ingest_staged() IS
+  'ingest_staged(): run every message staged in pg_temp.telemetry_staging in this transaction through the pipeline in arrival order, empty the table, and return what telemetry.ingest returns for the whole batch: counts, dead letters by reason, source times of the oldest and newest reading stored, Sparkplug edge nodes to ask for a rebirth. Call it in the transaction that filled the table.';

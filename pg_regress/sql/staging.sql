@@ -65,6 +65,40 @@ INSERT INTO pg_temp.telemetry_staging (received_at, topic, payload, payload_byte
 SELECT messages, readings, dead_letters FROM telemetry.ingest_staged();
 COMMIT;
 
+-- Only the rows staged in a transaction are ingested by it: none left by a transaction that
+-- committed without ingest_staged(), and none of a subtransaction rolled back.
+BEGIN;
+SELECT telemetry.prepare_staging();
+INSERT INTO pg_temp.telemetry_staging (received_at, topic, payload) VALUES
+  (:rx, 'telemetry/left-site/pump-1/pressure', convert_to('{"value": 1, "ts": 1748779200}', 'UTF8'));
+COMMIT;
+BEGIN;
+SAVEPOINT s;
+INSERT INTO pg_temp.telemetry_staging (received_at, topic, payload) VALUES
+  (:rx, 'telemetry/left-site/pump-1/pressure', convert_to('{"value": 2, "ts": 1748779260}', 'UTF8'));
+ROLLBACK TO SAVEPOINT s;
+INSERT INTO pg_temp.telemetry_staging (received_at, topic, payload) VALUES
+  (:rx, 'telemetry/left-site/pump-1/pressure', convert_to('{"value": 3, "ts": 1748779320}', 'UTF8'));
+SELECT messages, readings FROM telemetry.ingest_staged();
+COMMIT;
+SELECT r.value FROM telemetry.readings r JOIN telemetry.series s USING (series_id) WHERE s.site_id = 'left-site';
+-- The table is not emptied at commit, but stays small: 60 batches of 40 messages of 1.5 kB
+-- (8 blocks each, 3.8 MB in all) leave it under 1 MB and a batch, and every reading stored.
+CREATE PROCEDURE pg_temp.stage_batches() LANGUAGE plpgsql AS $$
+BEGIN
+  FOR b IN 0 .. 59 LOOP
+    INSERT INTO pg_temp.telemetry_staging (topic, payload)
+      SELECT 'telemetry/grow-site/pump-1/pressure',
+             pg_catalog.convert_to('{"value": ' || i || ', "ts": ' || (1748779200 + b * 100 + i) || pg_catalog.repeat(' ', 1500) || '}', 'UTF8')
+        FROM pg_catalog.generate_series(1, 40) AS i;
+    PERFORM telemetry.ingest_staged();
+    COMMIT;
+  END LOOP;
+END $$;
+CALL pg_temp.stage_batches();
+SELECT pg_relation_size('pg_temp.telemetry_staging') <= (128 + 8) * 8192 AS bounded;
+SELECT count(*) FROM telemetry.readings r JOIN telemetry.series s USING (series_id) WHERE s.site_id = 'grow-site';
+
 -- Hostile input (the cases that name a finding reproduce that finding of the 0.2.0 security
 -- review first): everything a publisher sends becomes a stored reading or a dead letter with a
 -- reason, never an ERROR that loses the batch, a loop, or a flood of copies.
