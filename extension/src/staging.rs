@@ -183,17 +183,17 @@ fn read_staging(relid: pg_sys::Oid) -> (Vec<Message>, bool) {
 }
 
 /// Empties the staging table by TRUNCATE, which is transactional: a rollback keeps its rows.
-/// A table something else in this session holds open (55006) is left for a later batch.
+/// A table something else in this session holds open (55006) is emptied by DELETE instead.
 fn truncate_staging() {
     let in_use: fn(PgSqlErrorCode) -> bool = |code| code == PgSqlErrorCode::ERRCODE_OBJECT_IN_USE;
-    let truncated = in_subtransaction(in_use, || {
-        Spi::connect_mut(|client| {
-            plans::update(client, "TRUNCATE pg_temp.telemetry_staging", &[]).map(drop)
-        })
-    });
-    if let Ok(Err(e)) = truncated {
-        internal(format!("cannot empty the staging table: {e}"));
-    }
+    let empty = |statement: &str| {
+        Spi::connect_mut(|client| plans::update(client, statement, &[]).map(drop))
+    };
+    let result = match in_subtransaction(in_use, || empty("TRUNCATE pg_temp.telemetry_staging")) {
+        Ok(result) => result,
+        Err(_) => empty("DELETE FROM pg_temp.telemetry_staging"),
+    };
+    result.unwrap_or_else(|e| internal(format!("cannot empty the staging table: {e}")));
 }
 
 /// Create this session's staging table if needed: COPY raw messages into it, then call
