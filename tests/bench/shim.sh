@@ -24,9 +24,9 @@
 # Targets from issue 4: ratio >= 0.8; p99 < 250 ms at 72,000 readings/s batched; RSS < 64 MiB.
 # From issue 13: the shim at most 2x mosquitto_sub's CPU per message; the shim and PostgreSQL
 # together at most 1.3x the pipeline alone per reading.
-# Usage: [ONLY=TEXT] [EVENT_ID_WINDOW=SECONDS] [SHIM_FLAGS=...] [BURST_SECONDS=60] [BURST_BASE=RATE] tests/bench/shim.sh [SECONDS per offered load, default 20; steps take half]
+# Usage: [ONLY=TEXT] [EVENT_ID_WINDOW=SECONDS] [WRITERS=2] [SHIM_FLAGS=...] [BURST_SECONDS=60] [BURST_BASE=RATE] tests/bench/shim.sh [SECONDS per offered load, default 20; steps take half]
 # (ONLY runs just the loads whose name contains TEXT; EVENT_ID_WINDOW sets the window of all the
-# others; SHIM_FLAGS are added to the shim's command line.)
+# others; WRITERS is the shim's --writers; SHIM_FLAGS are added to its command line.)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../shim/lib.sh"
 usage_if_help "$@"
@@ -97,7 +97,7 @@ say "the same with an event_id in each reading: $DB_SINGLE_EVENTS at 1 per messa
 # Mosquitto, which saves them every 5 s.
 session_start() {
   # shellcheck disable=SC2086
-  start_shim --writers 2 --client-id "bench-$1" --subscribe "telemetry/$1/#" ${SHIM_FLAGS:-}
+  start_shim --writers "${WRITERS:-2}" --client-id "bench-$1" --subscribe "telemetry/$1/#" ${SHIM_FLAGS:-}
 }
 session_end() {
   stop_shim
@@ -150,6 +150,10 @@ run() {
   rss=$(awk '/^VmHWM/ {print $2}' "/proc/$SHIM_PID/status")
   acks_deferred=$(metric acks_deferred_total)
   acks_per_write=$(awk -v m="$(metric messages_received_total)" -v w="$(metric ack_writes_total)" 'BEGIN {printf "%.1f", (w > 0 ? m / w : 0)}')
+  # What each batch carried, for the cost of a batch whatever its size (batch_cost.sql).
+  local batches per_batch
+  batches=$(metric batch_messages_count)
+  per_batch=$(awk -v r="$(metric readings_committed_total)" -v b="$batches" 'BEGIN {printf "%d", (b > 0 ? r / b : 0)}')
   session_end "$site"
   [ -z "${WINDOW:-}" ] || psql_t -c "ALTER DATABASE $DB SET telemetry.event_id_window = ${EVENT_ID_WINDOW:-DEFAULT}"
   ckpt=$(( $(checkpoints) - ckpt ))
@@ -186,8 +190,8 @@ run() {
     sub_m=$(per_million "$(children_seconds "$WORK/sub.times")" "$readings")
     vs_sub=$(awk -v a="$shim_m" -v b="$sub_m" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
   fi
-  printf '%-34s   CPU s per million readings: loadgen %s, broker %s, shim %s, PostgreSQL backends %s (its own processes %s), mosquitto_sub %s; shim/mosquitto_sub %s (target <= 2), (shim + backends)/pipeline alone %s (target <= 1.3), /pipeline alone with event ids %s\n' \
-    "" "$loadgen_m" "$broker_m" "$shim_m" "$pg_m" "$server_m" "$sub_m" "$vs_sub" "$vs_db" "$vs_db_events"
+  printf '%-34s   CPU s per million readings: loadgen %s, broker %s, shim %s, PostgreSQL backends %s (its own processes %s), mosquitto_sub %s; shim/mosquitto_sub %s (target <= 2), (shim + backends)/pipeline alone %s (target <= 1.3), /pipeline alone with event ids %s; %s batches of %s readings on average\n' \
+    "" "$loadgen_m" "$broker_m" "$shim_m" "$pg_m" "$server_m" "$sub_m" "$vs_sub" "$vs_db" "$vs_db_events" "$batches" "$per_batch"
 }
 
 # step_up LABEL PER_MESSAGE RATE...: runs each offered load for half the time until one is not
@@ -268,7 +272,7 @@ burst() {
   [ "$stored" = "$readings" ] || die "bench" "$name: $stored of $readings readings stored"
 }
 
-step "ingest-shim benchmark: ${seconds}s per offered load, 2 writers, release build"
+step "ingest-shim benchmark: ${seconds}s per offered load, ${WRITERS:-2} writers, release build"
 printf '%-34s %8s %9s %9s %9s %6s %7s %7s %5s %8s %8s %6s\n' "load (readings/s)" offered published shim mosq_sub ratio "p50 ms" "p99 ms" ckpt "RSS MiB" "deferred" "acks/write"
 run "pilot 800 single" 800 $((800 * seconds / 8)) 8
 run "10k single" 10000 $((10000 * seconds / 10)) 10
